@@ -1,0 +1,241 @@
+"""A story: one session's dual KV cache, buffers, RNG, captions and shot history, and the shot generator.
+
+`Story.generate_shot` is an iterator: per shot it picks context frames from the history, fills the global
+cache (one pass at t=0), then per chunk runs the 4 denoising steps (each writes the chunk's K/V into its
+local slot), a clean pass at t=0 (its K/V are the ones kept, then committed), decodes the chunk with the
+VAE's causal state carried over, and yields its frames at once. `stop` ends the shot at the next chunk
+boundary. Every buffer is allocated in `__init__` and bound once; a chunk allocates nothing.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from runtime.cache import DualKVCache
+from runtime.context import caption_index, context_plan, flags_for_shot, frames_ever_needed
+from runtime.errors import InvalidRequestError, SessionClosedError
+from runtime.text import shot_prompt
+from runtime.vae import FIRST_KEEP
+
+if TYPE_CHECKING:
+    from runtime.engine import Engine
+
+
+@dataclass(frozen=True)
+class FrameChunk:
+    frames: np.ndarray  # (n, H, W, 3) uint8, read-only view; valid until this story's next shot starts
+    shot_index: int
+    chunk_index: int
+    first_frame: int  # index of frames[0] within the shot
+    story_frame: int  # index of frames[0] within the story
+    is_last: bool
+    gen_seconds: float
+
+
+@dataclass
+class ShotRecord:
+    prompt: str
+    chunks: int
+    length: int  # pixel frames produced
+    kept: dict[int, np.ndarray]  # frame index -> frame, only the indices a later context plan may pick
+
+
+class Story:
+    def __init__(self, engine: "Engine", seed: int, global_caption: str):
+        if not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise InvalidRequestError(f"seed must be an integer in [0, 2^63), got {seed!r}")
+        self.engine, self.cfg = engine, engine.cfg
+        if not isinstance(global_caption, str):
+            raise InvalidRequestError("the global caption must be text")
+        if global_caption.strip():
+            engine.check_prompt(global_caption)
+        self.global_caption = global_caption
+        self.seed = seed
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+        self.history: list[ShotRecord] = []
+        self._captions: list[np.ndarray] = []  # text embeddings (L, Dt) of shots 0..k, shared read-only
+        self._frames_done = 0
+        self._closed = False
+        self._lock = threading.Lock()  # one driver at a time
+        self._allocate()
+
+    # -- buffers ---------------------------------------------------------------------------------
+    def _allocate(self) -> None:
+        eng, cfg = self.engine, self.cfg
+        specs = eng.specs
+        self.cache = DualKVCache(cfg=cfg, alloc=lambda shape, dtype: eng.backend.alloc(_spec(shape, dtype)))
+        b: dict[str, dict] = {"context_fill": {}, "dit_chunk": {}, "vae_decode_chunk": {}, "vae_encode_frame": {}}
+        for graph in b:
+            for t in specs[graph].inputs + specs[graph].outputs:
+                b[graph][t.name] = eng.backend.alloc(t)
+        # The caches are shared by the two DiT graphs: one storage, bound twice.
+        for name, buf in (("global_k", self.cache.global_.k), ("global_v", self.cache.global_.v)):
+            b["context_fill"][name] = b["dit_chunk"][name] = buf
+        b["dit_chunk"]["local_k"], b["dit_chunk"]["local_v"] = self.cache.local.k, self.cache.local.v
+        b["dit_chunk"]["local_len"] = self.cache.local.valid
+        self.buffers = b
+        self.bindings = {g: eng.backend.bind(g, bufs) for g, bufs in b.items()}
+        n_chunk_tokens = cfg.tokens_per_chunk
+        self._rope_scratch = {
+            "context_fill": np.zeros((2, cfg.shot.context_frames * cfg.tokens_per_frame, sum(cfg.dit.rope_pairs))),
+            "dit_chunk": np.zeros((2, n_chunk_tokens, sum(cfg.dit.rope_pairs))),
+        }
+        self._x0 = np.zeros_like(b["dit_chunk"]["x"])
+        self._noise = np.zeros_like(b["dit_chunk"]["x"])
+        self._shot_frames = np.zeros((cfg.frames_per_shot, cfg.height, cfg.width, 3), np.uint8)
+
+    def buffer_addresses(self) -> list[int]:
+        """Data pointers of every preallocated buffer (tests check they never change)."""
+        from runtime.backends.base import address
+
+        seen = [address(buf) for bufs in self.buffers.values() for buf in bufs.values()]
+        return seen + [address(x) for x in (self._x0, self._noise, self._shot_frames)]
+
+    # -- public API ------------------------------------------------------------------------------
+    @property
+    def shots_done(self) -> int:
+        return len(self.history)
+
+    def check_prompt(self, prompt: str) -> None:
+        """Raises InvalidPromptError / UnknownWordsError if this shot prompt cannot be encoded in this story."""
+        self.engine.check_prompt(prompt)
+        self.engine.tokenize(shot_prompt(self.global_caption, len(self.history), prompt))
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self.buffers = self.bindings = {}
+            self.cache = None
+
+    def generate_shot(self, prompt: str, chunks: int | None = None,
+                      stop: threading.Event | None = None) -> Iterator[FrameChunk]:
+        """Validate, then return the iterator of this shot's chunks (nothing runs until it is consumed)."""
+        if self._closed:
+            raise SessionClosedError("the story is closed")
+        max_chunks = self.cfg.shot.chunks_per_shot
+        chunks = max_chunks if chunks is None else chunks
+        if isinstance(chunks, bool) or not isinstance(chunks, int) or not 1 <= chunks <= max_chunks:
+            raise InvalidRequestError(f"chunks must be an integer in [1, {max_chunks}], got {chunks!r}")
+        self.engine.check_prompt(prompt)  # raises before anything is generated
+        ids_prompt = shot_prompt(self.global_caption, len(self.history), prompt)
+        self.engine.tokenize(ids_prompt)
+        return self._run_shot(prompt, ids_prompt, chunks, stop or threading.Event())
+
+    # -- the generator ---------------------------------------------------------------------------
+    def _run_shot(self, prompt: str, full_prompt: str, chunks: int, stop: threading.Event) -> Iterator[FrameChunk]:
+        if not self._lock.acquire(blocking=False):
+            raise InvalidRequestError("this story is already generating a shot")
+        try:
+            if self._closed:
+                raise SessionClosedError("the story is closed")
+            yield from self._shot_chunks(prompt, full_prompt, chunks, stop)
+        finally:
+            self._lock.release()
+
+    def _shot_chunks(self, prompt, full_prompt, chunks, stop) -> Iterator[FrameChunk]:
+        k, produced, done = len(self.history), 0, 0
+        if stop.is_set():
+            return
+        try:
+            with self.engine.turn():
+                new_flag = self._begin_shot(full_prompt)
+            for b in range(chunks):
+                if b > 0 and stop.is_set():
+                    break
+                started = time.perf_counter()
+                with self.engine.turn():
+                    frames = self._chunk(b, new_flag)
+                produced, done = produced + len(frames), b + 1
+                last = done == chunks or stop.is_set()
+                chunk = FrameChunk(frames, k, b, produced - len(frames), self._frames_done, last,
+                                   time.perf_counter() - started)
+                self._frames_done += len(frames)
+                yield chunk
+                if last:
+                    break
+        finally:
+            # Whatever was generated stays in the story, even if the consumer walked away mid-shot.
+            if done:
+                self._end_shot(prompt, done, produced)
+            elif len(self._captions) > len(self.history):
+                self._captions.pop()  # the shot began but produced nothing: forget its caption
+
+    def _begin_shot(self, full_prompt: str) -> int:
+        """Context selection, captions, global cache fill. Returns the new frames' shot flag."""
+        cfg, eng, bufs = self.cfg, self.engine, self.buffers["context_fill"]
+        n_ctx = cfg.shot.context_frames
+        self._captions.append(eng.encode_text(full_prompt))
+        plan = context_plan([r.length for r in self.history], n_ctx)
+        flags, new_flag = flags_for_shot(plan, n_ctx)
+        x = bufs["x"]
+        x.fill(0.0)
+        for i, (shot, idx) in enumerate(plan):
+            enc = self.buffers["vae_encode_frame"]
+            np.copyto(enc["frame"][0], self.history[shot].kept[idx], casting="unsafe")
+            eng.backend.run("vae_encode_frame", self.bindings["vae_encode_frame"])
+            x[0, i] = enc["latent"][0]
+        n_cap = len(self._captions)
+        for i, flag in enumerate(flags):
+            bufs["text"][0, i] = self._captions[caption_index(flag, n_cap)]
+        self.buffers["dit_chunk"]["text"][0, :] = self._captions[caption_index(new_flag, n_cap)]
+        eng.rope.fill(range(n_ctx), flags, bufs["rope_cos"], bufs["rope_sin"], self._rope_scratch["context_fill"])
+        np.copyto(bufs["t_freq"], eng.t_freq_zero(n_ctx))
+        self.cache.start_shot()
+        eng.backend.run("context_fill", self.bindings["context_fill"])
+        self.buffers["vae_decode_chunk"]["state"].fill(0.0)
+        self._flag = new_flag
+        return new_flag
+
+    def _chunk(self, b: int, flag: int) -> np.ndarray:
+        """Denoise chunk b, clean pass, commit, decode. Returns a read-only view of its frames."""
+        cfg, eng = self.cfg, self.engine
+        bufs, binding = self.buffers["dit_chunk"], self.bindings["dit_chunk"]
+        fc = cfg.shot.latent_frames_per_chunk
+        first = cfg.shot.context_frames + fc * b
+        eng.rope.fill(range(first, first + fc), [flag] * fc, bufs["rope_cos"], bufs["rope_sin"],
+                      self._rope_scratch["dit_chunk"])
+        x, v, x0, noise = bufs["x"], bufs["velocity"], self._x0, self._noise
+        self.rng.standard_normal(dtype=np.float32, out=x)
+        sched, sigmas = eng.scheduler, eng.step_sigmas
+        for i, sigma in enumerate(sigmas):
+            np.copyto(bufs["t_freq"], eng.t_freq_steps[i])
+            eng.backend.run("dit_chunk", binding)
+            self.cache.local.write(fc * b, bufs["chunk_k"], bufs["chunk_v"])
+            sched.x0_from_velocity(x, v, sigma, out=x0)
+            if i + 1 < len(sigmas):
+                self.rng.standard_normal(dtype=np.float32, out=noise)
+                sched.add_noise(x0, noise, sigmas[i + 1], out=x)
+        # Clean pass: the chunk's output at t=0 writes the K/V that later chunks attend to.
+        np.copyto(x, x0)
+        np.copyto(bufs["t_freq"], eng.t_freq_zero(fc))
+        eng.backend.run("dit_chunk", binding)
+        self.cache.local.write(fc * b, bufs["chunk_k"], bufs["chunk_v"])
+        self.cache.local.commit(fc * (b + 1))
+        return self._decode(b, x0)
+
+    def _decode(self, b: int, x0: np.ndarray) -> np.ndarray:
+        dec, binding = self.buffers["vae_decode_chunk"], self.bindings["vae_decode_chunk"]
+        np.copyto(dec["latents"], x0[0])
+        self.engine.backend.run("vae_decode_chunk", binding)
+        dec["state"][...] = dec["state_out"]
+        pixels = dec["frames"][FIRST_KEEP:] if b == 0 else dec["frames"]
+        start = self.cfg.shot_pixel_frames(b)
+        out = self._shot_frames[start:start + len(pixels)]
+        np.copyto(out, pixels, casting="unsafe")
+        view = out.view()
+        view.flags.writeable = False
+        return view
+
+    def _end_shot(self, prompt: str, chunks: int, length: int) -> None:
+        kept = {i: self._shot_frames[i].copy() for i in frames_ever_needed(length, self.cfg.shot.context_frames)}
+        self.history.append(ShotRecord(prompt, chunks, length, kept))
+
+
+def _spec(shape, dtype):
+    from runtime.backends.spec import TensorSpec
+
+    return TensorSpec("cache", tuple(shape), np.dtype(dtype).name)
