@@ -1,0 +1,187 @@
+"""The `shotstream` command: render, model-info, bench (here) and serve / demo / eval (dispatched lazily to
+their packages, so this module never imports grpc or pygame).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from runtime.config import PRESETS
+
+# subcommand -> module providing add_arguments(parser) and run(args) -> int
+PLUGINS = {
+    "serve": ("engine_bridge.serve_cli", "run the gRPC server"),
+    "demo": ("demo_game.cli", "play the pygame demo (headless: record a video)"),
+    "eval": ("storyworld.eval_cli", "measure the VAE / probe / generation on the story world"),
+}
+
+
+def load_story_file(path: Path) -> tuple[str, list[str]]:
+    """The official test-set JSON: {"global_caption": ..., "shot1": ..., ..., "shotN": ...}."""
+    from runtime.errors import InvalidRequestError
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise InvalidRequestError(f"cannot read story file {path}: {e}") from e
+    if not isinstance(data, dict) or not isinstance(data.get("global_caption"), str):
+        raise InvalidRequestError(f"{path}: a story file is an object with a 'global_caption' string")
+    shots, i = [], 1
+    while f"shot{i}" in data:
+        shots.append(str(data[f"shot{i}"]))
+        i += 1
+    if not shots:
+        raise InvalidRequestError(f"{path}: no 'shot1' key")
+    return data["global_caption"], shots
+
+
+def render(args) -> int:
+    from runtime import Engine
+    from runtime.progress import progress
+
+    if args.story:
+        caption, prompts = load_story_file(Path(args.story))
+    else:
+        caption, prompts = args.global_caption, list(args.prompt or [])
+    if not prompts:
+        raise SystemExit("give a story file or at least one --prompt")
+    t0 = time.perf_counter()
+    engine = Engine.load(args.preset, args.backend, args.weights)
+    info = engine.info
+    story = engine.open_story(seed=args.seed, global_caption=caption)
+    load_s = time.perf_counter() - t0
+    digest, frames, first_frame_s, writer = hashlib.sha256(), 0, None, None
+    if args.out:
+        from runtime.video import VideoWriter
+
+        writer = VideoWriter(args.out, fps=info.fps, scale=args.scale)
+    total = len(prompts) * engine.cfg.shot_pixel_frames(args.chunks)
+    t1 = time.perf_counter()
+    with progress(total, "render", unit="frame", disable=args.json or args.quiet) as bar:
+        for prompt in prompts:
+            for chunk in story.generate_shot(prompt, chunks=args.chunks):
+                first_frame_s = first_frame_s or time.perf_counter() - t1
+                digest.update(chunk.frames.tobytes())
+                frames += len(chunk.frames)
+                if writer:
+                    writer.write(chunk.frames)
+                bar.update(len(chunk.frames))
+    gen_s = time.perf_counter() - t1
+    if writer:
+        writer.close()
+    summary = {
+        "frames": frames, "shots": len(prompts), "width": info.width, "height": info.height, "fps": info.fps,
+        "frames_sha256": digest.hexdigest(), "preset": info.preset, "backend": info.backend, "seed": args.seed,
+        "load_seconds": round(load_s, 3), "generate_seconds": round(gen_s, 3),
+        "first_frame_seconds": round(first_frame_s or 0.0, 3),
+        "realtime_factor": round(frames / info.fps / gen_s, 2) if gen_s else None, "out": args.out,
+    }
+    print(json.dumps(summary) if args.json else "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    return 0
+
+
+def model_info(args) -> int:
+    from runtime.cache import CacheSpec
+    from runtime.config import get_preset
+    from runtime.model import build_dit
+    from runtime.weights import DIT_PREFIX
+
+    cfg = get_preset(args.preset)
+    dit = build_dit(cfg, "meta")  # no memory: shapes only
+    if args.state_dict:
+        for name, t in dit.state_dict().items():
+            print(f"{DIT_PREFIX}{name}\t{list(t.shape)}")
+        return 0
+    params = sum(p.numel() for p in dit.parameters())
+    print(json.dumps({
+        "preset": cfg.name, "dit_parameters": params, "tensors": len(dit.state_dict()),
+        "resolution": [cfg.height, cfg.width], "tokens_per_frame": cfg.tokens_per_frame,
+        "tokens_per_chunk": cfg.tokens_per_chunk, "frames_per_shot": cfg.frames_per_shot,
+        "global_cache_bytes_fp32": CacheSpec.global_for(cfg).nbytes, "local_cache_bytes_fp32": CacheSpec.local_for(cfg).nbytes,
+    }))
+    return 0
+
+
+def bench(args) -> int:
+    from runtime.bench import run_bench
+
+    result = run_bench(args.preset, args.backend, shots=args.shots, seed=args.seed)
+    print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="shotstream", description="ShotStream Runtime: live multi-shot cutscenes")
+    ap.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def common(p):
+        p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+        p.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "torch", "tensorrt"])
+        p.add_argument("--seed", type=int, default=0)
+
+    r = sub.add_parser("render", help="render a story to a video file")
+    common(r)
+    r.add_argument("story", nargs="?", help="story JSON (official test-set format: global_caption, shot1..shotN)")
+    r.add_argument("--prompt", action="append", help="a shot prompt (repeat for more shots)")
+    r.add_argument("--global-caption", default="", help="cast and style, used with --prompt")
+    r.add_argument("--chunks", type=int, default=7, help="chunks per shot, 1..7 (7 = 81 frames)")
+    r.add_argument("--out", help="output video (.mp4, .gif) or folder of PNGs")
+    r.add_argument("--scale", type=int, default=4, help="nearest-neighbour upscale of the written video")
+    r.add_argument("--weights", help="weights directory (tiny) or official checkpoint")
+    r.add_argument("--json", action="store_true", help="print one JSON summary line")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=render)
+
+    m = sub.add_parser("model-info", help="describe a preset's DiT (built on the meta device)")
+    m.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+    m.add_argument("--state-dict", action="store_true", help="one line per tensor: name<TAB>shape")
+    m.set_defaults(func=model_info)
+
+    b = sub.add_parser("bench", help="speed and memory figures of one run, as ratios")
+    common(b)
+    b.add_argument("--shots", type=int, default=3)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=bench)
+
+    for name, (module, help_text) in PLUGINS.items():
+        p = sub.add_parser(name, help=help_text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=None, plugin=module)
+    return ap
+
+
+def run_plugin(module_name: str, name: str, rest: list[str]) -> int:
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        print(f"shotstream {name}: not available ({e}); install the package's extras", file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog=f"shotstream {name}")
+    module.add_arguments(parser)
+    return int(module.run(parser.parse_args(rest)) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.func is None:
+        return run_plugin(args.plugin, args.command, args.rest)
+    from runtime.errors import ShotStreamError
+
+    try:
+        return args.func(args)
+    except ShotStreamError as e:
+        print(f"shotstream {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

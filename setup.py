@@ -1,0 +1,42 @@
+"""ShotStream Runtime: live multi-shot cutscenes for games (causal video diffusion, dual KV cache, gRPC)."""
+from setuptools import setup
+
+# Pins from ../shared/reference/environment.md. torch is pinned to the CPU build that installs from the
+# local wheel; a looser pin pulls a multi-GB CUDA build. GPU users install their own torch first.
+CORE = [
+    "torch==2.13.0",
+    "numpy>=1.26",
+    "onnx==1.23.2",
+    "onnxruntime==1.31.1",
+    "safetensors==0.8.0",
+    "tqdm>=4.66",
+    "pillow>=10",
+    "imageio==2.38.1",
+    "imageio-ffmpeg==0.8.1",
+    "grpcio==1.85.1",
+    "grpcio-tools==1.85.1",
+    "grpcio-health-checking==1.85.1",
+    "grpcio-reflection==1.85.1",
+    "protobuf==7.36.2",
+]
+
+setup(
+    name="shotstream-runtime",
+    version="0.1.0",
+    description=__doc__,
+    python_requires=">=3.11",
+    # Listed explicitly (tests/test_packaging.py checks that every package folder is here).
+    packages=[
+        "runtime",
+        "runtime.backends",
+    ],
+    package_data={"runtime": ["assets/tiny/*"]},
+    include_package_data=True,
+    install_requires=CORE,
+    extras_require={
+        "dev": ["pytest>=8", "hypothesis>=6.100"],
+        "demo": ["pygame==2.6.1"],
+        "gpu": ["tensorrt>=10.0", "pycuda>=2024.1"],  # imported lazily by runtime/backends/trt_backend.py only
+    },
+    entry_points={"console_scripts": ["shotstream=runtime.cli:main"]},
+)

@@ -1,0 +1,128 @@
+"""Backends against each other on the same buffers, and the pieces every backend shares: the I/O spec,
+the scheduler, the VAE's chunked decode. The TensorRT backend runs only where TensorRT and a GPU exist."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from runtime.backends.spec import GRAPH_NAMES, graph_specs
+from runtime.config import get_preset
+from runtime.scheduler import FlowMatchScheduler
+from runtime.vae import FIRST_KEEP, TinyVAE
+
+
+def random_buffers(spec, seed):
+    rng = np.random.default_rng(seed)
+    bufs = {}
+    for t in spec.inputs:
+        if t.dtype == "int64":
+            high = 40 if t.name == "ids" else 30
+            bufs[t.name] = rng.integers(1, high, size=t.shape).astype(np.int64)
+        elif t.name == "frame":
+            bufs[t.name] = rng.uniform(0, 255, size=t.shape).astype(np.float32)
+        else:
+            bufs[t.name] = rng.standard_normal(size=t.shape).astype(np.float32)
+    for t in spec.outputs:
+        bufs[t.name] = np.full(t.shape, np.nan, dtype=np.float32)
+    return bufs
+
+
+@pytest.mark.parametrize("graph", GRAPH_NAMES)
+def test_onnxruntime_matches_torch_on_every_graph(ort_engine, torch_engine, graph):
+    spec = ort_engine.specs[graph]
+    a, b = random_buffers(spec, 1), random_buffers(spec, 1)
+    if graph == "dit_chunk":
+        a["local_len"][0] = b["local_len"][0] = 5 * ort_engine.cfg.tokens_per_frame
+    ort_engine.backend.run(graph, ort_engine.backend.bind(graph, a))
+    torch_engine.backend.run(graph, torch_engine.backend.bind(graph, b))
+    for t in spec.outputs:
+        assert np.isfinite(a[t.name]).all(), f"{graph}.{t.name} was not written in place"
+        tol = 0.51 if t.name == "frames" else 2e-4  # frames are rounded to integers: allow one rounding flip
+        np.testing.assert_allclose(a[t.name], b[t.name], atol=tol, rtol=2e-4, err_msg=f"{graph}.{t.name}")
+
+
+def test_binding_refuses_buffers_that_do_not_match_the_spec(ort_engine):
+    spec = ort_engine.specs["vae_decode_chunk"]
+    bufs = random_buffers(spec, 0)
+    bad = dict(bufs, latents=bufs["latents"][:, :8])
+    with pytest.raises(ValueError, match="latents"):
+        ort_engine.backend.bind("vae_decode_chunk", bad)
+    strided = np.zeros((spec.tensor("state").shape[0] * 2,) + spec.tensor("state").shape[1:], np.float32)[::2]
+    with pytest.raises(ValueError, match="contiguous"):
+        ort_engine.backend.bind("vae_decode_chunk", dict(bufs, state=strided))
+
+
+def test_spec_shapes_are_derived_from_the_preset():
+    for name in ("tiny", "shotstream-1.3b"):
+        cfg = get_preset(name)
+        s = graph_specs(cfg)
+        tpf = cfg.tokens_per_frame
+        assert s["dit_chunk"].tensor("local_k").shape[0] == 21 * tpf
+        assert s["context_fill"].tensor("global_k").shape[0] == 6 * tpf
+        assert s["dit_chunk"].tensor("chunk_k").shape == (3 * tpf, cfg.dit.num_layers, cfg.dit.num_heads, cfg.dit.head_dim)
+    assert get_preset("shotstream-1.3b").tokens_per_frame == 1560
+
+
+def test_warped_steps_and_noise_round_trip():
+    s = FlowMatchScheduler(8.0)
+    np.testing.assert_allclose(s.warped_steps(), [1000.0, 957.9288, 888.8889, 737.5887], atol=1e-4)
+    rng = np.random.default_rng(0)
+    x0, eps = rng.standard_normal((2, 3, 16, 8, 8))
+    for t in s.warped_steps():
+        sigma = s.sigma_at(t)
+        xt = s.add_noise(x0, eps, sigma, out=np.empty_like(x0))
+        back = s.x0_from_velocity(xt, eps - x0, sigma, out=np.empty_like(x0))
+        np.testing.assert_allclose(back, x0, atol=1e-12)
+    assert s.sigma_at(0.0) == 0.0
+
+
+def test_vae_chunked_decode_equals_whole_shot_decode():
+    cfg = get_preset("tiny")
+    torch.manual_seed(0)
+    vae = TinyVAE(cfg.vae).eval()
+    z = torch.randn(21, *cfg.latent_shape)
+    with torch.no_grad():
+        whole = vae.decode_video(z)
+        state = torch.zeros(vae.state_channels, *cfg.latent_shape[1:])
+        parts = []
+        for b in range(7):
+            frames, state = vae.decode_chunk(z[3 * b:3 * b + 3], state)
+            parts.append(frames[FIRST_KEEP:] if b == 0 else frames)
+    chunked = torch.cat(parts)
+    assert whole.shape == (81, 3, 64, 64) and [len(p) for p in parts] == [9] + [12] * 6
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_vae_encodes_a_shot_in_wans_layout():
+    cfg = get_preset("tiny")
+    vae = TinyVAE(cfg.vae).eval()
+    video = torch.rand(81, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        z = vae.encode_video(video)
+        first = vae.encode_frames(video[:1])
+    assert z.shape == (21, 16, 8, 8)
+    torch.testing.assert_close(z[:1], first)
+
+
+def test_unknown_backend_is_an_error_not_a_fallback():
+    from runtime.backends.base import select_backend
+
+    with pytest.raises(ValueError, match="unknown backend"):
+        select_backend("cuda-magic")
+
+
+TRT_MISSING = importlib.util.find_spec("tensorrt") is None or importlib.util.find_spec("pycuda") is None
+
+
+@pytest.mark.trt
+@pytest.mark.skipif(TRT_MISSING, reason="TensorRT and pycuda are not installable on this machine (no NVIDIA index, no GPU driver); see environment.md")
+def test_tensorrt_generates_the_same_shot_geometry():
+    from runtime import Engine
+
+    engine = Engine.load("tiny", "tensorrt")
+    story = engine.open_story(seed=0, global_caption="a knight and a dragon, pixel art")
+    chunks = list(story.generate_shot("the knight enters the cave", chunks=2))
+    assert [len(c.frames) for c in chunks] == [9, 12]

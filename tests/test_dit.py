@@ -1,0 +1,142 @@
+"""The causal DiT against its own reference: cached chunks equal the full masked forward, the static
+masked cache equals dynamic concatenation, RoPE behaves as the spec says, captions route per frame."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from runtime.config import get_preset
+from runtime.context import caption_index
+from runtime.dit import CausalDiT, apply_rope, block_mask, init_weights, timestep_frequencies
+from runtime.rope import RopeTable
+
+CFG = get_preset("tiny")
+D = CFG.dit
+TPF = CFG.tokens_per_frame
+C = CFG.shot.context_frames
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return init_weights(CausalDiT(D), seed=3).eval()
+
+
+def tf(values):
+    return torch.from_numpy(timestep_frequencies(np.asarray(values, dtype=np.float64)[None], D.freq_dim))
+
+
+def rope(positions, flags):
+    cos, sin = RopeTable(CFG, 27).tables(list(positions), list(flags))
+    return torch.from_numpy(cos), torch.from_numpy(sin)
+
+
+def run_cached(model, ctx, ctx_flags, chunks, flag, text, t_last):
+    """Fill the global cache, write clean chunks 0..n-2, then the noisy last chunk. Returns its velocity and caches."""
+    n_cap = text.shape[1]
+    with torch.no_grad():
+        gk, gv = model.context_fill(ctx, tf([0] * C), text[:, [caption_index(f, n_cap) for f in ctx_flags]], *rope(range(C), ctx_flags))
+        lk = torch.zeros(21 * TPF, D.num_layers, D.num_heads, D.head_dim)
+        lv = torch.zeros_like(lk)
+        chunk_text = text[:, [caption_index(flag, n_cap)] * 3]
+        for b, x in enumerate(chunks):
+            t = [t_last] * 3 if b == len(chunks) - 1 else [0.0] * 3
+            vel, kn, vn = model.chunk_step(x, tf(t), chunk_text, *rope(range(C + 3 * b, C + 3 * b + 3), [flag] * 3),
+                                           gk, gv, lk, lv, torch.tensor([3 * b * TPF]))
+            lk[3 * b * TPF:3 * (b + 1) * TPF], lv[3 * b * TPF:3 * (b + 1) * TPF] = kn, vn
+    return vel, (gk, gv, lk, lv)
+
+
+@pytest.mark.parametrize("n_chunks", [1, 2, 4])
+def test_cached_chunk_equals_full_masked_forward(model, n_chunks):
+    g = torch.Generator().manual_seed(n_chunks)
+    ctx = torch.randn(1, C, *CFG.latent_shape, generator=g)
+    chunks = [torch.randn(1, 3, *CFG.latent_shape, generator=g) for _ in range(n_chunks)]
+    text = torch.randn(1, 3, CFG.text.text_len, D.text_dim, generator=g)
+    ctx_flags, flag, t = [0, 0, 0, 1, 1, 1], 2, 888.8889
+    vel, _ = run_cached(model, ctx, ctx_flags, chunks, flag, text, t)
+    frames = C + 3 * n_chunks
+    flags = ctx_flags + [flag] * 3 * n_chunks
+    tt = [0.0] * (frames - 3) + [t] * 3
+    with torch.no_grad():
+        full = model.forward_full(torch.cat([ctx] + chunks, 1), tf(tt), text[:, [caption_index(f, 3) for f in flags]],
+                                  *rope(range(frames), flags), block_mask(C, 3 * n_chunks, 3, TPF))
+    assert vel.abs().mean() > 0.1  # a real output, not a degenerate zero head
+    torch.testing.assert_close(vel, full[:, -3:], atol=1e-4, rtol=1e-4)
+
+
+def test_block_mask_structure():
+    m = block_mask(2, 6, 3, 1)[0, 0]
+    assert m[:2, :2].all() and not m[:2, 2:].any()  # context sees only context
+    assert m[2:5, :5].all() and not m[2:5, 5:].any()  # block 0: context + itself
+    assert m[5:, :].all()  # block 1: everything before it and itself
+
+
+def test_static_masked_cache_equals_dynamic_concatenation(model):
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(1, 3, *CFG.latent_shape, generator=g)
+    text = torch.randn(1, 3, CFG.text.text_len, D.text_dim, generator=g)
+    shape = (D.num_layers, D.num_heads, D.head_dim)
+    gk, gv = torch.randn(C * TPF, *shape, generator=g), torch.randn(C * TPF, *shape, generator=g)
+    valid = 6 * TPF
+    lk, lv = torch.randn(21 * TPF, *shape, generator=g), torch.randn(21 * TPF, *shape, generator=g)
+    args = (x, tf([500.0] * 3), text, *rope(range(C + 6, C + 9), [1] * 3), gk, gv)
+    with torch.no_grad():
+        static = model.chunk_step(*args, lk, lv, torch.tensor([valid]))  # garbage beyond `valid` must not matter
+        dynamic = model.chunk_step(*args, lk[:valid], lv[:valid], torch.tensor([valid]))
+    for a, b in zip(static, dynamic):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_rope_scores_invariant_to_shifting_all_positions_or_all_flags():
+    q = torch.randn(1, 2 * TPF, 1, D.head_dim)
+    k = torch.randn(1, 2 * TPF, 1, D.head_dim)
+
+    def scores(pq, sq, pk, sk):
+        qc, qs = rope(pq, sq)
+        kc, ks = rope(pk, sk)
+        return apply_rope(q, qc, qs)[0, :, 0] @ apply_rope(k, kc, ks)[0, :, 0].T
+
+    base = scores([3, 4], [1, 1], [0, 1], [0, 0])
+    torch.testing.assert_close(scores([8, 9], [1, 1], [5, 6], [0, 0]), base, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(scores([3, 4], [4, 4], [0, 1], [3, 3]), base, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(scores([3, 4], [2, 2], [0, 1], [0, 0]), base, atol=1e-3)  # the flag matters
+
+
+def test_shot_flag_is_a_constant_phase_on_temporal_pairs_only():
+    table = RopeTable(CFG, 27)
+    nt = D.rope_pairs[0]
+    a = table.angles([4], [0], np.zeros((TPF, table.pairs)))
+    b = table.angles([4], [3], np.zeros((TPF, table.pairs)))
+    np.testing.assert_allclose(b[:, :nt] - a[:, :nt], 3 * CFG.shot.shot_phase)
+    np.testing.assert_array_equal(b[:, nt:], a[:, nt:])
+    assert D.rope_pairs == (12, 10, 10) and get_preset("shotstream-1.3b").dit.rope_pairs == (22, 21, 21)
+
+
+def test_rope_rotation_is_interleaved_pairs():
+    x = torch.zeros(1, 1, 1, 4)
+    x[..., 0] = 1.0  # pair 0 = (1, 0)
+    cos, sin = torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]])  # pair 0 rotated by 90 degrees
+    out = apply_rope(x, cos, sin)[0, 0, 0]
+    torch.testing.assert_close(out, torch.tensor([0.0, 1.0, 0.0, 0.0]))
+
+
+def test_caption_routing_rule_covers_single_and_multi_caption():
+    assert [caption_index(f, 1) for f in (0, 1, 5)] == [0, 0, 0]  # one caption: everyone reads it
+    assert [caption_index(f, 3) for f in (0, 1, 2, 3)] == [0, 1, 2, 2]
+
+
+def test_cross_attention_reads_only_its_frames_caption(model):
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(1, 2, *CFG.latent_shape, generator=g)
+    text = torch.randn(1, 2, CFG.text.text_len, D.text_dim, generator=g)
+    changed = text.clone()
+    changed[:, 1] = torch.randn(CFG.text.text_len, D.text_dim, generator=g)
+    cos, sin = rope([0, 1], [0, 0])
+    mask = block_mask(0, 2, 1, TPF)  # frame 0 cannot see frame 1
+    with torch.no_grad():
+        a = model.forward_full(x, tf([500.0, 500.0]), text, cos, sin, mask)
+        b = model.forward_full(x, tf([500.0, 500.0]), changed, cos, sin, mask)
+    torch.testing.assert_close(a[:, 0], b[:, 0])  # frame 0's output ignores frame 1's caption
+    assert not torch.allclose(a[:, 1], b[:, 1])
