@@ -84,8 +84,8 @@ class KVCache:
         """Copy K/V of whole frames into the slot starting at `frame` (no allocation)."""
         frames = k.shape[0] // self.spec.tokens_per_frame
         dst_k, dst_v = self.slot(frame, frames)
-        np.copyto(dst_k, k)
-        np.copyto(dst_v, v)
+        dst_k[...] = k  # in place, for host arrays and device arrays alike
+        dst_v[...] = v
 
     def commit(self, frames: int) -> None:
         """Mark the first `frames` frames valid."""
