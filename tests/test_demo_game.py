@@ -1,0 +1,125 @@
+"""The demo game, headless: real pygame on SDL's dummy driver, a real in-process server on 127.0.0.1."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+pygame = pytest.importorskip("pygame")
+
+from demo_game import cli  # noqa: E402
+from demo_game.game import FPS, Game  # noqa: E402
+from demo_game.hud import Layout  # noqa: E402
+
+pytestmark = pytest.mark.skipif(os.environ.get("SDL_VIDEODRIVER") != "dummy",
+                                reason="the demo tests run on SDL's dummy video driver (tests/conftest.py sets it)")
+DT = 1.0 / FPS
+
+
+@pytest.fixture(scope="module")
+def address(ort_engine):
+    with cli.server_address(None, engine=ort_engine) as address:
+        yield address
+
+
+@pytest.fixture
+def game(address):
+    pygame.display.init()
+    pygame.font.init()
+    screen = pygame.display.set_mode(Layout(4).size)
+    feed = cli._feed(address, seed=3, caption="a red knight and a green dragon, pixel art")
+    game = Game(screen, feed.start(), seed=3, scale=4)
+    try:
+        yield game
+    finally:
+        feed.close()
+        pygame.quit()
+
+
+def step_until(game: Game, done, timeout: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        game.step(DT)
+        time.sleep(0.005)  # let the network threads run
+
+
+def press(key: int, up: bool = False) -> None:
+    pygame.event.post(pygame.event.Event(pygame.KEYUP if up else pygame.KEYDOWN, key=key))
+
+
+def panel_bytes(game: Game, surface: pygame.Surface | None = None) -> bytes:
+    """The cutscene panel's pixels below its top strip (where the shot number and LIVE are written)."""
+    box = game.layout.video_rect
+    below_labels = pygame.Rect(0, 24, box.width, box.height - 24)
+    source = game.screen.subsurface(box) if surface is None else surface
+    return pygame.image.tobytes(source.subsurface(below_labels), "RGB")
+
+
+def test_frames_from_the_stream_replace_the_placeholder(game):
+    step_until(game, lambda: game.feed.state == "live", what="the session to open")
+    game.step(DT)
+    placeholder = panel_bytes(game)
+    press(pygame.K_SPACE)  # nobody around: a "swing" cutscene
+    step_until(game, lambda: game.cutscene.frames_shown >= 3, what="frames")
+    shown = panel_bytes(game)
+    assert shown != placeholder
+    expected = pygame.transform.scale(game.cutscene.image, game.layout.video_rect.size)
+    assert shown == panel_bytes(game, expected)  # the frame on screen is the latest one played
+    assert game.cutscene.showing.event == "swing"
+    assert "swings the sword" in game.cutscene.showing.prompt
+
+
+def test_keys_walk_the_hero_into_a_place_and_its_cutscene_plays(game):
+    start = (game.hero.x, game.hero.y)
+    press(pygame.K_LEFT)
+    press(pygame.K_DOWN)
+    step_until(game, lambda: game.place is not None, timeout=5, what="the hero to reach a place")
+    press(pygame.K_LEFT, up=True)
+    press(pygame.K_DOWN, up=True)
+    game.step(DT)
+    assert game.hero.x < start[0] and game.hero.y > start[1]
+    assert game.place.key == "village"
+    step_until(game, lambda: game.cutscene.showing is not None, what="the village cutscene")
+    assert game.cutscene.showing.event == "enter_place"
+    assert "village" in game.cutscene.showing.prompt
+    moved = (game.hero.x, game.hero.y)
+    for _ in range(5):
+        game.step(DT)
+    assert (game.hero.x, game.hero.y) == moved  # keys released: he stands still
+
+
+def test_c_cuts_the_cutscene_and_q_quits(game):
+    step_until(game, lambda: game.feed.state == "live", what="the session to open")
+    press(pygame.K_SPACE)
+    step_until(game, lambda: game.cutscene.frames_shown >= 1, what="frames")
+    press(pygame.K_c)
+    step_until(game, lambda: game.cutscene.idle, timeout=10, what="the cut to empty the queue")
+    shots = game.cutscene.shots.values()
+    step_until(game, lambda: all(shot.ended for shot in shots), timeout=10, what="the shots' final events")
+    assert {shot.ended for shot in shots} <= {"cancelled", "dropped", "completed"}
+    assert not game.cutscene.buffer
+    press(pygame.K_q)
+    game.step(DT)
+    assert not game.running
+
+
+def test_headless_autoplay_records_the_screen_and_leaves_nothing_running(tmp_path, capsys):
+    imageio = pytest.importorskip("imageio.v2")
+    before = set(threading.enumerate())
+    video = tmp_path / "demo.mp4"
+    assert cli.main(["--seconds", "3", "--record", str(video), "--scale", "3"]) == 0
+    assert str(video) in capsys.readouterr().out
+    reader = imageio.get_reader(video)
+    frames = [frame for frame in reader]
+    reader.close()
+    width, height = Layout(3).size
+    assert frames[0].shape == (height, width, 3)
+    assert len(frames) == 3 * FPS
+    assert frames[-1].std() > 10  # a drawn game, not a blank screen
+    deadline = time.monotonic() + 5
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [t.name for t in set(threading.enumerate()) - before]
