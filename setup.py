@@ -29,6 +29,7 @@ setup(
     packages=[
         "runtime",
         "runtime.backends",
+        "distill",
     ],
     package_data={"runtime": ["assets/tiny/*"]},
     include_package_data=True,

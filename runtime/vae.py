@@ -75,16 +75,25 @@ class TinyVAE(nn.Module):
         return torch.cat([first, self.encode_groups(rest.reshape(-1, self.cfg.temporal_stride, *rest.shape[1:]))])
 
     # -- decoder ---------------------------------------------------------------------------------
+    def decode_clips(self, z: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latents (B, n, z, h, w) and previous-latent features (B, C, h, w) -> (B, 4n, 3, H, W) in [-1, 1], new state.
+
+        The causal mix is a kernel-2 temporal convolution: latent i reads its own and latent i-1's features.
+        """
+        b, n = z.shape[:2]
+        z = z * self.latent_std.view(1, 1, -1, 1, 1) + self.latent_mean.view(1, 1, -1, 1, 1)
+        feats = self.dec_in(z.flatten(0, 1)).unflatten(0, (b, n))  # (B, n, C, h, w)
+        prev = torch.cat([state.unsqueeze(1), feats[:, :-1]], 1)
+        mixed = feats + self.dec_time(torch.cat([feats, prev], 2).flatten(0, 1)).unflatten(0, (b, n))
+        out = self.decoder(mixed.flatten(0, 1))  # (B*n, 3*4, H, W)
+        hh, ww = out.shape[-2:]
+        frames = out.view(b, n * self.cfg.temporal_stride, 3, hh, ww)
+        return torch.tanh(frames), feats[:, -1]
+
     def decode_chunk(self, z: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latents (n, z, h, w) and the previous latent's features (C, h, w) -> (4n, 3, H, W) in [-1, 1], new state."""
-        z = z * self.latent_std.view(1, -1, 1, 1) + self.latent_mean.view(1, -1, 1, 1)
-        feats = self.dec_in(z)  # (n, C, h, w)
-        prev = torch.cat([state.unsqueeze(0), feats[:-1]], 0)
-        mixed = feats + self.dec_time(torch.cat([feats, prev], 1))
-        out = self.decoder(mixed)  # (n, 3*4, H, W)
-        n, _, h, w = out.shape
-        frames = out.view(n, self.cfg.temporal_stride, 3, h, w).reshape(n * self.cfg.temporal_stride, 3, h, w)
-        return torch.tanh(frames), feats[-1]
+        """One clip's latents (n, z, h, w) and state (C, h, w) -> (4n, 3, H, W) in [-1, 1], new state."""
+        frames, state = self.decode_clips(z.unsqueeze(0), state.unsqueeze(0))
+        return frames[0], state[0]
 
     def decode_video(self, z: torch.Tensor) -> torch.Tensor:
         """Whole-shot decode (reference): (1 + k) latents -> (1 + 4k, 3, H, W)."""

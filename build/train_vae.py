@@ -1,0 +1,72 @@
+"""Train the tiny VAE on the story world and ship it in runtime/assets/tiny/ with its manifest entry.
+
+Run: python build/train_vae.py [--steps 3000] [--clips 2500] [--seed 0]
+Renders a pool of 9-frame training clips (train split), trains with L1 + MSE, sets the latent statistics,
+measures PSNR on whole held-out shots decoded chunk by chunk, and writes vae.safetensors (fp16) + manifest.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from distill.autoencoder import set_latent_stats, shot_psnr, train_vae  # noqa: E402
+from distill.data import clip_pool, shot_pool  # noqa: E402
+from runtime.config import get_preset  # noqa: E402
+from runtime.model import default_weights_dir  # noqa: E402
+from runtime.vae import TinyVAE  # noqa: E402
+from runtime.weights import save_module  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--clips", type=int, default=2500)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eval-shots", type=int, default=24)
+    ap.add_argument("--out", type=Path, default=default_weights_dir("tiny"))
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    torch.set_num_threads(2)
+    torch.manual_seed(args.seed)
+    started = time.time()
+    clips = clip_pool(args.seed, "train", args.clips, frames=9)
+    vae = TinyVAE(get_preset("tiny").vae)
+    ckpt = ROOT / "artifacts" / "vae_training.pt"
+    ckpt.parent.mkdir(exist_ok=True)
+
+    def checkpoint(step: int, losses: list[float]) -> None:
+        if (step + 1) % 250 == 0:
+            torch.save({"step": step + 1, "vae": vae.state_dict()}, ckpt)
+            logging.info("step %d loss %.4f (checkpoint %s)", step + 1, sum(losses[-50:]) / 50, ckpt)
+
+    losses = train_vae(vae, clips, args.steps, batch=args.batch, lr=args.lr, seed=args.seed, on_step=checkpoint)
+    set_latent_stats(vae, clips[:256])
+    psnr = shot_psnr(vae, shot_pool(args.seed, "heldout", args.eval_shots))
+    path = args.out / "vae.safetensors"
+    digest = save_module(vae, path, dtype=torch.float16)
+    manifest_path = args.out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][path.name] = {
+        "sha256": digest, "bytes": path.stat().st_size, "trained": True,
+        "recipe": f"python build/train_vae.py --steps {args.steps} --clips {args.clips} --batch {args.batch} --lr {args.lr} --seed {args.seed}",
+        "data_seed": args.seed, "wall_seconds": round(time.time() - started, 1),
+        "heldout_psnr_db": round(psnr, 2), "final_loss": round(sum(losses[-50:]) / 50, 5),
+    }
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    print(json.dumps({"psnr_db": round(psnr, 2), "bytes": path.stat().st_size, "wall_seconds": round(time.time() - started)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""Training and measuring the tiny causal VAE on story-world clips.
+
+Loss: L1 + MSE between a clip and its reconstruction (the first frame through the first-frame path, then
+groups of 4), plus a small L2 on the latents so they stay near unit scale for the diffusion model. After
+training, per-channel latent mean/std are measured on held-out clips and stored in the VAE's buffers.
+PSNR is measured the way the runtime decodes: whole held-out shots, chunk by chunk with the causal state,
+rounded to uint8.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+import torch
+
+from distill.data import to_unit
+from runtime.progress import progress
+from runtime.vae import FIRST_KEEP, TinyVAE
+
+log = logging.getLogger(__name__)
+
+
+def encode_clips(vae: TinyVAE, x: torch.Tensor) -> torch.Tensor:
+    """Clips (B, 1 + 4k, 3, H, W) -> latents (B, 1 + k, z, h, w)."""
+    b, t = x.shape[:2]
+    k = (t - 1) // vae.cfg.temporal_stride
+    first = vae.encode_frames(x[:, 0])
+    rest = vae.encode_groups(x[:, 1:].reshape(b * k, vae.cfg.temporal_stride, *x.shape[2:]))
+    return torch.cat([first.unsqueeze(1), rest.unflatten(0, (b, k))], 1)
+
+
+def reconstruct(vae: TinyVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    z = encode_clips(vae, x)
+    state = torch.zeros(x.shape[0], vae.state_channels, *z.shape[-2:], dtype=z.dtype)
+    frames, _ = vae.decode_clips(z, state)
+    return frames[:, FIRST_KEEP:], z
+
+
+def train_vae(vae: TinyVAE, clips: np.ndarray, steps: int, batch: int = 8, lr: float = 2e-3,
+              latent_l2: float = 1e-4, seed: int = 0, bf16: bool = True, on_step=None) -> list[float]:
+    """Train on a uint8 clip pool (N, 1 + 4k, H, W, 3); returns the loss curve (one value per step).
+    `on_step(step, losses)` is called after every step (checkpoints, logs)."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.99))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * s / steps)))
+    vae.train()
+    losses = []
+    with progress(steps, "train vae", unit="step") as bar:
+        for step in range(steps):
+            idx = torch.randint(len(clips), (batch,), generator=gen)
+            x = to_unit(clips[idx.numpy()])
+            if torch.rand((), generator=gen) < 0.5:
+                x = x.flip(-1)  # the world is left-right symmetric
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out, z = reconstruct(vae, x)
+            out = out.float()
+            loss = (out - x).abs().mean() + (out - x).pow(2).mean() + latent_l2 * z.float().pow(2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            losses.append(float(loss))
+            bar.update(1)
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+            if on_step is not None:
+                on_step(step, losses)
+    vae.eval()
+    return losses
+
+
+@torch.no_grad()
+def set_latent_stats(vae: TinyVAE, clips: np.ndarray, batch: int = 16) -> None:
+    """Measure per-channel latent mean/std on clips and store them, so encoded latents are ~N(0, 1)."""
+    vae.latent_mean.zero_()
+    vae.latent_std.fill_(1.0)
+    zs = torch.cat([encode_clips(vae, to_unit(clips[i:i + batch])) for i in range(0, len(clips), batch)])
+    vae.latent_mean.copy_(zs.mean(dim=(0, 1, 3, 4)))
+    vae.latent_std.copy_(zs.std(dim=(0, 1, 3, 4)).clamp_min(1e-3))
+
+
+@torch.no_grad()
+def shot_psnr(vae: TinyVAE, shots: np.ndarray, chunk_latents: int = 3) -> float:
+    """PSNR (dB) over whole shots (N, 81, H, W, 3) decoded chunk by chunk and rounded to uint8."""
+    mse = []
+    for shot in shots:
+        z = encode_clips(vae, to_unit(shot[None]))[0]
+        state = torch.zeros(vae.state_channels, *z.shape[-2:])
+        parts = []
+        for b in range(0, z.shape[0], chunk_latents):
+            frames, state = vae.decode_chunk(z[b:b + chunk_latents], state)
+            parts.append(frames[FIRST_KEEP:] if b == 0 else frames)
+        rec = torch.round((torch.cat(parts).movedim(1, -1) + 1) * 127.5).clamp(0, 255)
+        mse.append(float((rec - torch.from_numpy(shot).float()).pow(2).mean()))
+    return 10 * math.log10(255.0**2 / max(np.mean(mse), 1e-12))
+
+
+def timed(fn, *args, **kw):
+    started = time.time()
+    return fn(*args, **kw), time.time() - started
