@@ -3,7 +3,7 @@
 Everything is drawn at "world pixel" resolution (one map pixel = `MAP_ZOOM` screen pixels, applied by
 the caller with a nearest-neighbour scale), so the whole game keeps one chunky pixel size. Sprites are
 tiny text maps, one character per pixel, coloured through `PALETTE`; '.' is transparent. The colours
-follow the story world the model is trained on (red knight, blue wizard, pink princess, green dragon),
+follow the story world the model is trained on (red knight, blue wizard, green dragon),
 so a trained model's cutscenes match the characters walking on the map.
 """
 from __future__ import annotations
@@ -28,9 +28,6 @@ PALETTE: dict[str, RGB] = {
     "u": (30, 40, 130),
     "Y": (250, 220, 70),    # wizard stars
     "w": (236, 236, 236),   # beard
-    "P": (240, 110, 180),   # princess pink
-    "p": (176, 60, 120),
-    "L": (250, 215, 90),    # blond hair
     "D": (60, 170, 60),     # dragon green
     "d": (30, 110, 40),
     "C": (240, 220, 140),   # dragon belly cream
@@ -71,23 +68,6 @@ WIZARD_ROWS = (
     "..oUUYUUUo.B",
     "..ouUUUUuo.B",
     "..oooooooo..",
-)
-
-PRINCESS_ROWS = (
-    "...o.oo.o...",
-    "...oGoGGo...",
-    "..oLLLLLLo..",
-    ".oLSSSSSSLo.",
-    ".oLSvSSvSLo.",
-    ".oLSSppSSLo.",
-    ".oLLoooLLLo.",
-    "..oPPWWPPo..",
-    ".oSPPPPPPSo.",
-    "..oPPPPPPo..",
-    ".oPPPPPPPPo.",
-    ".oPPPPPPPPo.",
-    "oppppppppppo",
-    ".oooooooooo.",
 )
 
 _DRAGON_BELLY = (  # shared by both wing beats
@@ -149,7 +129,7 @@ def scaled(surface: pygame.Surface, factor: int) -> pygame.Surface:
 
 
 class Text:
-    """Pixel-style text: glyphs rendered without antialiasing, with a one-pixel drop shadow."""
+    """Text with a one-pixel drop shadow, readable over the map and over frames."""
 
     def __init__(self, size: int):
         self.font = pygame.font.Font(None, size)
@@ -158,8 +138,8 @@ class Text:
     def draw(self, target: pygame.Surface, text: str, pos: tuple[int, int], colour: RGB = (240, 236, 220),
              shade: RGB | None = OUTLINE) -> pygame.Rect:
         if shade is not None:
-            target.blit(self.font.render(text, False, shade), (pos[0] + 1, pos[1] + 1))
-        return target.blit(self.font.render(text, False, colour), pos)
+            target.blit(self.font.render(text, True, shade), (pos[0] + 1, pos[1] + 1))
+        return target.blit(self.font.render(text, True, colour), pos)
 
     def wrap(self, text: str, width: int, max_lines: int) -> list[str]:
         """Greedy word wrap to `width` pixels; the last line ends with '...' when text is cut."""

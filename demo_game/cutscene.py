@@ -15,6 +15,7 @@ import pygame
 from engine_bridge.client import pb
 
 BUFFER_FRAMES = 32  # frames the game holds ahead of playback (2 s at 16 fps)
+THUMBNAILS = 6  # recent shots remembered for the "story so far" strip
 TERMINAL = {pb.SHOT_PHASE_COMPLETED: "completed", pb.SHOT_PHASE_CUT: "cut", pb.SHOT_PHASE_CANCELLED: "cancelled",
             pb.SHOT_PHASE_DROPPED: "dropped", pb.SHOT_PHASE_FAILED: "failed"}
 
@@ -42,6 +43,7 @@ class Cutscene:
         self.floor = 0                    # frames of shots with a smaller id are stale (cut or cancelled)
         self.chunk_frames: tuple[int, ...] = (9, 12)
         self.image: pygame.Surface | None = None
+        self.thumbnails: deque[tuple[int, pygame.Surface]] = deque(maxlen=THUMBNAILS)  # last frame of recent shots
         self.showing: Shot | None = None
         self.frame_index = 0
         self.frames_shown = 0
@@ -111,6 +113,10 @@ class Cutscene:
             self.showing = self.shots.get(shot_id) or self.shots.setdefault(shot_id, Shot(shot_id))
             self.frames_shown += 1
             self._shown_at.append(self._time)
+            if self.thumbnails and self.thumbnails[-1][0] == shot_id:
+                self.thumbnails[-1] = (shot_id, self.image)
+            else:
+                self.thumbnails.append((shot_id, self.image))
         if not self.buffer:
             self._clock = min(self._clock, period)  # a dry buffer does not bank time
 

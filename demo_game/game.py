@@ -26,7 +26,7 @@ from demo_game.pilot import Pilot
 
 FPS = 30  # game frames per second (the cutscene itself plays at the story's fps, 16 for the tiny model)
 HERO = "red knight"  # the hero as the model knows him
-CAPTION = "a red knight, a blue wizard, a pink princess and a green dragon, pixel art"
+CAPTION = "a red knight, a blue wizard and a green dragon, pixel art style."  # the story world's global caption form
 MOVE_KEYS = {pygame.K_LEFT: (-1, 0), pygame.K_RIGHT: (1, 0), pygame.K_UP: (0, -1), pygame.K_DOWN: (0, 1)}
 HINT = "arrows: walk    SPACE: talk / attack    C: cut    Q: quit"
 SWING_S = 0.25
@@ -77,6 +77,8 @@ class Game:
         self.cutscene.update(dt)
         self.hud.update(dt)
         self.swing_left = max(0.0, self.swing_left - dt)
+        for person in self.people:
+            person.update(dt)
         self.draw()
         if self.recorder is not None:
             self.recorder.add(self.screen)
@@ -115,7 +117,7 @@ class Game:
         place = world.place_at(self.hero.x, self.hero.y)
         if place is not None and place is not self.place:
             self.hud.show_banner(place.label)
-            self.send("enter_place", hero=HERO, place=place.key)
+            self.send("enter_place", hero=HERO, where=place.where)
         self.place = place
         if press:
             self.act()
@@ -124,12 +126,15 @@ class Game:
         """SPACE: talk to a friend nearby, attack a foe nearby, or swing at the air."""
         self.swing_left = SWING_S
         near = self.nearby()
+        where = (self.place or world.nearest_place(self.hero.x, self.hero.y)).where
         if near is None:
-            self.send("swing", hero=HERO, place=self.place.key if self.place else world.OPEN_FIELD)
+            self.send("swing", hero=HERO, where=where)
         elif near.event == "attack":
-            self.send("attack", hero=HERO, foe=near.key, place=near.place)
+            self.send("attack", hero=HERO, foe=near.key, where=where)
+            near.react(3.0)
         else:
-            self.send("talk", hero=HERO, friend=near.key, place=near.place)
+            self.send("talk", hero=HERO, friend=near.key, where=where)
+            near.react()
 
     def nearby(self) -> world.Character | None:
         close = [c for c in self.people if c.near(self.hero.x, self.hero.y)]
@@ -157,8 +162,8 @@ class Game:
             self.hud.say(f"connected: {note.text}", log_colour("ok"))
         elif note.kind == "triggered":
             self.cutscene.issued(note.shot_ids, note.interrupt)
-            how = "interrupts!" if note.interrupt else "queued"
-            self.hud.say(f"{note.event}: {len(note.shot_ids)} shots {how}", log_colour("cut" if note.interrupt else "ok"))
+            how = "cut in now" if note.interrupt else "queued"
+            self.hud.say(f"{note.event}: {len(note.shot_ids)} shots, {how}", log_colour("cut" if note.interrupt else "ok"))
         elif note.kind == "cancelled":
             self.cutscene.cancelled(note.shot_ids)
         elif note.kind == "suppressed":
@@ -179,6 +184,8 @@ class Game:
                     world.draw_swing(self.map, self.hero, 1 - self.swing_left / SWING_S)
             else:
                 thing.draw(self.map, self.time)
+        for person in self.people:
+            person.draw_reaction(self.map, self.time)
         self.screen.blit(pygame.transform.scale(self.map, self.layout.map_rect.size), (0, 0))
         near = self.nearby()
         bubble = None

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import pygame
 
 from demo_game import art, world
-from demo_game.cutscene import Cutscene
+from demo_game.cutscene import THUMBNAILS, Cutscene
 
 MAP_ZOOM = 2
+PROMPT_LINES = 3
 PAD = 16
 HINT_BAR = 32  # the controls strip under the map
-TEXT_BELOW = 216  # panel height under the cutscene: prompt, figures, event log
+TEXT_BELOW = 216  # panel height under the cutscene: filmstrip, prompt, figures, event log
 FRAME_PX = 64  # the tiny model's frame size; larger frames are scaled to fit the same panel
 INK, DIM, GOLD, RED, GREEN = (240, 236, 220), (150, 146, 170), (250, 210, 60), (235, 64, 64), (110, 220, 120)
 PANEL_BG, PANEL_DARK, FRAME_EDGE = (30, 26, 44), (18, 15, 28), (120, 84, 40)
@@ -58,7 +59,7 @@ class Hud:
         self.big = art.Text(26)
         self.text = art.Text(20)
         self.small = art.Text(17)
-        self.log: deque[tuple[str, tuple[int, int, int]]] = deque(maxlen=3)
+        self.log: deque[tuple[str, tuple[int, int, int]]] = deque(maxlen=2)
         self.banner = ""
         self.banner_left = 0.0
         self.status = "starting"
@@ -81,9 +82,10 @@ class Hud:
         subtitle = "live cutscenes"
         self.small.draw(screen, subtitle, (panel.right - PAD - self.small.font.size(subtitle)[0], 16), DIM)
         self._draw_video(screen, cutscene)
-        y = self._draw_prompt(screen, cutscene, self.layout.video_rect.bottom + 14)
+        y = self._draw_filmstrip(screen, cutscene, self.layout.video_rect.bottom + 12)
+        y = self._draw_prompt(screen, cutscene, y + 6)
         y = self._draw_figures(screen, cutscene, connection, y + 6)
-        self._draw_log(screen, y + 6)
+        self._draw_log(screen, y + 4)
 
     def _draw_video(self, screen: pygame.Surface, cutscene: Cutscene) -> None:
         box = self.layout.video_rect
@@ -95,7 +97,8 @@ class Hud:
             return
         screen.blit(pygame.transform.scale(cutscene.image, box.size), box)
         if cutscene.showing is not None:
-            tag = f"SHOT {cutscene.showing.shot_id}"
+            shot = cutscene.showing
+            tag = f"SHOT {shot.shot_id}" + (f"  {shot.event}" if shot.event else "")
             self.small.draw(screen, tag, (box.x + 6, box.y + 5), INK)
         if cutscene.playback_fps > 0:
             pygame.draw.circle(screen, RED, (box.right - 40, box.y + 11), 4)
@@ -115,15 +118,29 @@ class Hud:
             self.text.draw(screen, line, (box.centerx - width // 2, y), DIM)
             y += self.text.height
 
+    def _draw_filmstrip(self, screen: pygame.Surface, cutscene: Cutscene, y: int) -> int:
+        """The story so far: the last frame shown of each recent shot, the one playing outlined."""
+        box = self.layout.video_rect
+        gap = 4
+        side = (box.width - gap * (THUMBNAILS - 1)) // THUMBNAILS
+        for i in range(THUMBNAILS):
+            cell = pygame.Rect(box.x + i * (side + gap), y, side, side)
+            if i < len(cutscene.thumbnails):
+                shot_id, image = cutscene.thumbnails[i]
+                screen.blit(pygame.transform.scale(image, cell.size), cell)
+                playing = cutscene.showing is not None and shot_id == cutscene.showing.shot_id
+                pygame.draw.rect(screen, GOLD if playing else FRAME_EDGE, cell.inflate(4, 4), 2)
+            else:
+                pygame.draw.rect(screen, PANEL_DARK, cell)
+        return y + side
+
     def _draw_prompt(self, screen: pygame.Surface, cutscene: Cutscene, y: int) -> int:
         x, width = self.layout.video_rect.x, self.layout.video_rect.width
         shot = cutscene.showing
-        label = f"prompt  ({shot.event or 'submitted'})" if shot and shot.prompt else "prompt"
-        self.small.draw(screen, label, (x, y), DIM)
-        y += self.small.height
-        text = f'"{shot.prompt}"' if shot and shot.prompt else "-"
-        for line in self.text.wrap(text, width, 2):
-            self.text.draw(screen, line, (x, y), INK)
+        text = f'"{shot.prompt}"' if shot and shot.prompt else "the shot's prompt appears here"
+        lines = self.text.wrap(text, width, PROMPT_LINES)
+        for line in lines + [""] * (PROMPT_LINES - len(lines)):
+            self.text.draw(screen, line, (x, y), INK if shot and shot.prompt else DIM)
             y += self.text.height
         return y
 
@@ -159,6 +176,9 @@ class Hud:
     # -- over the map ---------------------------------------------------------------------------------
     def draw_map_overlay(self, screen: pygame.Surface, hint: str, autoplay: bool, bubble: tuple | None) -> None:
         area = self.layout.map_rect
+        for place in world.PLACES:
+            x, y = place.sign
+            self._sign(screen, place.label, (x * MAP_ZOOM, y * MAP_ZOOM))
         if bubble is not None:
             text, (wx, wy) = bubble
             self._bubble(screen, text, (wx * MAP_ZOOM, wy * MAP_ZOOM))
@@ -169,9 +189,20 @@ class Hud:
             self.big.draw(screen, self.banner, (box.x + 20, box.y + 7), GOLD)
         strip = self.layout.hint_rect
         screen.fill(PANEL_DARK, strip)
-        self.small.draw(screen, hint, (strip.x + 10, strip.centery - self.small.height // 2), INK)
+        y = strip.centery - self.small.height // 2
+        self.small.draw(screen, hint, (strip.x + 10, y), INK)
         if autoplay:
-            self.small.draw(screen, "AUTOPLAY", (area.right - 84, 8), GOLD)
+            self.small.draw(screen, "AUTOPLAY", (strip.right - 10 - self.small.font.size("AUTOPLAY")[0], y), GOLD)
+
+    def _sign(self, screen: pygame.Surface, text: str, centre: tuple[int, int]) -> None:
+        width, height = self.small.font.size(text)
+        box = pygame.Rect(0, 0, width + 10, height + 4)
+        box.center = centre
+        box.clamp_ip(self.layout.map_rect)
+        shade = pygame.Surface(box.size, pygame.SRCALPHA)
+        shade.fill((20, 16, 30, 150))
+        screen.blit(shade, box)
+        self.small.draw(screen, text, (box.x + 5, box.y + 2), INK)
 
     def _bubble(self, screen: pygame.Surface, text: str, anchor: tuple[int, int]) -> None:
         width = self.small.font.size(text)[0] + 14

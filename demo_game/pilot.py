@@ -25,10 +25,7 @@ ROUTE: tuple[tuple[str, object], ...] = (
     ("press", None),         # attack: interrupts the cave's cutscene
     ("wait", 7.0),
     ("walk", HUB),
-    ("walk", (190, 168)),    # to the castle gate
-    ("walk", (182, 178)),    # next to the princess
-    ("wait", 6.0),
-    ("press", None),
+    ("walk", (196, 172)),    # to the castle gate
     ("wait", 7.0),
 )
 ARRIVED = 2.0  # world pixels

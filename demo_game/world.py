@@ -30,19 +30,20 @@ ROOF_COLOURS = ((178, 62, 48), (70, 96, 170), (160, 110, 50))
 
 @dataclass(frozen=True)
 class Place:
-    key: str        # the name the model knows, sent as the `place` parameter
+    key: str        # the story world's name for it
     label: str      # shown on the map
+    where: str      # the phrase prompts use, with the time of day outdoors: the `where` parameter
     area: pygame.Rect
+    sign: tuple[int, int]  # where the label sits, world pixels
 
 
 PLACES: tuple[Place, ...] = (
-    Place("forest", "Whispering Forest", pygame.Rect(0, 0, 100, 86)),
-    Place("cave", "Dragon Cave", pygame.Rect(148, 0, 92, 84)),
-    Place("village", "Oakvale Village", pygame.Rect(0, 128, 96, 76)),
-    Place("castle hall", "Castle", pygame.Rect(150, 102, 90, 96)),
-    Place("beach", "Sunny Beach", pygame.Rect(58, 204, 124, 36)),
+    Place("forest", "Whispering Forest", "in the forest by day", pygame.Rect(0, 0, 100, 86), (50, 8)),
+    Place("cave", "Dragon Cave", "in the cave", pygame.Rect(148, 0, 92, 84), (200, 8)),
+    Place("village", "Oakvale Village", "in the village by day", pygame.Rect(0, 128, 96, 76), (44, 120)),
+    Place("castle hall", "Castle", "inside the castle", pygame.Rect(150, 102, 90, 96), (202, 92)),
+    Place("beach", "Sunny Beach", "on the beach by day", pygame.Rect(58, 204, 124, 36), (120, 232)),
 )
-OPEN_FIELD = "meadow"  # the `place` parameter between places
 
 SOLIDS: tuple[pygame.Rect, ...] = (
     pygame.Rect(10, 138, 24, 18), pygame.Rect(52, 134, 26, 20), pygame.Rect(16, 176, 24, 18),  # houses
@@ -57,6 +58,15 @@ def place_at(x: float, y: float) -> Place | None:
         if place.area.collidepoint(x, y):
             return place
     return None
+
+
+def nearest_place(x: float, y: float) -> Place:
+    """The place whose area is closest (for things that happen between places)."""
+    def gap(place: Place) -> float:
+        area = place.area
+        return math.dist((x, y), (min(max(x, area.left), area.right), min(max(y, area.top), area.bottom)))
+
+    return min(PLACES, key=gap)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -258,11 +268,11 @@ class Character:
 
     key: str            # the name the model knows, e.g. "blue wizard"
     label: str          # shown in the HUD
-    place: str          # place key
     event: str          # "talk" or "attack"
     pos: tuple[int, int]
     frames: tuple[pygame.Surface, ...]
     bob_hz: float = 1.2
+    reacting: float = 0.0  # seconds left of the reaction to the hero (fire for a foe, sparkles for a friend)
 
     def draw(self, target: pygame.Surface, t: float) -> None:
         frame = self.frames[int(t * self.bob_hz * 2) % len(self.frames)]
@@ -270,16 +280,48 @@ class Character:
         target.blit(art.shadow(max(8, w - 4)), (self.pos[0] - max(8, w - 4) // 2, self.pos[1] - 2))
         target.blit(frame, (self.pos[0] - w // 2, self.pos[1] - h))
 
+    def draw_reaction(self, target: pygame.Surface, t: float) -> None:
+        """Drawn after every sprite, so fire and sparkles are never hidden behind the hero."""
+        if self.reacting > 0:
+            (_fire if self.event == "attack" else _sparkles)(target, self.pos, self.frames[0].get_height(), t)
+
+    def react(self, seconds: float = 1.5) -> None:
+        self.reacting = seconds
+
+    def update(self, dt: float) -> None:
+        self.reacting = max(0.0, self.reacting - dt)
+
     def near(self, x: float, y: float) -> bool:
         return math.dist((x, y), self.pos) <= TALK_RANGE
 
 
+def _fire(target: pygame.Surface, pos: tuple[int, int], height: int, t: float) -> None:
+    """Flames puffing down-left from the dragon's mouth, growing as they go."""
+    for i in range(8):
+        k = (t * 2.5 + i / 8) % 1.0
+        x, y = pos[0] - 4 - k * 26, pos[1] - height // 2 + 2 + k * 12 + math.sin(t * 20 + i) * 1.5
+        radius = 1 + int(k * 5)
+        pygame.draw.circle(target, (200, 50, 20), (int(x), int(y)), radius + 1)
+        pygame.draw.circle(target, art.PALETTE["F"], (int(x), int(y)), radius)
+        pygame.draw.circle(target, art.PALETTE["f"], (int(x), int(y)), max(1, radius - 2))
+
+
+def _sparkles(target: pygame.Surface, pos: tuple[int, int], height: int, t: float) -> None:
+    """Stars circling a friend's head."""
+    for i in range(4):
+        a = t * 4 + i * math.pi / 2
+        x, y = pos[0] + math.cos(a) * 9, pos[1] - height - 3 + math.sin(a) * 3
+        colour = art.PALETTE["Y"] if i % 2 else art.PALETTE["W"]
+        target.set_at((int(x), int(y)), colour)
+        pygame.draw.line(target, colour, (int(x) - 1, int(y)), (int(x) + 1, int(y)))
+        pygame.draw.line(target, colour, (int(x), int(y) - 1), (int(x), int(y) + 1))
+
+
 def cast() -> list[Character]:
+    """Who the hero meets; with him they are the story's cast (at most three, as in the training data)."""
     wizard = art.sprite(art.WIZARD_ROWS)
-    princess = art.sprite(art.PRINCESS_ROWS)
     dragon = tuple(art.sprite(rows) for rows in art.DRAGON_ROWS.values())
     return [
-        Character("blue wizard", "Wizard", "village", "talk", (82, 176), (wizard, wizard)),
-        Character("pink princess", "Princess", "castle hall", "talk", (188, 182), (princess, princess)),
-        Character("green dragon", "Dragon", "cave", "attack", (202, 66), dragon, bob_hz=2.0),
+        Character("blue wizard", "Wizard", "talk", (82, 176), (wizard,)),
+        Character("green dragon", "Dragon", "attack", (202, 66), dragon, bob_hz=2.0),
     ]

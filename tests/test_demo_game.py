@@ -10,7 +10,7 @@ import pytest
 pygame = pytest.importorskip("pygame")
 
 from demo_game import cli  # noqa: E402
-from demo_game.game import FPS, Game  # noqa: E402
+from demo_game.game import CAPTION, FPS, HERO, Game  # noqa: E402
 from demo_game.hud import Layout  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.environ.get("SDL_VIDEODRIVER") != "dummy",
@@ -29,7 +29,7 @@ def game(address):
     pygame.display.init()
     pygame.font.init()
     screen = pygame.display.set_mode(Layout(4).size)
-    feed = cli._feed(address, seed=3, caption="a red knight and a green dragon, pixel art")
+    feed = cli._feed(address, seed=3, caption=CAPTION)
     game = Game(screen, feed.start(), seed=3, scale=4)
     try:
         yield game
@@ -69,7 +69,7 @@ def test_frames_from_the_stream_replace_the_placeholder(game):
     expected = pygame.transform.scale(game.cutscene.image, game.layout.video_rect.size)
     assert shown == panel_bytes(game, expected)  # the frame on screen is the latest one played
     assert game.cutscene.showing.event == "swing"
-    assert "swings the sword" in game.cutscene.showing.prompt
+    assert "the red knight strikes" in game.cutscene.showing.prompt
 
 
 def test_keys_walk_the_hero_into_a_place_and_its_cutscene_plays(game):
@@ -104,6 +104,23 @@ def test_c_cuts_the_cutscene_and_q_quits(game):
     press(pygame.K_q)
     game.step(DT)
     assert not game.running
+
+
+def test_every_cutscene_prompt_is_in_the_models_vocabulary(ort_engine):
+    """Each event, at each place, with each cast member, renders to a prompt the model accepts."""
+    from engine_bridge.director import parse_script
+
+    from demo_game import world
+
+    script = parse_script(cli.SCRIPT.read_text(), check_prompt=ort_engine.check_prompt)
+    for rule in script.events.values():
+        assert rule.required <= {"hero", "friend", "foe", "where"}
+    for place in world.PLACES:
+        for other in world.cast():
+            values = {"hero": HERO, "friend": other.key, "foe": other.key, "where": place.where}
+            for rule in script.events.values():
+                for shot in rule.shots:
+                    ort_engine.check_prompt(f"{CAPTION} shot1: {shot.prompt.render(values)}")
 
 
 def test_headless_autoplay_records_the_screen_and_leaves_nothing_running(tmp_path, capsys):
