@@ -26,6 +26,7 @@ CONNECT_TIMEOUT_S = 10.0   # unary calls, including open_session
 RETRY_PAUSE_S = 2.0        # between connection attempts
 SERVER_BUFFER_FRAMES = 16  # the server's playout buffer for this session
 SDK_QUEUE_FRAMES = 16      # the client SDK's receive queue
+NOTES = 64                 # undelivered notes kept; the oldest go first
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Feed:
                                buffer_frames=SERVER_BUFFER_FRAMES, queue_frames=SDK_QUEUE_FRAMES)
         self._token = token
         self._commands: queue.Queue = queue.Queue(maxsize=64)
-        self._notes: queue.Queue = queue.Queue()
+        self._notes: queue.Queue = queue.Queue(maxsize=NOTES)
         self._session = None
         self._closing = threading.Event()
         self._issued: list[int] = []
@@ -65,6 +66,10 @@ class Feed:
         return self
 
     def trigger(self, event: str, **params: str) -> None:
+        """Sends a game event; while not connected it is dropped (a late cutscene is a wrong one)."""
+        if self.state != "live":
+            self._note(Note("refused", f"not connected ({self.state})", event=event))
+            return
         self._send(("trigger", event, params))
 
     def cut(self) -> None:
@@ -119,7 +124,19 @@ class Feed:
         try:
             self._commands.put_nowait(command)
         except queue.Full:
-            self._notes.put(Note("refused", "too many commands waiting; dropped one", event=command[1]))
+            self._note(Note("refused", "too many commands waiting; dropped one", event=command[1]))
+
+    def _note(self, note: Note) -> None:
+        """Never blocks: when the game has not read its notes for a long while, the oldest are dropped."""
+        while True:
+            try:
+                self._notes.put_nowait(note)
+                return
+            except queue.Full:
+                try:
+                    self._notes.get_nowait()
+                except queue.Empty:
+                    pass
 
     # -- the command thread ---------------------------------------------------------------------------
     def _work(self) -> None:
@@ -150,12 +167,12 @@ class Feed:
                 self._session = client.open_session(**self._open_args)
             except ShotStreamRpcError as exc:
                 client.close()
-                self._notes.put(Note("error", f"cannot open a session on {self.address} (attempt {attempt}): "
-                                              f"{exc.details or exc.code.name}"))
+                log.info("cannot open a session on %s (attempt %d): %s", self.address, attempt, exc)
+                self._note(Note("error", f"{exc.code.name}, retrying", event="server"))
                 self._closing.wait(RETRY_PAUSE_S)
                 continue
             self.state = "live"
-            self._notes.put(Note("connected", f"{info.preset} model on {info.backend}", info=info))
+            self._note(Note("connected", f"{info.preset} model on {info.backend}", info=info))
             return client
         return None
 
@@ -164,16 +181,16 @@ class Feed:
         try:
             if kind == "cancel":
                 self._session.cancel()
-                self._notes.put(Note("cancelled", shot_ids=tuple(self._issued)))
+                self._note(Note("cancelled", shot_ids=tuple(self._issued)))
                 return
             answer = self._session.trigger(event, **params)
         except ShotStreamRpcError as exc:
             words = f" (unknown words: {', '.join(exc.unknown_words)})" if exc.unknown_words else ""
-            self._notes.put(Note("refused", f"{exc.code.name}: {exc.details}{words}", event=event))
+            self._note(Note("refused", f"{exc.code.name}: {exc.details}{words}", event=event))
             return
         log.debug("%s answered in %.1f ms", event, (time.monotonic() - started) * 1000)
         if answer.suppressed:
-            self._notes.put(Note("suppressed", event=event, cooldown_s=answer.cooldown_remaining_s))
+            self._note(Note("suppressed", event=event, cooldown_s=answer.cooldown_remaining_s))
             return
         self._issued.extend(answer.shot_ids)
-        self._notes.put(Note("triggered", event=event, shot_ids=answer.shot_ids, interrupt=answer.interrupt))
+        self._note(Note("triggered", event=event, shot_ids=answer.shot_ids, interrupt=answer.interrupt))

@@ -32,6 +32,7 @@ def game(address):
     feed = cli._feed(address, seed=3, caption=CAPTION)
     game = Game(screen, feed.start(), seed=3, scale=4)
     try:
+        step_until(game, lambda: feed.state == "live", what="the session to open")
         yield game
     finally:
         feed.close()
@@ -59,7 +60,6 @@ def panel_bytes(game: Game, surface: pygame.Surface | None = None) -> bytes:
 
 
 def test_frames_from_the_stream_replace_the_placeholder(game):
-    step_until(game, lambda: game.feed.state == "live", what="the session to open")
     game.step(DT)
     placeholder = panel_bytes(game)
     press(pygame.K_SPACE)  # nobody around: a "swing" cutscene
@@ -92,7 +92,6 @@ def test_keys_walk_the_hero_into_a_place_and_its_cutscene_plays(game):
 
 
 def test_c_cuts_the_cutscene_and_q_quits(game):
-    step_until(game, lambda: game.feed.state == "live", what="the session to open")
     press(pygame.K_SPACE)
     step_until(game, lambda: game.cutscene.frames_shown >= 1, what="frames")
     press(pygame.K_c)
@@ -140,3 +139,34 @@ def test_headless_autoplay_records_the_screen_and_leaves_nothing_running(tmp_pat
     while set(threading.enumerate()) - before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [t.name for t in set(threading.enumerate()) - before]
+
+
+def test_without_a_server_the_game_still_runs_and_ends_cleanly(tmp_path):
+    before = set(threading.enumerate())
+    video = tmp_path / "alone.mp4"
+    assert cli.main(["--server", "127.0.0.1:1", "--seconds", "1", "--record", str(video)]) == 0
+    assert video.stat().st_size > 0
+    assert not [t.name for t in set(threading.enumerate()) - before]
+
+
+def test_the_player_keeps_the_story_fps_and_drops_what_a_cut_replaced():
+    from engine_bridge.client import pb
+
+    from demo_game.cutscene import Cutscene
+
+    def frame(shot_id: int, index: int) -> pb.Frame:
+        return pb.Frame(shot_id=shot_id, frame_index=index, width=2, height=2, data=bytes([index] * 12))
+
+    player = Cutscene(fps=16)
+    player.issued((1,), interrupt=False)
+    for i in range(8):
+        player.accept_frame(frame(1, i))
+    for _ in range(4):  # 4 game frames at 32 fps = 2 story frames
+        player.update(1 / 32)
+    assert player.frames_shown == 2 and len(player.buffer) == 6
+    player.issued((2, 3), interrupt=True)  # an attack cuts in: shot 1's frames are stale
+    assert not player.buffer and player.pending == {2, 3}
+    player.accept_frame(frame(1, 8))  # still in flight when the cut happened
+    player.accept_frame(frame(2, 0))
+    player.update(1 / 16)
+    assert player.showing.shot_id == 2 and not player.buffer
