@@ -49,22 +49,26 @@ class Outbox:
         self._timeline: deque[_Item] = deque()
         self._frames = 0
         self._attached = self._closed = False
+        self._stream = 0  # ticket of the latest attached stream
         self._last_due = self._released_due = float("-inf")
         self._dropped_since_sent = 0
         self._per_shot: dict[int, list[int]] = {}  # shot id -> [dropped, discarded]
         self.sent = self.dropped = 0
 
     # -- the stream side ----------------------------------------------------------------------------
-    def attach(self) -> None:
-        """A stream attached: start the playout clock at now for every frame already waiting."""
+    def attach(self) -> int:
+        """A stream attached: start the playout clock at now for every frame already waiting. Returns the
+        stream's ticket for `get`."""
         with self._cond:
             self._attached = True
+            self._stream += 1
             self._last_due = float("-inf")
             now = self._clock()
             for item in self._timeline:
                 if item.is_frame and self._paced:
                     item.due = self._next_due(now)
             self._cond.notify_all()
+            return self._stream
 
     def detach(self) -> None:
         with self._cond:
@@ -73,12 +77,16 @@ class Outbox:
                 item.due = None
             self._cond.notify_all()
 
-    def get(self, timeout: float):
-        """The next update to send, None after `timeout` seconds without one, or CLOSED."""
+    def get(self, timeout: float, stream: int | None = None):
+        """The next update to send, None after `timeout` seconds without one, or CLOSED. With `stream` (a
+        ticket from `attach`), None at once when that stream is no longer the attached one: a stream that
+        ended takes nothing meant for the next."""
         deadline = self._clock() + timeout
         with self._cond:
             while True:
                 now = self._clock()
+                if stream is not None and (stream != self._stream or not self._attached):
+                    return None
                 if self._replies:
                     return self._replies.popleft()
                 head = self._timeline[0] if self._timeline else None

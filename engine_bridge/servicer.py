@@ -78,9 +78,9 @@ class StorytellerServicer(rpc.StorytellerServicer):
     # -- streams ------------------------------------------------------------------------------------
     def WatchFrames(self, request: pb.WatchFramesRequest, context) -> Iterator[pb.StoryUpdate]:
         session = self.registry.get(request.session_id)
-        session.attach()
-        context.add_callback(session.detach)
-        yield from _drain(session, context)
+        ticket = session.attach()
+        context.add_callback(lambda: session.detach(ticket))
+        yield from _drain(session, ticket, context)
 
     def Play(self, request_iterator, context) -> Iterator[pb.StoryUpdate]:
         first = next(request_iterator, None)
@@ -91,20 +91,20 @@ class StorytellerServicer(rpc.StorytellerServicer):
         session = self.registry.open(self._settings(first.open), first.open.director_script) if owned \
             else self.registry.get(first.attach.session_id)
         try:
-            session.attach()
+            ticket = session.attach()
         except Exception:
             if owned:
                 self.registry.close(session.id, pb.CLOSE_REASON_CLIENT)
             raise
-        context.add_callback(lambda: self._play_ended(session, owned))
+        context.add_callback(lambda: self._play_ended(session, ticket, owned))
         yield pb.StoryUpdate(opened=self._opened(session))
         half_closed = threading.Event()
         threading.Thread(target=self._read_commands, args=(request_iterator, session, half_closed),
                          name=f"play-{session.id[:8]}", daemon=True).start()
-        yield from _drain(session, context, finished=lambda: half_closed.is_set() and not session.busy)
+        yield from _drain(session, ticket, context, finished=lambda: half_closed.is_set() and not session.busy)
 
-    def _play_ended(self, session: Session, owned: bool) -> None:
-        session.detach()
+    def _play_ended(self, session: Session, ticket: int, owned: bool) -> None:
+        session.detach(ticket)
         if owned:
             try:
                 self.registry.close(session.id, pb.CLOSE_REASON_CLIENT)
@@ -184,10 +184,10 @@ class StorytellerServicer(rpc.StorytellerServicer):
             events=session.director.events)
 
 
-def _drain(session: Session, context, finished=lambda: False) -> Iterator[pb.StoryUpdate]:
+def _drain(session: Session, ticket: int, context, finished=lambda: False) -> Iterator[pb.StoryUpdate]:
     """Yields the session's updates until it closes, the client leaves, or `finished()` with nothing left."""
     while True:
-        item = session.outbox.get(POLL_S)
+        item = session.outbox.get(POLL_S, ticket)
         if item is CLOSED:
             return
         if isinstance(item, BaseException):

@@ -78,6 +78,7 @@ class Session:
         self._current: _Shot | None = None
         self._next_id = 1
         self._closed = self._attached = False
+        self._ticket = 0
         self._failure: str | None = None
         self.last_active = clock()
         self.chunks_generated = self.frames_generated = 0
@@ -112,20 +113,21 @@ class Session:
             self.director.fired(cue)
             return Queued(queued.shot_ids, queued.queued_shots, interrupt=cue.interrupt)
 
-    def attach(self) -> None:
-        """A frame stream starts; only one at a time."""
+    def attach(self) -> int:
+        """A frame stream starts; only one at a time. Returns its ticket (for `outbox.get`, `detach`)."""
         with self._cond:
             self._usable()
             if self._attached:
                 raise PreconditionError(f"session {self.id} already has a frame stream attached")
             self._attached = True
             self.last_active = self._clock()
-            self.outbox.attach()
+            self._ticket = self.outbox.attach()
+            return self._ticket
 
-    def detach(self) -> None:
-        """The frame stream ended (disconnect, cancel, deadline): stop this session's work."""
+    def detach(self, ticket: int) -> None:
+        """The frame stream `ticket` ended (disconnect, cancel, deadline): stop this session's work."""
         with self._cond:
-            if not self._attached:
+            if not self._attached or ticket != self._ticket:
                 return
             self._attached = False
             self.last_active = self._clock()
