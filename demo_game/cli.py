@@ -110,10 +110,10 @@ def server_address(address: str | None, engine=None) -> Iterator[str]:
 
         engine = Engine.load(preset="tiny", backend="onnxruntime")
     server = BridgeServer(engine, ServerConfig(bind="127.0.0.1", port=0, grace_s=1.0))
-    port = server.start()
-    log.info("in-process server on 127.0.0.1:%d (%.1f s to start)", port, time.monotonic() - started)
+    server.start()
+    log.info("in-process server on %s (%.1f s to start)", server.target, time.monotonic() - started)
     try:
-        yield f"127.0.0.1:{port}"
+        yield server.target
     finally:
         server.stop()
 

@@ -53,7 +53,6 @@ class Game:
         self.time = 0.0
         self.swing_left = 0.0
         self.running = True
-        self.events_sent = 0
 
     # -- the loop ---------------------------------------------------------------------------------------
     def run(self) -> int:
@@ -142,7 +141,6 @@ class Game:
 
     def send(self, event: str, **params: str) -> None:
         self.feed.trigger(event, **params)
-        self.events_sent += 1
 
     # -- what the server sent -----------------------------------------------------------------------------
     def receive(self) -> None:
