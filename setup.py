@@ -29,9 +29,19 @@ setup(
     packages=[
         "runtime",
         "runtime.backends",
+        "engine_bridge",
+        "engine_bridge._gen",
+        "engine_bridge.client",
+        "demo_game",
+        "storyworld",
         "distill",
     ],
-    package_data={"runtime": ["assets/tiny/*"]},
+    package_data={
+        "runtime": ["assets/tiny/*"],
+        "engine_bridge": ["scripts/*.toml"],
+        "demo_game": ["cutscenes.toml"],
+        "storyworld": ["assets/*"],
+    },
     include_package_data=True,
     install_requires=CORE,
     extras_require={

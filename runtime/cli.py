@@ -150,10 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=bench)
 
-    for name, (module, help_text) in PLUGINS.items():
-        p = sub.add_parser(name, help=help_text, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=None, plugin=module)
+    for name, (_, help_text) in PLUGINS.items():
+        sub.add_parser(name, help=help_text)  # listed in --help; main() hands these to their module
     return ap
 
 
@@ -169,11 +167,13 @@ def run_plugin(module_name: str, name: str, rest: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in PLUGINS:  # the plugin parses its own options (argparse would refuse "--x")
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return run_plugin(PLUGINS[argv[0]][0], argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.func is None:
-        return run_plugin(args.plugin, args.command, args.rest)
     from runtime.errors import ShotStreamError
 
     try:
