@@ -132,7 +132,9 @@ class StorytellerServicer:
         WatchFrames does). Later requests are `submit`, `trigger` or `cancel`; each is answered by one
         `command` update with the same `request_id`, sent ahead of frames still waiting in the buffer.
         A refused command does not end the stream; a malformed stream (no open/attach first, a second
-        open/attach) ends it with INVALID_ARGUMENT.
+        open/attach) ends it with INVALID_ARGUMENT. After the client half-closes, the stream ends (OK) as
+        soon as the session has no shot running or queued and every update was sent. Cancelling the stream
+        stops the session's work as WatchFrames does; a session opened by this stream is then closed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
