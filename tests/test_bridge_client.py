@@ -135,8 +135,6 @@ def test_shotstream_serve_refuses_a_bad_script_naming_the_line(ort_engine, tmp_p
     assert out.returncode == 2 and "line 3: events.a.shots[0].chunks" in out.stderr
 
 
-@pytest.mark.xfail(reason="runtime/cli.py: the plugin subparser's argparse.REMAINDER does not take options, so "
-                          "`shotstream serve --port ...` stops at 'unrecognized arguments' (reported to its owner)")
 def test_the_shotstream_command_dispatches_serve_here(capsys):
     from runtime.cli import main
 

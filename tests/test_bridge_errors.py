@@ -12,11 +12,12 @@ import grpc
 import pytest
 from conftest import CAPTION
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from engine_bridge.client import StorytellerClient, Unauthenticated
 from engine_bridge.registry import Limits
 from engine_bridge.testing import running_server
-from engine_bridge.wire import UNKNOWN_WORDS_KEY, pb, rpc
+from engine_bridge.wire import SERVICE_NAME, UNKNOWN_WORDS_KEY, pb, rpc
 
 LIMITS = Limits(max_sessions=4, max_queued_shots=4, max_message_bytes=64 * 1024)
 SCRIPT = 'version = 1\n[events.door]\nshots = [{ prompt = "the door opens", chunks = 1 }]\n'
@@ -27,6 +28,28 @@ Code = grpc.StatusCode
 def server(ort_engine):
     with running_server(ort_engine, limits=LIMITS) as server:
         yield server
+
+
+@pytest.fixture(scope="module", autouse=True)
+def health_throughout(server):
+    """Watches the server's health for the whole module: it must never leave SERVING."""
+    channel = grpc.insecure_channel(server.target)
+    watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+    seen: list[int] = []
+    reader = threading.Thread(target=lambda: seen.extend(r.status for r in _until_cancelled(watch)), daemon=True)
+    reader.start()
+    yield
+    watch.cancel()
+    reader.join(10)
+    channel.close()
+    assert seen and set(seen) == {health_pb2.HealthCheckResponse.SERVING}
+
+
+def _until_cancelled(stream):
+    try:
+        yield from stream
+    except grpc.RpcError as error:
+        assert error.code() == Code.CANCELLED
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +159,29 @@ def test_events_unknown_or_without_a_script(stub, session_id):
     stub.CloseSession(pb.CloseSessionRequest(session_id=plain), timeout=10)
 
 
+def test_a_shot_the_runtime_refuses_late_fails_alone_and_the_session_goes_on(stub):
+    # Each prompt passes alone, but with this long caption the model's 48 tokens are exceeded: the
+    # runtime refuses the shot when it starts, and the shot ends FAILED with the refusal's code.
+    caption = "a knight and a dragon and a wizard and a witch and a king, pixel art, dark, moody"
+    opened = stub.OpenSession(open_request(global_caption=caption), timeout=10)
+    stream = stub.WatchFrames(pb.WatchFramesRequest(session_id=opened.session_id), timeout=60)
+    stub.SubmitShot(pb.SubmitShotRequest(session_id=opened.session_id, shots=[
+        pb.ShotSpec(prompt="the old knight walks slowly along the road toward the dark castle at night "
+                           "while the dragon flies above the tower and the wizard watches from the hill", chunks=1),
+        pb.ShotSpec(prompt="the knight walks", chunks=1)]), timeout=10)
+    ends = []
+    for update in stream:
+        if update.HasField("shot") and update.shot.phase != pb.SHOT_PHASE_STARTED:
+            ends.append(update.shot)
+            if len(ends) == 2:
+                break
+    stream.cancel()
+    stub.CloseSession(pb.CloseSessionRequest(session_id=opened.session_id), timeout=10)
+    assert ends[0].phase == pb.SHOT_PHASE_FAILED and ends[0].error_code == Code.INVALID_ARGUMENT.value[0]
+    assert "tokens" in ends[0].error_message
+    assert ends[1].phase == pb.SHOT_PHASE_COMPLETED
+
+
 def test_unknown_sessions_are_not_found(stub, session_id):
     assert refused(*submit(stub, "0" * 32)).code() == Code.NOT_FOUND
     stub.CloseSession(pb.CloseSessionRequest(session_id=session_id), timeout=10)
@@ -224,6 +270,9 @@ def test_a_token_is_required_except_for_health(ort_engine, own_server):
         channel = grpc.insecure_channel(secured.target)
         status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status
         assert status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as caught:
+            ProtoReflectionDescriptorDatabase(channel).get_services()
+        assert caught.value.code() == Code.UNAUTHENTICATED
         channel.close()
 
 
