@@ -117,6 +117,19 @@ def test_frames_carry_indices_and_timestamps(client):
     assert end.chunks_done == 2 and end.frames_generated == 21 and end.gen_us > 0
 
 
+def test_real_time_pacing_releases_frames_at_the_story_fps(client):
+    with client.open_session(seed=3, caption=CAPTION, pacing="real_time") as session:
+        shot = session.submit_shot("the knight walks", 2)
+        arrivals = []
+        for item in session.updates(timeout=30):
+            if isinstance(item, pb.Frame):
+                arrivals.append(time.monotonic())
+            elif item.shot_id == shot and item.phase == pb.SHOT_PHASE_COMPLETED:
+                break
+    assert len(arrivals) == 21
+    assert arrivals[-1] - arrivals[0] >= 20 / 16 * 0.9  # 21 frames span 20 periods at 16 fps, never less
+
+
 def test_encoded_frames_decode_to_the_raw_pixels(client):
     raw = {}
     for fmt in ("rgb8", "png", "jpeg"):
