@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,10 @@ def test_the_blocking_client_plays_a_story(server):
 def test_a_second_watcher_is_a_typed_error_and_ends_the_stream(server):
     with StorytellerClient(server.target, timeout=30) as client:
         with client.open_session(seed=41, caption=CAPTION) as session:
+            state, deadline = server.registry.get(session.id), time.monotonic() + 10
+            while not state.attached:  # the SDK's own stream starts in the background
+                assert time.monotonic() < deadline, "the session's stream never attached"
+                time.sleep(0.01)
             intruder = Session(client, session.opened, queue_frames=4)  # watches the same session
             with pytest.raises(FailedPrecondition):
                 list(intruder.updates(timeout=10))
