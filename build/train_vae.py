@@ -31,7 +31,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--clips", type=int, default=2500)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--init", type=Path, help="start from this checkpoint (with --steps 0: only finalise it)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-shots", type=int, default=24)
     ap.add_argument("--out", type=Path, default=default_weights_dir("tiny"))
@@ -42,6 +43,8 @@ def main() -> int:
     started = time.time()
     clips = clip_pool(args.seed, "train", args.clips, frames=9)
     vae = TinyVAE(get_preset("tiny").vae)
+    if args.init:
+        vae.load_state_dict(torch.load(args.init)["vae"])
     ckpt = ROOT / "artifacts" / "vae_training.pt"
     ckpt.parent.mkdir(exist_ok=True)
 
@@ -50,7 +53,7 @@ def main() -> int:
             torch.save({"step": step + 1, "vae": vae.state_dict()}, ckpt)
             logging.info("step %d loss %.4f (checkpoint %s)", step + 1, sum(losses[-50:]) / 50, ckpt)
 
-    losses = train_vae(vae, clips, args.steps, batch=args.batch, lr=args.lr, seed=args.seed, on_step=checkpoint)
+    losses = train_vae(vae, clips, args.steps, batch=args.batch, lr=args.lr, seed=args.seed, on_step=checkpoint) or [0.0]
     set_latent_stats(vae, clips[:256])
     psnr = shot_psnr(vae, shot_pool(args.seed, "heldout", args.eval_shots))
     path = args.out / "vae.safetensors"
@@ -59,9 +62,10 @@ def main() -> int:
     manifest = json.loads(manifest_path.read_text())
     manifest["files"][path.name] = {
         "sha256": digest, "bytes": path.stat().st_size, "trained": True,
-        "recipe": f"python build/train_vae.py --steps {args.steps} --clips {args.clips} --batch {args.batch} --lr {args.lr} --seed {args.seed}",
+        "recipe": f"python build/train_vae.py --steps {args.steps} --clips {args.clips} --batch {args.batch} --lr {args.lr} --seed {args.seed}"
+                  + (f" --init {args.init}" if args.init else ""),
         "data_seed": args.seed, "wall_seconds": round(time.time() - started, 1),
-        "heldout_psnr_db": round(psnr, 2), "final_loss": round(sum(losses[-50:]) / 50, 5),
+        "heldout_psnr_db": round(psnr, 2), "final_loss": round(sum(losses[-50:]) / len(losses[-50:]), 5),
     }
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     print(json.dumps({"psnr_db": round(psnr, 2), "bytes": path.stat().st_size, "wall_seconds": round(time.time() - started)}))

@@ -10,7 +10,7 @@
     params = ["hero"]               # parameters the game must pass
     optional = { place = "castle" } # parameters with a default value
     [[events.boss_appears.shots]]   # 1..8 shots, played in order
-    prompt = "a dragon lands near the {hero} at the {place}"
+    prompt = "a dragon flies near the {hero} at the {place}"
     chunks = 2
 
 Owns: parsing and validating scripts (every error names its line), rendering prompt templates from

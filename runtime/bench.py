@@ -19,7 +19,7 @@ def run_bench(preset: str, backend: str, shots: int = 3, seed: int = 0) -> dict:
     story = engine.open_story(seed=seed, global_caption="a knight and a wizard, pixel art")
     addresses = story.buffer_addresses()
     prompts = ["the knight walks in the forest", "the wizard casts a spell in the cave",
-               "the knight and the wizard meet at the castle"]
+               "the knight waves to the wizard in the castle hall"]
     chunk_s, first_frame_s, shot_s, alloc_peaks = [], [], [], []
     for i in range(shots):
         started = time.perf_counter()

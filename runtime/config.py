@@ -160,7 +160,7 @@ PRESETS: dict[str, ModelConfig] = {
         # reaches >= 30 dB on the story world within a CPU training budget.
         dit=DiTConfig(dim=256, num_layers=4, num_heads=4, ffn_dim=768, freq_dim=128, text_dim=128,
                       in_channels=32, out_channels=32),
-        text=TextConfig(kind="tiny", text_len=48, dim=128, vocab_size=512, num_layers=2, num_heads=4),
+        text=TextConfig(kind="tiny", text_len=80, dim=128, vocab_size=512, num_layers=2, num_heads=4),
         vae=VAEConfig(kind="tiny", z_dim=32, base_channels=32),
     ),
     # The official Wan2.1-T2V-1.3B based student; weights supplied by the user.

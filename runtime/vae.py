@@ -5,7 +5,7 @@ on the channel axis -> one latent frame. Groups are encoded independently, so en
 Decoder: one latent frame -> 4 pixel frames; a causal temporal mix reads the features of the previous latent
 frame, carried explicitly as `state` (zeros at a shot's start), so a shot decodes chunk by chunk exactly as
 it would whole. For a shot's first latent only the last of its 4 decoded frames is kept (`FIRST_KEEP`).
-Pixels are RGB in [-1, 1] inside the networks; latents are normalised by per-channel mean/std buffers.
+Pixels are RGB in [-1, 1] inside the networks (decoder outputs are clamped by the caller); latents are normalised by per-channel mean/std buffers.
 The official preset's Wan2.1 VAE is user-supplied and not part of this package.
 """
 from __future__ import annotations
@@ -76,7 +76,10 @@ class TinyVAE(nn.Module):
 
     # -- decoder ---------------------------------------------------------------------------------
     def decode_clips(self, z: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latents (B, n, z, h, w) and previous-latent features (B, C, h, w) -> (B, 4n, 3, H, W) in [-1, 1], new state.
+        """Latents (B, n, z, h, w) and previous-latent features (B, C, h, w) -> (B, 4n, 3, H, W), new state.
+
+        Pixels are nominally in [-1, 1] and not squashed (a saturating output stalls training); whoever
+        turns them into colours clamps.
 
         The causal mix is a kernel-2 temporal convolution: latent i reads its own and latent i-1's features.
         """
@@ -88,10 +91,10 @@ class TinyVAE(nn.Module):
         out = self.decoder(mixed.flatten(0, 1))  # (B*n, 3*4, H, W)
         hh, ww = out.shape[-2:]
         frames = out.view(b, n * self.cfg.temporal_stride, 3, hh, ww)
-        return torch.tanh(frames), feats[:, -1]
+        return frames, feats[:, -1]
 
     def decode_chunk(self, z: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One clip's latents (n, z, h, w) and state (C, h, w) -> (4n, 3, H, W) in [-1, 1], new state."""
+        """One clip's latents (n, z, h, w) and state (C, h, w) -> (4n, 3, H, W), new state."""
         frames, state = self.decode_clips(z.unsqueeze(0), state.unsqueeze(0))
         return frames[0], state[0]
 

@@ -124,5 +124,5 @@ def test_tensorrt_generates_the_same_shot_geometry():
 
     engine = Engine.load("tiny", "tensorrt")
     story = engine.open_story(seed=0, global_caption="a knight and a dragon, pixel art")
-    chunks = list(story.generate_shot("the knight enters the cave", chunks=2))
+    chunks = list(story.generate_shot("the knight walks in the cave", chunks=2))
     assert [len(c.frames) for c in chunks] == [9, 12]

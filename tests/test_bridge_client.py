@@ -56,7 +56,7 @@ def test_the_blocking_client_plays_a_story(server):
             assert session.shot_events[triggered.shot_ids[-1]].phase in (pb.SHOT_PHASE_DROPPED,
                                                                          pb.SHOT_PHASE_CANCELLED)
             with pytest.raises(InvalidArgument) as caught:
-                session.submit_shot("the knight meets a zorblax")
+                session.submit_shot("the knight watches a zorblax")
             assert caught.value.unknown_words == ("zorblax",)
             with pytest.raises(TimeoutError):
                 next(session.frames(timeout=0.2))  # nothing queued: the iterator says so in time

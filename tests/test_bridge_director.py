@@ -20,14 +20,14 @@ chunks = 2
 cooldown_s = 5
 
 [events.door]
-shots = [{ prompt = "the door opens" }]
+shots = [{ prompt = "the wizard waves" }]
 
 [events.boss]
 priority = "interrupt"
 params = ["hero"]
 optional = { place = "castle" }
 [[events.boss.shots]]
-prompt = "a dragon flies over the {place}"
+prompt = "a dragon flies above the {place}"
 chunks = 3
 [[events.boss.shots]]
 prompt = "the {hero} looks up, {{surprised}}"
@@ -67,7 +67,7 @@ def test_the_example_script_is_valid():
     ('priority = "interrupt"', 'priority = "now"', 10, 'must be "queue" or "interrupt"'),
     ("{place}", "{plaec}", 14, "uses {plaec}, which is not declared"),
     ("{place}", "{place!r}", 14, "fields are plain parameter names"),
-    ('prompt = "the door opens"', 'prompt = ""', 7, "must be a non-empty string"),
+    ('prompt = "the wizard waves"', 'prompt = ""', 7, "must be a non-empty string"),
     ('params = ["hero"]', 'params = ["hero", "hero"]', 11, "lists a parameter twice"),
     ('prompt = "the {hero} looks', 'prompt = the {hero} looks', 17, "not valid TOML"),
     ("version = 1", "version = 2", 1, "version: must be 1"),
@@ -93,7 +93,7 @@ def test_template_text_is_checked_against_the_vocabulary():
         if "zorblax" in text:
             raise ValueError("unknown words: zorblax")
 
-    err = error_of(SCRIPT.replace("the door opens", "the zorblax opens"), check_prompt=check)
+    err = error_of(SCRIPT.replace("the wizard waves", "the zorblax waves"), check_prompt=check)
     assert err.line == 7 and "zorblax" in str(err)
 
 
@@ -107,7 +107,7 @@ def test_templates_fill_fields_and_keep_literal_braces():
 def test_expand_checks_parameters_and_uses_defaults():
     director = Director([parse_script(SCRIPT)], max_param_chars=10)
     cue = director.expand("boss", {"hero": "knight"})
-    assert cue.shots == (("a dragon flies over the castle", 3), ("the knight looks up, {surprised}", 2))
+    assert cue.shots == (("a dragon flies above the castle", 3), ("the knight looks up, {surprised}", 2))
     assert cue.interrupt and director.expand("boss", {"hero": "elf", "place": "cave"}).shots[0][0].endswith("cave")
     with pytest.raises(BadRequestError, match="needs parameter"):
         director.expand("boss", {})

@@ -20,7 +20,7 @@ from engine_bridge.testing import running_server
 from engine_bridge.wire import SERVICE_NAME, UNKNOWN_WORDS_KEY, pb, rpc
 
 LIMITS = Limits(max_sessions=4, max_queued_shots=4, max_message_bytes=64 * 1024)
-SCRIPT = 'version = 1\n[events.door]\nshots = [{ prompt = "the door opens", chunks = 1 }]\n'
+SCRIPT = 'version = 1\n[events.door]\nshots = [{ prompt = "the wizard waves", chunks = 1 }]\n'
 Code = grpc.StatusCode
 
 
@@ -120,7 +120,7 @@ def submit(stub, session_id, prompt="the knight walks", chunks=1, **kw):
 @pytest.mark.parametrize("prompt, chunks, words", [
     ("", 1, "empty"),
     ("knight " * 200, 1, "at most 1000"),
-    ("the knight " * 30, 1, "tokens"),
+    ("the knight " * 45, 1, "tokens"),
     ("the knight walks", 8, "chunks must be 1..7"),
 ], ids=["empty", "too-many-characters", "too-many-tokens", "too-many-chunks"])
 def test_bad_shots_are_invalid_argument(stub, session_id, prompt, chunks, words):
@@ -129,7 +129,7 @@ def test_bad_shots_are_invalid_argument(stub, session_id, prompt, chunks, words)
 
 
 def test_unknown_words_are_listed_in_the_message_and_the_trailers(stub, session_id):
-    error = refused(*submit(stub, session_id, "the knigt meets a zorblax"))
+    error = refused(*submit(stub, session_id, "the knigt watches a zorblax"))
     assert error.code() == Code.INVALID_ARGUMENT and "knigt, zorblax" in error.details()
     trailers = dict(error.trailing_metadata())
     assert trailers[UNKNOWN_WORDS_KEY].decode().split("\n") == ["knigt", "zorblax"]
@@ -160,14 +160,16 @@ def test_events_unknown_or_without_a_script(stub, session_id):
 
 
 def test_a_shot_the_runtime_refuses_late_fails_alone_and_the_session_goes_on(stub):
-    # Each prompt passes alone, but with this long caption the model's 48 tokens are exceeded: the
+    # Each prompt passes alone, but with this long caption the model's 80 tokens are exceeded: the
     # runtime refuses the shot when it starts, and the shot ends FAILED with the refusal's code.
-    caption = "a knight and a dragon and a wizard and a witch and a king, pixel art, dark, moody"
+    caption = ("a knight and a dragon and a wizard and a robot and a ghost and a cat and an owl and a princess, "
+               "retro pixel art, storybook style")
     opened = stub.OpenSession(open_request(global_caption=caption), timeout=10)
     stream = stub.WatchFrames(pb.WatchFramesRequest(session_id=opened.session_id), timeout=60)
     stub.SubmitShot(pb.SubmitShotRequest(session_id=opened.session_id, shots=[
-        pb.ShotSpec(prompt="the old knight walks slowly along the road toward the dark castle at night "
-                           "while the dragon flies above the tower and the wizard watches from the hill", chunks=1),
+        pb.ShotSpec(prompt="the red knight walks slowly through the dark woods at night, while the green dragon "
+                           "soars above the snowy mountains and the blue wizard watches quietly in the middle of the "
+                           "sandy street, as the grey ghost looks on happily next to the pink cat", chunks=1),
         pb.ShotSpec(prompt="the knight walks", chunks=1)]), timeout=10)
     ends = []
     for update in stream:

@@ -19,7 +19,7 @@ Code = grpc.StatusCode
 REFUSALS = {Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.RESOURCE_EXHAUSTED, Code.FAILED_PRECONDITION}
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                        HealthCheck.function_scoped_fixture])
-SCRIPT = 'version = 1\n[events.door]\nparams = ["who"]\nshots = [{ prompt = "the {who} opens the door", chunks = 1 }]\n'
+SCRIPT = 'version = 1\n[events.door]\nparams = ["who"]\nshots = [{ prompt = "the {who} waves to the wizard", chunks = 1 }]\n'
 UNARY = ["GetInfo", "OpenSession", "CloseSession", "SubmitShot", "TriggerEvent"]
 
 words = st.sampled_from(["the", "knight", "dragon", "walks", "castle", "zorblax", "", ",", "{", "é", "🐉"])

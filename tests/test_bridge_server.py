@@ -22,12 +22,12 @@ from engine_bridge.registry import Limits
 from engine_bridge.testing import running_server
 from engine_bridge.wire import SERVICE_NAME, pb, rpc
 
-SHOTS = [("the knight walks", 2), ("the dragon flies over the castle", 1)]
+SHOTS = [("the knight walks", 2), ("the dragon flies above the castle", 1)]
 SCRIPT = """\
 version = 1
 [events.arrive]
 params = ["hero"]
-shots = [{ prompt = "the {hero} walks", chunks = 1 }, { prompt = "the {hero} enters the castle", chunks = 1 }]
+shots = [{ prompt = "the {hero} walks", chunks = 1 }, { prompt = "the {hero} walks in the castle", chunks = 1 }]
 [events.ambush]
 priority = "interrupt"
 cooldown_s = 60

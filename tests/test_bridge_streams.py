@@ -90,7 +90,7 @@ def test_a_slow_consumer_pauses_only_its_own_session(server):
             paused_at = steady(lambda: state.chunks_generated, 30)
             assert paused_at < 7 and state.outbox.pending >= 8  # backpressure: its buffer is full
 
-            fast_ids = fast.submit_shots([("the dragon flies over the castle", 7)])
+            fast_ids = fast.submit_shots([("the dragon flies above the castle", 7)])
             for shot_id in fast_ids:
                 frames, end = fast.collect_shot(shot_id, timeout=120)
                 assert end.phase == pb.SHOT_PHASE_COMPLETED and len(frames) == 81

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 STORY = {"global_caption": "a knight and a dragon, pixel art",
-         "shot1": "the knight walks in the forest", "shot2": "the dragon flies over the castle"}
+         "shot1": "the knight walks in the forest", "shot2": "the dragon flies above the castle"}
 
 
 def shotstream(*args, check=True):

@@ -14,7 +14,7 @@ from runtime.errors import InvalidPromptError, InvalidRequestError, SessionClose
 
 def test_shot_geometry_and_frames(ort_engine):
     story = ort_engine.open_story(seed=0, global_caption=CAPTION)
-    chunks = list(story.generate_shot("the knight enters the cave"))
+    chunks = list(story.generate_shot("the knight walks in the cave"))
     assert [len(c.frames) for c in chunks] == [9, 12, 12, 12, 12, 12, 12]
     assert [c.first_frame for c in chunks] == [0, 9, 21, 33, 45, 57, 69]
     assert [c.is_last for c in chunks] == [False] * 6 + [True]
@@ -26,7 +26,7 @@ def test_shot_geometry_and_frames(ort_engine):
 def test_36_model_calls_for_a_seven_chunk_shot(ort_engine):
     story = ort_engine.open_story(seed=0, global_caption=CAPTION)
     before = dict(ort_engine.backend.calls)
-    collect(story.generate_shot("the dragon flies over the castle"))
+    collect(story.generate_shot("the dragon flies above the castle"))
     calls = {k: v - before.get(k, 0) for k, v in ort_engine.backend.calls.items()}
     assert calls["context_fill"] + calls["dit_chunk"] == 36
     assert calls["vae_decode_chunk"] == 7
@@ -36,7 +36,7 @@ def test_buffers_keep_their_addresses_across_chunks_and_shots(ort_engine):
     story = ort_engine.open_story(seed=0, global_caption=CAPTION)
     addresses = story.buffer_addresses()
     cache_ptrs = story.cache.data_ptrs()
-    for prompt in ("the knight walks in the forest", "the dragon breathes fire", "the knight jumps"):
+    for prompt in ("the knight walks in the forest", "the dragon casts a spell", "the knight jumps"):
         for _ in story.generate_shot(prompt, chunks=3):
             assert story.buffer_addresses() == addresses
             assert story.cache.data_ptrs() == cache_ptrs
@@ -46,7 +46,7 @@ def test_same_seed_same_frames_other_seed_other_frames(ort_engine):
     def run(seed):
         story = ort_engine.open_story(seed=seed, global_caption=CAPTION)
         return np.concatenate([collect(story.generate_shot(p, chunks=2))
-                               for p in ("the knight enters the cave", "the dragon flies")])
+                               for p in ("the knight walks in the cave", "the dragon flies")])
 
     a, b, c = run(5), run(5), run(6)
     assert a.shape == (2 * 21, 64, 64, 3)
@@ -59,7 +59,7 @@ def test_global_cache_untouched_by_chunks_and_local_slot_holds_clean_pass(torch_
     eng = torch_engine
     story = eng.open_story(seed=3, global_caption=CAPTION)
     collect(story.generate_shot("the knight walks in the forest", chunks=2))  # history for a real context
-    it = story.generate_shot("the dragon breathes fire", chunks=3)
+    it = story.generate_shot("the dragon casts a spell", chunks=3)
     tpf, dit = eng.cfg.tokens_per_frame, eng.bundle.dit
     global_before = None
     for b, _ in enumerate(it):
@@ -85,7 +85,7 @@ def test_stop_ends_the_shot_at_the_next_chunk_boundary(ort_engine):
     story = ort_engine.open_story(seed=1, global_caption=CAPTION)
     stop = threading.Event()
     got = []
-    for chunk in story.generate_shot("the knight enters the cave", chunks=7, stop=stop):
+    for chunk in story.generate_shot("the knight walks in the cave", chunks=7, stop=stop):
         got.append(chunk)
         if chunk.chunk_index == 1:
             stop.set()
@@ -112,7 +112,7 @@ def test_replay_with_a_cut_is_identical(ort_engine):
 
 def test_a_consumer_that_walks_away_loses_nothing(ort_engine):
     story = ort_engine.open_story(seed=2, global_caption=CAPTION)
-    it = story.generate_shot("the knight enters the cave")
+    it = story.generate_shot("the knight walks in the cave")
     next(it), next(it)
     it.close()
     assert story.shots_done == 1 and story.history[0].length == 21
@@ -130,7 +130,7 @@ def test_bad_requests_are_refused_before_any_work(ort_engine):
         story.generate_shot("the knight rides a zeppelin and a hovercraft")
     assert err.value.words == ["rides", "zeppelin", "hovercraft"]
     with pytest.raises(InvalidPromptError, match="tokens"):
-        story.generate_shot(" ".join(["knight"] * 60))
+        story.generate_shot(" ".join(["knight"] * 90))
     with pytest.raises(InvalidRequestError):
         ort_engine.open_story(seed=-1, global_caption=CAPTION)
     assert story.shots_done == 0
@@ -140,7 +140,7 @@ def test_bad_requests_are_refused_before_any_work(ort_engine):
 
 
 def test_concurrent_stories_get_the_frames_they_would_get_alone(ort_engine):
-    prompts = ("the knight walks in the forest", "the dragon flies over the castle")
+    prompts = ("the knight walks in the forest", "the dragon flies above the castle")
 
     def run(seed, out):
         story = ort_engine.open_story(seed=seed, global_caption=CAPTION)

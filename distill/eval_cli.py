@@ -1,0 +1,66 @@
+"""`shotstream eval --suite vae|probe|text --json`: measured figures of the shipped tiny components on
+freshly rendered held-out story-world data, one JSON line.
+
+- vae:   PSNR (dB) of whole held-out shots encoded, decoded chunk by chunk with the causal state, in uint8.
+- probe: held-out accuracy per attribute of the evaluation probe, and their minimum (`min_accuracy`).
+- text:  held-out accuracy of the text encoder's label heads is not shipped; this suite reports the
+         manifest's recorded figures and checks the tokenizer covers every caption word of the held-out set.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--suite", choices=["vae", "probe", "text"], required=True)
+    parser.add_argument("--shots", type=int, default=24, help="held-out shots (vae)")
+    parser.add_argument("--stories", type=int, default=120, help="held-out stories (probe, text)")
+    parser.add_argument("--seed", type=int, default=20_261_121, help="data seed of the held-out set")
+    parser.add_argument("--json", action="store_true", help="one JSON line")
+
+
+def _vae(args) -> dict:
+    from distill.autoencoder import shot_psnr
+    from distill.data import shot_pool
+    from runtime.model import load_bundle
+
+    bundle = load_bundle("tiny")
+    shots = shot_pool(args.seed, "heldout", args.shots)
+    return {"psnr_db": round(shot_psnr(bundle.vae, shots), 2), "shots": args.shots,
+            "frames": int(shots.shape[0] * shots.shape[1])}
+
+
+def _probe(args) -> dict:
+    from storyworld.probe import evaluate
+
+    result = evaluate(stories=args.stories, seed=args.seed)
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}
+
+
+def _text(args) -> dict:
+    from runtime.model import load_bundle
+    from runtime.text import shot_prompt
+    from storyworld.captions import story_captions
+    from storyworld.sampling import sample_story
+
+    bundle = load_bundle("tiny")
+    unknown: set[str] = set()
+    prompts = 0
+    for i in range(args.stories):
+        caps = story_captions(sample_story(args.seed, "heldout", i))
+        for k in range(len(caps) - 1):
+            unknown.update(bundle.tokenizer.unknown_words(shot_prompt(caps["global_caption"], k, caps[f"shot{k + 1}"])))
+            prompts += 1
+    entry = bundle.manifest["files"]["text_encoder.safetensors"]
+    return {"prompts": prompts, "unknown_words": sorted(unknown), "vocabulary": len(bundle.tokenizer.vocab),
+            "recorded_heldout_label_accuracy": entry.get("heldout_label_accuracy")}
+
+
+def run(args) -> int:
+    started = time.perf_counter()
+    result = {"suite": args.suite, **{"vae": _vae, "probe": _probe, "text": _text}[args.suite](args)}
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+    return 0

@@ -1,0 +1,58 @@
+"""The shipped tiny components measured on freshly rendered held-out story-world data: the VAE's PSNR,
+the tokenizer's coverage of the world's captions, the size budget, and the eval command."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runtime.model import default_weights_dir, load_bundle
+
+ASSETS = default_weights_dir("tiny")
+MANIFEST = json.loads((ASSETS / "manifest.json").read_text())
+TRAINED = MANIFEST["files"]["vae.safetensors"].get("trained", False)
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return load_bundle("tiny")
+
+
+@pytest.mark.skipif(not TRAINED, reason="the shipped VAE is the untrained init (run build/train_vae.py)")
+def test_shipped_vae_reconstructs_heldout_shots_above_30_db(bundle):
+    from distill.autoencoder import shot_psnr
+    from distill.data import shot_pool
+
+    shots = shot_pool(4242, "heldout", 4)
+    assert shot_psnr(bundle.vae, shots) >= 30.0
+
+
+def test_tokenizer_knows_every_word_of_heldout_captions(bundle):
+    from runtime.text import shot_prompt
+    from storyworld.captions import story_captions
+    from storyworld.sampling import sample_story
+
+    for i in range(40):
+        caps = story_captions(sample_story(777, "heldout", i))
+        for k in range(len(caps) - 1):
+            prompt = shot_prompt(caps["global_caption"], k, caps[f"shot{k + 1}"])
+            assert bundle.tokenizer.unknown_words(prompt) == []
+            bundle.tokenizer.encode(prompt)  # and it fits the encoder's text length
+
+
+def test_vae_text_encoder_and_probe_fit_in_10_mb():
+    from storyworld.probe import WEIGHTS_PATH
+
+    total = sum((ASSETS / name).stat().st_size for name in ("vae.safetensors", "text_encoder.safetensors"))
+    total += Path(WEIGHTS_PATH).stat().st_size if Path(WEIGHTS_PATH).exists() else 0
+    assert total <= 10 * 1024 * 1024
+
+
+def test_eval_command_prints_one_json_line():
+    out = subprocess.run([sys.executable, "-m", "runtime.cli", "eval", "--suite", "text", "--stories", "10", "--json"],
+                         capture_output=True, text=True, check=True, timeout=300).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["suite"] == "text" and result["prompts"] > 10 and result["unknown_words"] == []
