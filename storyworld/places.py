@@ -47,12 +47,16 @@ def _sky(c: Canvas, place: str, night: bool, rng: np.random.Generator) -> None:
     c.paint_rows(lambda ys: lerp_colour(horizon, zenith, (ys - 0.3) / 3.2))
     if night:
         r = max(0.02, 0.7 / c.ppu)  # at least one pixel wide at any zoom
-        for x, y in zip(rng.uniform(-WORLD_HALF, WORLD_HALF, 160), rng.uniform(1.2, 5.0, 160)):
+        for x, y in zip(rng.uniform(-WORLD_HALF, WORLD_HALF, 320), rng.uniform(0.4, 5.0, 320)):
             c.rect(x - r, y - r, x + r, y + r, (250, 250, 220))
         c.circle(2.2, 2.7, 0.32, (250, 245, 200))
         c.circle(2.34, 2.78, 0.27, tuple(lerp_colour(horizon, zenith, np.array(0.75))))
-    elif place in ("desert", "beach"):
-        c.circle(-2.0, 2.7, 0.36, (255, 245, 190))
+    else:  # low clouds give every sky texture, so that a pan shows even in a close-up
+        if place in ("desert", "beach"):
+            c.circle(-2.0, 2.7, 0.36, (255, 245, 190))
+        for x, y in zip(rng.uniform(-WORLD_HALF, WORLD_HALF, 36), rng.uniform(0.9, 3.4, 36)):
+            c.ellipse(x, y, 0.32, 0.1, tuple(lerp_colour(horizon, (255, 255, 255), np.array(0.6))))
+            c.ellipse(x + 0.12, y + 0.06, 0.18, 0.09, tuple(lerp_colour(horizon, (255, 255, 255), np.array(0.75))))
 
 
 def paint_place(c: Canvas, place: str, time: str, layout_seed: int) -> None:

@@ -213,7 +213,7 @@ def volcano(c: Canvas, rng: np.random.Generator, night: bool) -> None:
         for dx in (-0.3, 0.1, 0.35):  # lava streams
             c.capsule((x + dx, 2.75), (x + dx * 4.0 + rng.uniform(-0.4, 0.4), 0.3), 0.05, (250, 110, 25))
     for x in _spots(rng, 1.3, 0.4):  # jagged rocks
-        h = rng.uniform(0.35, 0.8)
+        h = rng.uniform(0.35, 1.4)
         c.polygon([(x - 0.35, -0.02), (x - 0.12, h), (x + 0.1, h * 0.7), (x + 0.35, -0.02)], s((62, 50, 50)))
     _ground(c, s((58, 46, 46)))
     for x, y in zip(rng.uniform(*_FAR, 40), rng.uniform(-1.4, -0.1, 40)):

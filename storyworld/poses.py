@@ -39,7 +39,7 @@ class Pose:
 
 
 def _idle(p: float) -> Pose:
-    return Pose(bob=0.012 * math.sin(2 * math.pi * p), arm_front=0.12, arm_back=-0.12)
+    return Pose(arm_front=0.12, arm_back=-0.12)  # still: any motion means another action
 
 
 def _walk(p: float) -> Pose:
@@ -62,7 +62,8 @@ def _jump(p: float) -> Pose:
 
 
 def _wave(p: float) -> Pose:
-    return Pose(arm_front=2.6 + 0.45 * math.sin(2 * math.pi * p), arm_back=-0.12, wing=0.0)
+    return Pose(arm_front=2.5 + 0.6 * math.sin(2 * math.pi * p), arm_back=-0.12, wing=0.0,
+                bob=0.02 * abs(math.sin(2 * math.pi * p)))
 
 
 def _attack(p: float) -> Pose:
@@ -74,7 +75,7 @@ def _attack(p: float) -> Pose:
     else:
         arm, swing = 0.35 - 0.2 * ((p - 0.6) / 0.4), 1.0 - (p - 0.6) / 0.4
     return Pose(arm_front=arm, arm_back=0.5, lean=0.15 * swing, swing=swing,
-                effect="slash" if 0.35 <= p < 0.75 else "", effect_phase=int(p * PHASES),
+                effect="slash" if 0.3 <= p < 0.85 else "", effect_phase=int(p * PHASES),
                 leg_front=0.3, leg_back=-0.25)
 
 

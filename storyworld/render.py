@@ -72,13 +72,13 @@ def _blit(frame: np.ndarray, spr, col: int, row: int, flip: bool, light: np.ndar
 def _draw_actors(frame: np.ndarray, story: Story, shot: Shot, t: int, boxes: np.ndarray) -> None:
     light = np.asarray(character_light(shot.place, shot.time), np.float32)
     cx, cy, ppu = shot.camera.at(float(t))
-    scale = int(round(math.exp(round(math.log(ppu) / _SPRITE_STEP) * _SPRITE_STEP)))
     for actor in shot.actors[::-1]:  # the subject (actors[0]) is drawn last, in front
         member = story.cast[actor.member]
         kind = KINDS[kind_index(member.kind)]
         x, y = actor.position(t, kind.hover)
         sx, sy = HALF + (x - cx) * ppu, HALF - (y - cy) * ppu
         _shadow(frame, sx, HALF + cy * ppu, 0.45 * kind.footprint * ppu / (1.0 + 1.5 * y))
+        scale = int(round(math.exp(round(math.log(ppu * kind.size) / _SPRITE_STEP) * _SPRITE_STEP)))
         spr = sprite(member.kind, member.variant, actor.action,
                      phase_index(actor.action, t, actor.phase0), scale)
         h, w = spr.alpha.shape

@@ -75,9 +75,9 @@ def _camera(rng: np.random.Generator, cast, framing: str, actors: list[Actor], m
         cx = subject.x + subject.facing * kind.head[0]
         cy = lift + kind.head[1]
     if move == "pan":
-        return Camera(move, cx, cy, ppu, int(rng.choice((-1, 1))), travel=rng.uniform(20.0, 30.0))
+        return Camera(move, cx, cy, ppu, int(rng.choice((-1, 1))), travel=rng.uniform(24.0, 34.0))
     if move == "zoom":
-        return Camera(move, cx, cy, ppu, int(rng.choice((-1, 1))), zoom=rng.uniform(1.35, 1.6))
+        return Camera(move, cx, cy, ppu, int(rng.choice((-1, 1))), zoom=rng.uniform(1.45, 1.7))
     return Camera(move, cx, cy, ppu)
 
 
@@ -98,7 +98,8 @@ def sample_shot(rng: np.random.Generator, cast: tuple[Member, ...], place: str, 
     for attempt in range(12):
         actors = _place_actors(rng, cast, members, action)
         camera = _camera(rng, cast, framing, actors, move if attempt < 8 else "static")
-        speed = SCREEN_TRAVEL.get(action, 0.0) / camera.ppu / (FRAMES_PER_SHOT - 1)
+        travel = SCREEN_TRAVEL.get(action, 0.0) * (0.5 if framing == "closeup" else 1.0)  # stay in view
+        speed = travel / camera.ppu / (FRAMES_PER_SHOT - 1)
         actors[0] = Actor(actors[0].member, action, actors[0].x, actors[0].facing, actors[0].phase0, speed)
         if _fits(camera, actors, framing):
             break

@@ -51,10 +51,10 @@ class Sprite:
 def _effect(c: Canvas, p: Pose, at: Point) -> None:
     x, y = at
     if p.effect == "sparkle":
-        c.circle(x + 0.08, y + 0.05, 0.06, P.SPARK_C)
-        for k, slot in enumerate((P.SPARK_A, P.SPARK_B, P.SPARK_C, P.SPARK_A)):
-            a = 2 * math.pi * (k / 4 + p.effect_phase / 12)
-            c.star(x + 0.08 + 0.2 * math.cos(a), y + 0.05 + 0.2 * math.sin(a), 0.07, slot)
+        c.circle(x + 0.1, y + 0.05, 0.085, P.SPARK_C)
+        for k, slot in enumerate((P.SPARK_A, P.SPARK_B, P.SPARK_C, P.SPARK_A, P.SPARK_B)):
+            a = 2 * math.pi * (k / 5 + p.effect_phase / 12)
+            c.star(x + 0.1 + 0.25 * math.cos(a), y + 0.05 + 0.25 * math.sin(a), 0.1, slot)
     elif p.effect == "speed":
         for k, yy in enumerate((0.2, 0.45, 0.7)):
             x0 = -0.75 + 0.08 * ((k + p.effect_phase) % 3)

@@ -35,6 +35,7 @@ class Kind:
     head: tuple[float, float]  # close-up aim point (x, y), facing right
     closeup_ppu: float  # pixels per unit of a close-up
     hover: float = 0.0  # resting altitude (ghosts float)
+    size: float = 1.0  # drawing scale: small animals are drawn larger to stay readable in wide shots
 
     @property
     def colours(self) -> tuple[str, ...]:
@@ -54,7 +55,7 @@ KINDS: tuple[Kind, ...] = (
                       Variant("yellow", (245, 205, 40), (255, 250, 220)),
                       Variant("teal", (30, 170, 170), (220, 255, 250))),
          height=1.1, footprint=0.6, head=(0.0, 0.82), closeup_ppu=84),
-    Kind("robot", (Variant("silver", (175, 185, 200), (70, 220, 255)),
+    Kind("robot", (Variant("yellow", (240, 195, 35), (70, 220, 255)),
                    Variant("orange", (235, 120, 30), (70, 220, 255)),
                    Variant("teal", (40, 160, 150), (255, 80, 80))),
          height=1.1, footprint=0.6, head=(0.0, 0.84), closeup_ppu=80),
@@ -69,11 +70,11 @@ KINDS: tuple[Kind, ...] = (
     Kind("cat", (Variant("orange", (240, 140, 40), (255, 240, 220)),
                  Variant("black", (45, 40, 50), (245, 245, 245)),
                  Variant("grey", (150, 150, 160), (245, 245, 245))),
-         height=0.7, footprint=0.8, head=(0.26, 0.5), closeup_ppu=110),
+         height=0.95, footprint=1.08, head=(0.35, 0.68), closeup_ppu=82, size=1.35),
     Kind("owl", (Variant("brown", (140, 90, 50), (235, 210, 170)),
                  Variant("white", (235, 235, 240), (200, 200, 215)),
                  Variant("grey", (120, 120, 135), (215, 215, 225))),
-         height=0.8, footprint=0.55, head=(0.0, 0.55), closeup_ppu=105),
+         height=1.0, footprint=0.69, head=(0.0, 0.69), closeup_ppu=84, size=1.25),
 )
 KIND_NAMES: tuple[str, ...] = tuple(k.name for k in KINDS)
 

@@ -1,0 +1,102 @@
+"""Story world probe: metric behaviour, weight round trips, and the shipped probe's held-out accuracy."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from storyworld import render_shot, render_story, sample_story
+from storyworld.probe import (MANIFEST_PATH, WEIGHTS_PATH, Probe, evaluate, frechet_distance,
+                              inter_shot_consistency, intra_shot_smoothness, probe_frechet_distance,
+                              prompt_adherence)
+from storyworld.probe.model import ProbeNet
+from storyworld.probe.weights import sha256
+
+shipped = pytest.mark.skipif(not WEIGHTS_PATH.exists(), reason="no trained probe weights in storyworld/assets")
+
+
+@pytest.fixture(scope="module")
+def probe() -> Probe:
+    return Probe.load()
+
+
+def _untrained() -> Probe:
+    torch.manual_seed(0)
+    return Probe(ProbeNet())
+
+
+def test_frechet_distance_is_zero_for_identical_sets_and_grows_with_a_shift():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(400, 16))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance(a, a + 0.5) == pytest.approx(16 * 0.25, rel=1e-3)
+    assert frechet_distance(a, rng.normal(size=(400, 16)) * 2.0) > 10.0
+
+
+def test_probe_frechet_distance_of_a_set_with_itself_is_zero():
+    frames, _ = render_story(sample_story(0, "train", 2))
+    net = _untrained()
+    assert probe_frechet_distance(list(frames), list(frames), net) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_weights_round_trip_through_safetensors(tmp_path):
+    net = _untrained()
+    net.save(tmp_path / "p.safetensors")
+    clips = np.random.default_rng(1).integers(0, 255, (3, 5, 64, 64, 3), dtype=np.uint8)
+    again = Probe.load(tmp_path / "p.safetensors")
+    assert np.allclose(net.read(clips)["features"], again.read(clips)["features"], atol=1e-6)
+
+
+def _story_with_a_recurring_character():
+    for i in range(100):
+        story = sample_story(21, "heldout", i)
+        counts = np.bincount([a.member for s in story.shots for a in s.actors], minlength=len(story.cast))
+        member = int(counts.argmax())
+        if counts[member] >= 3:
+            return story, member
+    raise AssertionError("no story with a character in three shots")
+
+
+@shipped
+def test_shipped_probe_meets_the_accuracy_bar_on_a_fresh_heldout_set(probe):
+    result = evaluate(probe, stories=12, seed=7)  # ~60 clips = ~300 frames, never trained on
+    assert result["clips"] >= 50
+    for name in ("characters", "identity", "place", "framing", "camera", "action", "time"):
+        assert result[name] >= 0.95, (name, result)
+    assert result["min_accuracy"] >= 0.95
+
+
+@shipped
+def test_manifest_describes_the_shipped_weights():
+    manifest = json.loads(MANIFEST_PATH.read_text())
+    assert manifest["sha256"] == sha256(WEIGHTS_PATH)
+    assert manifest["bytes"] == WEIGHTS_PATH.stat().st_size <= 3 * 1024 * 1024
+    assert manifest["command"].startswith("python build/train_probe.py")
+    assert min(manifest["heldout_accuracy"].values()) >= 0.95
+
+
+@shipped
+def test_swapping_a_characters_look_in_some_shots_lowers_consistency(probe):
+    story, member = _story_with_a_recurring_character()
+    frames, _ = render_story(story)
+    m = story.cast[member]
+    other = dataclasses.replace(m, variant=(m.variant + 1) % 3)
+    swapped = dataclasses.replace(story, cast=tuple(other if i == member else c for i, c in enumerate(story.cast)))
+    mixed = [render_shot(swapped, k)[0] if k % 2 else frames[k] for k in range(len(story.shots))]
+    same = inter_shot_consistency(list(frames), story, probe)
+    assert same > 0.8
+    assert inter_shot_consistency(mixed, story, probe) < same - 0.1
+
+
+@shipped
+def test_ground_truth_adheres_to_its_labels_and_is_smoother_than_shuffled_frames(probe):
+    story = sample_story(33, "heldout", 1)
+    frames, _ = render_story(story)
+    scores = prompt_adherence(list(frames), story.to_dict(), probe)
+    assert scores["mean"] >= 0.9 and scores["place"] == 1.0
+    rng = np.random.default_rng(0)
+    shuffled = [f[rng.permutation(len(f))] for f in frames]
+    assert intra_shot_smoothness(list(frames), probe) > intra_shot_smoothness(shuffled, probe) + 0.02
