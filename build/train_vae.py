@@ -53,7 +53,7 @@ def main() -> int:
             torch.save({"step": step + 1, "vae": vae.state_dict()}, ckpt)
             logging.info("step %d loss %.4f (checkpoint %s)", step + 1, sum(losses[-50:]) / 50, ckpt)
 
-    losses = train_vae(vae, clips, args.steps, batch=args.batch, lr=args.lr, seed=args.seed, on_step=checkpoint) or [0.0]
+    losses = train_vae(vae, clips, args.steps, batch=args.batch, lr=args.lr, seed=args.seed, on_step=checkpoint)
     set_latent_stats(vae, clips[:256])
     psnr = shot_psnr(vae, shot_pool(args.seed, "heldout", args.eval_shots))
     path = args.out / "vae.safetensors"
@@ -65,8 +65,10 @@ def main() -> int:
         "recipe": f"python build/train_vae.py --steps {args.steps} --clips {args.clips} --batch {args.batch} --lr {args.lr} --seed {args.seed}"
                   + (f" --init {args.init}" if args.init else ""),
         "data_seed": args.seed, "wall_seconds": round(time.time() - started, 1),
-        "heldout_psnr_db": round(psnr, 2), "final_loss": round(sum(losses[-50:]) / len(losses[-50:]), 5),
+        "heldout_psnr_db": round(psnr, 2),
     }
+    if losses:  # --steps 0 only finalises a checkpoint: no loss of its own to report
+        manifest["files"][path.name]["final_loss"] = round(sum(losses[-50:]) / len(losses[-50:]), 5)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     print(json.dumps({"psnr_db": round(psnr, 2), "bytes": path.stat().st_size, "wall_seconds": round(time.time() - started)}))
     return 0
