@@ -34,6 +34,7 @@ setup(
         "engine_bridge.client",
         "demo_game",
         "storyworld",
+        "storyworld.probe",
         "distill",
     ],
     package_data={
