@@ -40,8 +40,11 @@ def test_onnxruntime_matches_torch_on_every_graph(ort_engine, torch_engine, grap
     torch_engine.backend.run(graph, torch_engine.backend.bind(graph, b))
     for t in spec.outputs:
         assert np.isfinite(a[t.name]).all(), f"{graph}.{t.name} was not written in place"
-        tol = 0.51 if t.name == "frames" else 2e-4  # frames are rounded to integers: allow one rounding flip
-        np.testing.assert_allclose(a[t.name], b[t.name], atol=tol, rtol=2e-4, err_msg=f"{graph}.{t.name}")
+        if t.name == "frames":  # rounded to integers: a value at .5 may round either way, rarely
+            diff = np.abs(a[t.name] - b[t.name])
+            assert diff.max() <= 1.0 and (diff > 0).mean() < 1e-3, f"{graph}.frames: {(diff > 0).mean():.2e} differ"
+        else:
+            np.testing.assert_allclose(a[t.name], b[t.name], atol=2e-4, rtol=2e-4, err_msg=f"{graph}.{t.name}")
 
 
 def test_binding_refuses_buffers_that_do_not_match_the_spec(ort_engine):
