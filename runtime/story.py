@@ -187,7 +187,6 @@ class Story:
         self.cache.start_shot()
         eng.backend.run("context_fill", self.bindings["context_fill"])
         self.buffers["vae_decode_chunk"]["state"].fill(0.0)
-        self._flag = new_flag
         return new_flag
 
     def _chunk(self, b: int, flag: int) -> np.ndarray:
