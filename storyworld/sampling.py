@@ -62,7 +62,7 @@ def _camera(rng: np.random.Generator, cast, framing: str, actors: list[Actor], m
     kind = _kind(cast[subject.member])
     lift = kind.hover + _mean_lift(subject.action)
     if framing == "wide":
-        ppu = rng.uniform(14.0, 17.0)
+        ppu = rng.uniform(17.0, 20.0)
         cx = float(np.mean([a.x for a in actors])) + rng.uniform(-0.2, 0.2)
         cy = (_GROUND_ROW - FRAME_SIZE / 2) / ppu
     elif framing == "medium":

@@ -21,16 +21,18 @@ HELDOUT_EVAL_SEED = 20_261_121  # data seed of held-out sets scored by `evaluate
 
 
 def evaluate(probe: Probe | None = None, *, stories: int = 120, seed: int = HELDOUT_EVAL_SEED,
-             clips_per_shot: int = 1, workers: int = 1) -> dict[str, float]:
+             clips_per_shot: int = 3, workers: int = 1) -> dict[str, float]:
     """Accuracy of the probe on a freshly rendered held-out set, per attribute, with
-    `min_accuracy` (the lowest of them) and `clips` (how many clips were scored).
+    `min_accuracy` (the lowest of them), and how many `shots` and `clips` were scored. Each
+    shot is read from `clips_per_shot` clips (their logits averaged), as `read_shots` does.
 
     The held-out split holds (character, place, action) compositions the training split never
     shows. Attributes: characters (exact set of visible kinds), identity (colour variant of each
     visible character), place, framing, camera, action, time."""
     probe = probe or Probe.load()
     data = clip_set(seed, "heldout", stories, clips_per_shot, workers)
-    result = accuracies(probe.net, data)
+    result = accuracies(probe.net, data, clips_per_shot)
+    result["shots"] = len(data) // clips_per_shot
     result["clips"] = len(data)
     return result
 

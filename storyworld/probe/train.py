@@ -96,9 +96,11 @@ def predict(net: ProbeNet, clips: np.ndarray, batch: int = 256) -> dict[str, np.
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def accuracies(net: ProbeNet, data: ClipSet) -> dict[str, float]:
-    out = predict(net, data.clips)
-    t = data.targets
+def accuracies(net: ProbeNet, data: ClipSet, clips_per_shot: int = 1) -> dict[str, float]:
+    """Accuracy per attribute; with clips_per_shot > 1 (consecutive clips of one shot, as
+    `clip_set` lays them out) each shot is read once from the mean of its clips' logits."""
+    out = {k: v.reshape(-1, clips_per_shot, *v.shape[1:]).mean(1) for k, v in predict(net, data.clips).items()}
+    t = {k: v[::clips_per_shot] for k, v in data.targets.items()}
     acc = {name: float((out[name].argmax(1) == t[name]).mean()) for name in CLASS_HEADS}
     acc["characters"] = float(((out["characters"] > 0) == (t["characters"] > 0.5)).all(1).mean())
     present = t["variant"] >= 0
