@@ -21,7 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from storyworld.probe import HELDOUT_EVAL_SEED, MANIFEST_PATH, WEIGHTS_PATH, Probe, accuracies, clip_set  # noqa: E402
+from storyworld.probe import (HELDOUT_EVAL_SEED, MANIFEST_PATH, WEIGHTS_PATH, Probe,  # noqa: E402
+                              accuracies, clip_set)
 from storyworld.probe.train import Recipe, train_probe  # noqa: E402
 from storyworld.probe.weights import sha256  # noqa: E402
 

@@ -61,8 +61,12 @@ def _effect(c: Canvas, p: Pose, at: Point) -> None:
             c.capsule((x0, yy), (x0 + 0.3, yy), 0.02, P.SPEED)
     elif p.effect == "slash":
         cx, cy = x - 0.1, y
-        c.paint(lambda X, Y: ((X - cx) ** 2 + (Y - cy) ** 2 <= 0.16) & ((X - cx + 0.08) ** 2 + (Y - cy) ** 2 > 0.15)
-                & (X > cx + 0.05), (cx, cy - 0.4, cx + 0.4, cy + 0.4), P.SLASH)
+
+        def crescent(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+            inside = (X - cx) ** 2 + (Y - cy) ** 2 <= 0.16
+            return inside & ((X - cx + 0.08) ** 2 + (Y - cy) ** 2 > 0.15) & (X > cx + 0.05)
+
+        c.paint(crescent, (cx, cy - 0.4, cx + 0.4, cy + 0.4), P.SLASH)
 
 
 def _fire(c: Canvas, p: Pose, mouth: Point) -> None:

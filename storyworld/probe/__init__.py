@@ -12,7 +12,7 @@ shipped in `storyworld/assets/probe.safetensors`.
 from __future__ import annotations
 
 from storyworld.probe.data import clip_set
-from storyworld.probe.metrics import (frechet_distance, inter_shot_consistency, intra_shot_smoothness,
+from storyworld.probe.metrics import (SHOT_CLIPS, frechet_distance, inter_shot_consistency, intra_shot_smoothness,
                                       probe_features, probe_frechet_distance, prompt_adherence, read_shots)
 from storyworld.probe.train import ATTRIBUTES, accuracies
 from storyworld.probe.weights import MANIFEST_PATH, WEIGHTS_PATH, Probe
@@ -21,7 +21,7 @@ HELDOUT_EVAL_SEED = 20_261_121  # data seed of held-out sets scored by `evaluate
 
 
 def evaluate(probe: Probe | None = None, *, stories: int = 120, seed: int = HELDOUT_EVAL_SEED,
-             clips_per_shot: int = 3, workers: int = 1) -> dict[str, float]:
+             clips_per_shot: int = SHOT_CLIPS, workers: int = 1) -> dict[str, float]:
     """Accuracy of the probe on a freshly rendered held-out set, per attribute, with
     `min_accuracy` (the lowest of them), and how many `shots` and `clips` were scored. Each
     shot is read from `clips_per_shot` clips (their logits averaged), as `read_shots` does.

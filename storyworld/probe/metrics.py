@@ -21,7 +21,7 @@ from storyworld.probe.weights import Probe
 from storyworld.story import Story
 from storyworld.world import KIND_NAMES
 
-SHOT_CLIPS = 4  # clips read per shot
+SHOT_CLIPS = 3  # clips read per shot (evaluate() reads shots the same way)
 SMOOTH_STRIDE = 4  # frames between the starts of clips compared for smoothness
 
 
@@ -96,8 +96,8 @@ def intra_shot_smoothness(frames: Sequence[np.ndarray], probe: Probe | None = No
 def probe_features(frames: Sequence[np.ndarray], probe: Probe | None = None) -> np.ndarray:
     """(shots * SHOT_CLIPS, 128) pooled probe features of a set of shots."""
     probe = probe or Probe.load()
-    return np.concatenate([probe.read(clips_from_frames(np.asarray(s), clip_starts(len(s), SHOT_CLIPS)))["features"]
-                           for s in frames])
+    clips = [clips_from_frames(np.asarray(s), clip_starts(len(s), SHOT_CLIPS)) for s in frames]
+    return np.concatenate([probe.read(c)["features"] for c in clips])
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
