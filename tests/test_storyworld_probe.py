@@ -61,12 +61,14 @@ def _story_with_a_recurring_character():
 
 
 @shipped
-def test_shipped_probe_scores_95_percent_on_a_small_fresh_heldout_set(probe):
-    # 12 held-out stories (~60 shots, ~900 frames at 3 clips a shot) from a seed never trained on
+def test_shipped_probe_reproduces_its_recorded_accuracy_on_a_fresh_heldout_set(probe):
+    # 12 held-out stories (~60 shots at 3 clips a shot) from a seed never trained on: every attribute reads at
+    # least the manifest's per-clip figure, less a margin for the small sample.
+    recorded = json.loads(MANIFEST_PATH.read_text())["heldout_accuracy"]
     result = evaluate(probe, stories=12, seed=7, clips_per_shot=3)
     assert result["shots"] >= 50
     for name in ATTRIBUTES:
-        assert result[name] >= 0.95, (name, result)
+        assert result[name] >= recorded[name] - 0.08, (name, result[name], recorded[name])
 
 
 @shipped
