@@ -21,6 +21,9 @@ from runtime.config import ModelConfig
 
 Allocator = Callable[[tuple[int, ...], np.dtype], np.ndarray]
 
+# Graph tensors whose storage is the cache's own (bound by name, never allocated separately).
+CACHE_TENSORS = ("global_k", "global_v", "local_k", "local_v", "local_len")
+
 
 def zeros_allocator(shape: tuple[int, ...], dtype) -> np.ndarray:
     # Zero-initialised: garbage under a -inf mask would still turn into NaN through 0 * inf.
@@ -126,3 +129,8 @@ class DualKVCache:
 
     def data_ptrs(self) -> tuple[int, ...]:
         return self.global_.data_ptrs() + self.local.data_ptrs()
+
+    def tensors(self) -> dict:
+        """The cache's storage under the graph tensor names of CACHE_TENSORS."""
+        return {"global_k": self.global_.k, "global_v": self.global_.v, "local_k": self.local.k,
+                "local_v": self.local.v, "local_len": self.local.valid}

@@ -19,7 +19,7 @@ import numpy as np
 
 from runtime.backends.base import select_backend
 from runtime.backends.spec import graph_specs, spec_hash
-from runtime.cache import CacheSpec
+from runtime.cache import CACHE_TENSORS, CacheSpec
 from runtime.dit import timestep_frequencies
 from runtime.errors import InvalidPromptError
 from runtime.graphs import build_graphs
@@ -128,7 +128,7 @@ class Engine:
         caches = CacheSpec.global_for(cfg).nbytes + CacheSpec.local_for(cfg).nbytes
         io = sum(t.nbytes for g in ("context_fill", "dit_chunk", "vae_decode_chunk", "vae_encode_frame")
                  for t in self.specs[g].inputs + self.specs[g].outputs
-                 if t.name not in ("global_k", "global_v", "local_k", "local_v", "local_len"))
+                 if t.name not in CACHE_TENSORS)
         frames = cfg.frames_per_shot * cfg.height * cfg.width * 3
         return caches + io + frames + 2 * self.specs["dit_chunk"].tensor("x").nbytes
 

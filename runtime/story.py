@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from runtime.cache import DualKVCache
+from runtime.cache import CACHE_TENSORS, DualKVCache
 from runtime.context import caption_index, context_plan, flags_for_shot, frames_ever_needed
 from runtime.errors import InvalidRequestError, SessionClosedError
 from runtime.text import shot_prompt
@@ -68,15 +68,12 @@ class Story:
         eng, cfg = self.engine, self.cfg
         specs = eng.specs
         self.cache = DualKVCache(cfg=cfg, alloc=lambda shape, dtype: eng.backend.alloc(_spec(shape, dtype)))
-        b: dict[str, dict] = {"context_fill": {}, "dit_chunk": {}, "vae_decode_chunk": {}, "vae_encode_frame": {}}
-        for graph in b:
-            for t in specs[graph].inputs + specs[graph].outputs:
-                b[graph][t.name] = eng.backend.alloc(t)
-        # The caches are shared by the two DiT graphs: one storage, bound twice.
-        for name, buf in (("global_k", self.cache.global_.k), ("global_v", self.cache.global_.v)):
-            b["context_fill"][name] = b["dit_chunk"][name] = buf
-        b["dit_chunk"]["local_k"], b["dit_chunk"]["local_v"] = self.cache.local.k, self.cache.local.v
-        b["dit_chunk"]["local_len"] = self.cache.local.valid
+        # Cache tensors are bound to the cache's own storage (shared by both DiT graphs); the rest is allocated here.
+        cache = self.cache.tensors()
+        b: dict[str, dict] = {}
+        for graph in ("context_fill", "dit_chunk", "vae_decode_chunk", "vae_encode_frame"):
+            b[graph] = {t.name: cache[t.name] if t.name in CACHE_TENSORS else eng.backend.alloc(t)
+                        for t in specs[graph].inputs + specs[graph].outputs}
         self.buffers = b
         self.bindings = {g: eng.backend.bind(g, bufs) for g, bufs in b.items()}
         n_chunk_tokens = cfg.tokens_per_chunk
