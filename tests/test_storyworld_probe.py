@@ -72,9 +72,6 @@ def test_shipped_probe_reproduces_its_recorded_accuracy_on_a_fresh_heldout_set(p
 
 
 @shipped
-@pytest.mark.xfail(strict=True, reason="on larger held-out sets the shipped probe reads the set of visible "
-                                       "characters and the action at about 0.93 and 0.90 per shot (0.87 / 0.88 "
-                                       "per clip in the manifest), short of the 0.95 asked for")
 def test_shipped_probe_scores_95_percent_on_a_larger_heldout_set(probe):
     result = evaluate(probe, stories=40, seed=8, clips_per_shot=3)
     assert result["min_accuracy"] >= 0.95, result

@@ -2,16 +2,16 @@
 
 Input (B, 32, 64, 64): the clip's 5 RGB frames and the 4 differences between consecutive ones,
 stacked on channels (27), zero-padded to 32.
-A strided stem and four conv blocks give a (B, 128, 8, 8) feature map, and, joined with the
-16x16 map before it, a (B, 192, 16, 16) local map for the small characters of wide shots:
-  - pooled 8x8 features (B, 128) -> one linear head per scene attribute (place, framing, ...);
+A strided stem and five conv blocks give a (B, HIGH, 8, 8) feature map, and, joined with the
+16x16 map before it, a (B, LOCAL, 16, 16) local map for the small characters of wide shots:
+  - pooled 8x8 features (B, HIGH) -> one linear head per scene attribute (place, framing, ...);
   - one presence map per character kind (B, 8, 16, 16): its peak plus a linear read of the pooled
     features is the kind's presence logit, and its spatial softmax pools the feature map into
     that kind's identity embedding
     (B, 8, EMBED), which a per-kind linear layer reads as the colour variant; the pooled per-kind
     features also give what each kind is doing, and the shot's action is that of the visible
     kind least likely to be idle.
-About 0.23 M parameters (~0.9 MB in float32).
+About 0.43 M parameters (~1.7 MB in float32).
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from storyworld.probe.clips import CLASS_HEADS, CLIP_OFFSETS, N_KINDS
 from storyworld.world import ACTIONS, KINDS
 
 EMBED = 32
-LOCAL = 64 + 128  # channels of the 16x16 map the per-character heads pool from
+LOW, HIGH = 96, 160  # channels of the 16x16 and 8x8 feature maps
+LOCAL = LOW + HIGH  # channels of the 16x16 map the per-character heads pool from
 N_VARIANTS = max(len(k.variants) for k in KINDS)
 CLIP_CHANNELS = 3 * (2 * len(CLIP_OFFSETS) - 1)  # frames, then differences of consecutive frames
 IN_CHANNELS = 32  # zero-padded: oneDNN's bf16 convolutions take a slow path at 27 input channels
@@ -40,13 +41,14 @@ class ProbeNet(nn.Module):
         super().__init__()
         self.low = nn.Sequential(
             nn.Conv2d(IN_CHANNELS, 32, 2, 2, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),  # 32x32
-            _block(32, 48, 2),  # 16x16
-            _block(48, 64),
+            _block(32, 48),
+            _block(48, 80, 2),  # 16x16
+            _block(80, LOW),
         )
-        self.high = nn.Sequential(_block(64, 96, 2), _block(96, 128))  # 8x8
-        self.heads = nn.ModuleDict({name: nn.Linear(128, len(CLASS_HEADS[name])) for name in GLOBAL_HEADS})
+        self.high = nn.Sequential(_block(LOW, 128, 2), _block(128, HIGH))  # 8x8
+        self.heads = nn.ModuleDict({name: nn.Linear(HIGH, len(CLASS_HEADS[name])) for name in GLOBAL_HEADS})
         self.presence = nn.Linear(LOCAL, N_KINDS)
-        self.presence_global = nn.Linear(128, N_KINDS)
+        self.presence_global = nn.Linear(HIGH, N_KINDS)
         self.embed = nn.Linear(LOCAL, EMBED)
         self.kind_action = nn.Linear(LOCAL, len(ACTIONS))
         self.variant = nn.Parameter(torch.zeros(N_KINDS, N_VARIANTS, EMBED))
@@ -54,15 +56,15 @@ class ProbeNet(nn.Module):
         nn.init.normal_(self.variant, std=EMBED ** -0.5)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        low = self.low(x)  # (B, 64, 16, 16)
-        high = self.high(low)  # (B, 128, 8, 8)
-        pooled = high.mean(dim=(2, 3))  # (B, 128)
+        low = self.low(x)  # (B, LOW, 16, 16)
+        high = self.high(low)  # (B, HIGH, 8, 8)
+        pooled = high.mean(dim=(2, 3))  # (B, HIGH)
         out = {name: head(pooled) for name, head in self.heads.items()}
-        up = high.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)  # (B, 128, 16, 16)
-        local = torch.cat([low, up], 1).flatten(2).transpose(1, 2)  # (B, 256, 192)
+        up = high.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)  # (B, HIGH, 16, 16)
+        local = torch.cat([low, up], 1).flatten(2).transpose(1, 2)  # (B, 256, LOCAL)
         maps = self.presence(local).transpose(1, 2)  # (B, K, 256)
         out["characters"] = self.presence_global(pooled) + maps.amax(dim=2)
-        per_kind = torch.softmax(maps, dim=2) @ local  # (B, K, 192)
+        per_kind = torch.softmax(maps, dim=2) @ local  # (B, K, LOCAL)
         emb = self.embed(per_kind)  # (B, K, EMBED)
         out["embedding"] = emb
         out["variant"] = torch.einsum("bke,kve->bkv", emb, self.variant) + self.variant_bias  # (B, K, V)

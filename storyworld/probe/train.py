@@ -59,7 +59,7 @@ def _batch(data: ClipSet, idx: np.ndarray, rng: np.random.Generator | None = Non
 def train_probe(data: ClipSet, recipe: Recipe) -> ProbeNet:
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
-    net = ProbeNet()
+    net = ProbeNet().to(memory_format=torch.channels_last)  # oneDNN's faster layout on CPU
     opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = len(data) // recipe.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, recipe.lr, total_steps=recipe.epochs * steps_per_epoch,
@@ -70,6 +70,7 @@ def train_probe(data: ClipSet, recipe: Recipe) -> ProbeNet:
         for s in range(steps_per_epoch):
             idx = np.sort(order[s * recipe.batch:(s + 1) * recipe.batch])
             x, tgt = _batch(data, idx, rng)
+            x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 terms = loss_terms(net(x), tgt)
             loss = sum(terms.values())
