@@ -132,5 +132,5 @@ class DualKVCache:
 
     def tensors(self) -> dict:
         """The cache's storage under the graph tensor names of CACHE_TENSORS."""
-        return {"global_k": self.global_.k, "global_v": self.global_.v, "local_k": self.local.k,
-                "local_v": self.local.v, "local_len": self.local.valid}
+        storage = (self.global_.k, self.global_.v, self.local.k, self.local.v, self.local.valid)
+        return dict(zip(CACHE_TENSORS, storage, strict=True))
