@@ -1,7 +1,8 @@
 """Train the tiny VAE on the story world and ship it in runtime/assets/tiny/ with its manifest entry.
 
 Run: python build/train_vae.py [--steps 3000] [--clips 2500] [--seed 0]
-Renders a pool of 9-frame training clips (train split), trains with L1 + MSE, sets the latent statistics,
+Renders a pool of 9-frame training clips (train split), trains with L1 + MSE on 32x32 crops and then briefly
+on whole frames, sets the latent statistics,
 measures PSNR on whole held-out shots decoded chunk by chunk, and writes vae.safetensors (fp16) + manifest.
 """
 from __future__ import annotations
@@ -35,6 +36,8 @@ def main() -> int:
     ap.add_argument("--clips", type=int, default=2500)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--crop", type=int, default=32, help="train on random crops this size (0: whole frames)")
+    ap.add_argument("--whole-tail", type=int, default=2000, help="the last this many steps use whole frames")
     ap.add_argument("--init", type=Path, help="start from this checkpoint (with --steps 0: only finalise it)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when another training shares a 2-core machine)")
@@ -56,11 +59,12 @@ def main() -> int:
     ckpt.parent.mkdir(exist_ok=True)
 
     def checkpoint(step: int, losses: list[float]) -> None:
-        if (step + 1) % 250 == 0:
+        if (step + 1) % 1000 == 0:
             torch.save({"step": done_before + step + 1, "vae": vae.state_dict()}, ckpt)
             logging.info("step %d loss %.4f (checkpoint %s)", step + 1, sum(losses[-50:]) / 50, ckpt)
 
-    losses = train_vae(vae, clips, args.steps, batch=args.batch, lr=args.lr, seed=args.seed, on_step=checkpoint)
+    losses = train_vae(vae, clips, args.steps, batch=args.batch, lr=args.lr, seed=args.seed, crop=args.crop,
+                       whole_tail=min(args.whole_tail, args.steps), on_step=checkpoint)
     set_latent_stats(vae, clips[:256])
     psnr = shot_psnr(vae, shot_pool(args.seed, "heldout", args.eval_shots))
     path = args.out / "vae.safetensors"
@@ -70,6 +74,7 @@ def main() -> int:
     manifest["files"][path.name] = {
         "sha256": digest, "bytes": path.stat().st_size, "trained": True,
         "recipe": f"python build/train_vae.py --steps {args.steps} --clips {args.clips} --batch {args.batch} --lr {args.lr} --seed {args.seed} --threads {args.threads}"
+                  f" --crop {args.crop} --whole-tail {args.whole_tail}"
                   + (f" --init {args.init}" if args.init else ""),
         "data_seed": args.seed, "wall_seconds": round(time.time() - started, 1),
         "heldout_psnr_db": round(psnr, 2), "trained_steps": done_before + args.steps,

@@ -39,9 +39,17 @@ def reconstruct(vae: TinyVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 
 def train_vae(vae: TinyVAE, clips: np.ndarray, steps: int, batch: int = 8, lr: float = 2e-3,
-              latent_l2: float = 1e-4, seed: int = 0, bf16: bool = True, on_step=None) -> list[float]:
+              latent_l2: float = 1e-4, seed: int = 0, bf16: bool = True, crop: int = 0,
+              whole_tail: int = 0, on_step=None) -> list[float]:
     """Train on a uint8 clip pool (N, 1 + 4k, H, W, 3); returns the loss curve (one value per step).
-    `on_step(step, losses)` is called after every step (checkpoints, logs)."""
+
+    `crop` > 0 trains on random crop x crop windows, placed on the 8-pixel latent grid so the network sees
+    the pixel phase it sees on whole frames: the CPU's pixels per second then buy more updates. The last
+    `whole_tail` steps use whole frames, so the network settles on the borders it meets when it runs.
+    `on_step(step, losses)` is called after every step (checkpoints, logs).
+    """
+    if crop % 8:
+        raise ValueError(f"crop must be a multiple of 8, got {crop}")
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * s / max(steps, 1))))
@@ -51,6 +59,11 @@ def train_vae(vae: TinyVAE, clips: np.ndarray, steps: int, batch: int = 8, lr: f
         for step in range(steps):
             idx = torch.randint(len(clips), (batch,), generator=gen)
             x = to_unit(clips[idx.numpy()])
+            if crop and step < steps - whole_tail:
+                cells_y, cells_x = (x.shape[-2] - crop) // 8 + 1, (x.shape[-1] - crop) // 8 + 1
+                top = 8 * int(torch.randint(cells_y, (), generator=gen))
+                left = 8 * int(torch.randint(cells_x, (), generator=gen))
+                x = x[..., top:top + crop, left:left + crop]
             if torch.rand((), generator=gen) < 0.5:
                 x = x.flip(-1)  # the world is left-right symmetric
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -62,7 +75,7 @@ def train_vae(vae: TinyVAE, clips: np.ndarray, steps: int, batch: int = 8, lr: f
             torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             bar.update(1)
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")

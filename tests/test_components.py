@@ -58,3 +58,26 @@ def test_eval_command_prints_one_json_line():
                          capture_output=True, text=True, check=True, timeout=300).stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert result["suite"] == "text" and result["prompts"] > 10 and result["unknown_words"] == []
+
+
+def test_vae_training_uses_grid_aligned_crops_then_whole_frames():
+    """The recipe's speed-up: random 32x32 windows for most steps, whole frames for the last `whole_tail`."""
+    from dataclasses import replace
+
+    import numpy as np
+    import torch
+
+    from distill.autoencoder import train_vae
+    from runtime.config import get_preset
+    from runtime.vae import TinyVAE
+
+    torch.manual_seed(0)
+    vae = TinyVAE(replace(get_preset("tiny").vae, base_channels=8))
+    clips = np.random.default_rng(0).integers(0, 256, (4, 5, 64, 64, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        train_vae(vae, clips, 1, crop=20)
+    sizes = []
+    vae.encoder.register_forward_pre_hook(lambda _m, args: sizes.append(tuple(args[0].shape[-2:])))
+    losses = train_vae(vae, clips, 4, batch=2, crop=32, whole_tail=1)
+    assert len(losses) == 4 and all(np.isfinite(losses))
+    assert sizes[:6] == [(32, 32)] * 6 and sizes[6:] == [(64, 64)] * 2  # two encoder calls per step
