@@ -96,18 +96,21 @@ def set_latent_stats(vae: TinyVAE, clips: np.ndarray, batch: int = 16) -> None:
 
 
 @torch.no_grad()
+def decode_shot(vae: TinyVAE, shot: np.ndarray, chunk_latents: int = 3) -> np.ndarray:
+    """A whole shot (81, H, W, 3) uint8, encoded, then decoded chunk by chunk with the causal state as the
+    runtime streams it -> its reconstruction, (81, H, W, 3) uint8."""
+    z = encode_clips(vae, to_unit(shot[None]))[0]
+    state = torch.zeros(vae.state_channels, *z.shape[-2:])
+    parts = []
+    for b in range(0, z.shape[0], chunk_latents):
+        frames, state = vae.decode_chunk(z[b:b + chunk_latents], state)
+        parts.append(frames[FIRST_KEEP:] if b == 0 else frames)
+    return torch.round((torch.cat(parts).movedim(1, -1) + 1) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
+
+
 def shot_psnr(vae: TinyVAE, shots: np.ndarray, chunk_latents: int = 3) -> float:
     """PSNR (dB) over whole shots (N, 81, H, W, 3) decoded chunk by chunk and rounded to uint8."""
-    mse = []
-    for shot in shots:
-        z = encode_clips(vae, to_unit(shot[None]))[0]
-        state = torch.zeros(vae.state_channels, *z.shape[-2:])
-        parts = []
-        for b in range(0, z.shape[0], chunk_latents):
-            frames, state = vae.decode_chunk(z[b:b + chunk_latents], state)
-            parts.append(frames[FIRST_KEEP:] if b == 0 else frames)
-        rec = torch.round((torch.cat(parts).movedim(1, -1) + 1) * 127.5).clamp(0, 255)
-        mse.append(float((rec - torch.from_numpy(shot).float()).pow(2).mean()))
+    mse = [float(np.mean((decode_shot(vae, shot, chunk_latents).astype(np.float64) - shot) ** 2)) for shot in shots]
     return 10 * math.log10(255.0**2 / max(np.mean(mse), 1e-12))
 
 

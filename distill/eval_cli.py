@@ -19,17 +19,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stories", type=int, default=120, help="held-out stories (probe, text)")
     parser.add_argument("--seed", type=int, default=20_261_121, help="data seed of the held-out set")
     parser.add_argument("--json", action="store_true", help="one JSON line")
+    parser.add_argument("--sheet", metavar="PNG", help="vae: also draw the first shots, ground truth above the decoded")
 
 
 def _vae(args) -> dict:
-    from distill.autoencoder import shot_psnr
+    from distill.autoencoder import decode_shot, shot_psnr
     from distill.data import shot_pool
     from runtime.model import load_bundle
 
     bundle = load_bundle("tiny")
     shots = shot_pool(args.seed, "heldout", args.shots)
-    return {"psnr_db": round(shot_psnr(bundle.vae, shots), 2), "shots": args.shots,
-            "frames": int(shots.shape[0] * shots.shape[1])}
+    result = {"psnr_db": round(shot_psnr(bundle.vae, shots), 2), "shots": args.shots,
+              "frames": int(shots.shape[0] * shots.shape[1])}
+    if args.sheet:
+        _vae_sheet(shots[:SHEET_SHOTS], [decode_shot(bundle.vae, shot) for shot in shots[:SHEET_SHOTS]], args.sheet)
+        result["sheet"] = args.sheet
+    return result
+
+
+SHEET_SHOTS, SHEET_TIMES, SHEET_SCALE = 4, (0, 20, 40, 60, 80), 3
+
+
+def _vae_sheet(truth, decoded, path: str) -> None:
+    """One pair of rows per shot: frames SHEET_TIMES as rendered, then as the VAE gives them back."""
+    import math
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    size, gap, label = truth.shape[2] * SHEET_SCALE, 4, 16
+    width = len(SHEET_TIMES) * (size + gap) - gap
+    sheet = Image.new("RGB", (width, len(truth) * (2 * size + gap + label + 2 * gap)), (24, 24, 30))
+    draw = ImageDraw.Draw(sheet)
+    y = 0
+    for i, (shot, rec) in enumerate(zip(truth, decoded)):
+        mse = float(np.mean((rec.astype(np.float64) - shot) ** 2))
+        draw.text((0, y + 2), f"held-out shot {i + 1}: rendered (top), decoded by the tiny VAE (below), "
+                              f"{10 * math.log10(255.0**2 / max(mse, 1e-12)):.1f} dB", fill=(235, 235, 235))
+        y += label
+        for row in (shot, rec):
+            for j, t in enumerate(SHEET_TIMES):
+                frame = Image.fromarray(row[t]).resize((size, size), Image.NEAREST)
+                sheet.paste(frame, (j * (size + gap), y))
+            y += size + gap
+        y += gap
+    sheet.save(path)
 
 
 def _probe(args) -> dict:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from runtime.model import default_weights_dir, load_bundle
@@ -64,7 +65,6 @@ def test_vae_training_uses_grid_aligned_crops_then_whole_frames():
     """The recipe's speed-up: random 32x32 windows for most steps, whole frames for the last `whole_tail`."""
     from dataclasses import replace
 
-    import numpy as np
     import torch
 
     from distill.autoencoder import train_vae
@@ -81,3 +81,18 @@ def test_vae_training_uses_grid_aligned_crops_then_whole_frames():
     losses = train_vae(vae, clips, 4, batch=2, crop=32, whole_tail=1)
     assert len(losses) == 4 and all(np.isfinite(losses))
     assert sizes[:6] == [(32, 32)] * 6 and sizes[6:] == [(64, 64)] * 2  # two encoder calls per step
+
+
+def test_eval_vae_draws_truth_above_reconstruction(tmp_path):
+    from PIL import Image
+
+    sheet = tmp_path / "vae.png"
+    out = subprocess.run([sys.executable, "-m", "runtime.cli", "eval", "--suite", "vae", "--shots", "2", "--sheet",
+                          str(sheet), "--json"], capture_output=True, text=True, check=True, timeout=300).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["shots"] == 2 and result["frames"] == 162 and 10 < result["psnr_db"] < 60
+    image = np.asarray(Image.open(sheet).convert("RGB"))
+    assert image.shape == (2 * (2 * 192 + 4 + 16 + 8), 5 * 196 - 4, 3)
+    truth_tile, decoded_tile = image[16:16 + 192, :192], image[16 + 196:16 + 196 + 192, :192]
+    assert truth_tile.std() > 10 and decoded_tile.std() > 10  # both rows hold pictures, not the backdrop
+    assert not np.array_equal(truth_tile, decoded_tile)
