@@ -64,7 +64,7 @@ def main() -> int:
             logging.info("step %d loss %.4f (checkpoint %s)", step + 1, sum(losses[-50:]) / 50, ckpt)
 
     losses = train_vae(vae, clips, args.steps, batch=args.batch, lr=args.lr, seed=args.seed, crop=args.crop,
-                       whole_tail=min(args.whole_tail, args.steps), on_step=checkpoint)
+                       whole_tail=args.whole_tail, on_step=checkpoint)
     set_latent_stats(vae, clips[:256])
     psnr = shot_psnr(vae, shot_pool(args.seed, "heldout", args.eval_shots))
     path = args.out / "vae.safetensors"

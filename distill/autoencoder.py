@@ -48,8 +48,8 @@ def train_vae(vae: TinyVAE, clips: np.ndarray, steps: int, batch: int = 8, lr: f
     `whole_tail` steps use whole frames, so the network settles on the borders it meets when it runs.
     `on_step(step, losses)` is called after every step (checkpoints, logs).
     """
-    if crop % 8:
-        raise ValueError(f"crop must be a multiple of 8, got {crop}")
+    if crop % 8 or crop > min(clips.shape[2:4]):
+        raise ValueError(f"crop must be a multiple of 8 no larger than the frames {clips.shape[2:4]}, got {crop}")
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * s / max(steps, 1))))
@@ -108,10 +108,15 @@ def decode_shot(vae: TinyVAE, shot: np.ndarray, chunk_latents: int = 3) -> np.nd
     return torch.round((torch.cat(parts).movedim(1, -1) + 1) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
 
 
+def psnr_db(decoded: np.ndarray, truth: np.ndarray) -> float:
+    """PSNR (dB) of uint8 pictures against their ground truth, over all of their pixels."""
+    mse = float(np.mean((np.asarray(decoded, np.float64) - truth) ** 2))
+    return 10 * math.log10(255.0**2 / max(mse, 1e-12))
+
+
 def shot_psnr(vae: TinyVAE, shots: np.ndarray, chunk_latents: int = 3) -> float:
     """PSNR (dB) over whole shots (N, 81, H, W, 3) decoded chunk by chunk and rounded to uint8."""
-    mse = [float(np.mean((decode_shot(vae, shot, chunk_latents).astype(np.float64) - shot) ** 2)) for shot in shots]
-    return 10 * math.log10(255.0**2 / max(np.mean(mse), 1e-12))
+    return psnr_db(np.stack([decode_shot(vae, shot, chunk_latents) for shot in shots]), shots)
 
 
 def timed(fn, *args, **kw):

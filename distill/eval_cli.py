@@ -23,16 +23,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _vae(args) -> dict:
-    from distill.autoencoder import decode_shot, shot_psnr
+    import numpy as np
+
+    from distill.autoencoder import decode_shot, psnr_db
     from distill.data import shot_pool
     from runtime.model import load_bundle
 
     bundle = load_bundle("tiny")
     shots = shot_pool(args.seed, "heldout", args.shots)
-    result = {"psnr_db": round(shot_psnr(bundle.vae, shots), 2), "shots": args.shots,
+    decoded = np.stack([decode_shot(bundle.vae, shot) for shot in shots])
+    result = {"psnr_db": round(psnr_db(decoded, shots), 2), "shots": args.shots,
               "frames": int(shots.shape[0] * shots.shape[1])}
     if args.sheet:
-        _vae_sheet(shots[:SHEET_SHOTS], [decode_shot(bundle.vae, shot) for shot in shots[:SHEET_SHOTS]], args.sheet)
+        _vae_sheet(shots[:SHEET_SHOTS], decoded[:SHEET_SHOTS], args.sheet)
         result["sheet"] = args.sheet
     return result
 
@@ -42,10 +45,11 @@ SHEET_SHOTS, SHEET_TIMES, SHEET_SCALE = 4, (0, 20, 40, 60, 80), 3
 
 def _vae_sheet(truth, decoded, path: str) -> None:
     """One pair of rows per shot: frames SHEET_TIMES as rendered, then as the VAE gives them back."""
-    import math
+    from pathlib import Path
 
-    import numpy as np
     from PIL import Image, ImageDraw
+
+    from distill.autoencoder import psnr_db
 
     size, gap, label = truth.shape[2] * SHEET_SCALE, 4, 16
     width = len(SHEET_TIMES) * (size + gap) - gap
@@ -53,9 +57,8 @@ def _vae_sheet(truth, decoded, path: str) -> None:
     draw = ImageDraw.Draw(sheet)
     y = 0
     for i, (shot, rec) in enumerate(zip(truth, decoded)):
-        mse = float(np.mean((rec.astype(np.float64) - shot) ** 2))
         draw.text((0, y + 2), f"held-out shot {i + 1}: rendered (top), decoded by the tiny VAE (below), "
-                              f"{10 * math.log10(255.0**2 / max(mse, 1e-12)):.1f} dB", fill=(235, 235, 235))
+                              f"{psnr_db(rec, shot):.1f} dB", fill=(235, 235, 235))
         y += label
         for row in (shot, rec):
             for j, t in enumerate(SHEET_TIMES):
@@ -63,6 +66,7 @@ def _vae_sheet(truth, decoded, path: str) -> None:
                 sheet.paste(frame, (j * (size + gap), y))
             y += size + gap
         y += gap
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
 
 
@@ -93,6 +97,8 @@ def _text(args) -> dict:
 
 
 def run(args) -> int:
+    if args.sheet and args.suite != "vae":
+        raise SystemExit(f"--sheet draws the vae suite's shots; --suite {args.suite} has none")
     started = time.perf_counter()
     result = {"suite": args.suite, **{"vae": _vae, "probe": _probe, "text": _text}[args.suite](args)}
     result["seconds"] = round(time.perf_counter() - started, 1)

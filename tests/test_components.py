@@ -74,8 +74,9 @@ def test_vae_training_uses_grid_aligned_crops_then_whole_frames():
     torch.manual_seed(0)
     vae = TinyVAE(replace(get_preset("tiny").vae, base_channels=8))
     clips = np.random.default_rng(0).integers(0, 256, (4, 5, 64, 64, 3), dtype=np.uint8)
-    with pytest.raises(ValueError, match="multiple of 8"):
-        train_vae(vae, clips, 1, crop=20)
+    for bad in (20, 72):  # off the latent grid; larger than the 64x64 frames
+        with pytest.raises(ValueError, match="multiple of 8 no larger than the frames"):
+            train_vae(vae, clips, 1, crop=bad)
     sizes = []
     vae.encoder.register_forward_pre_hook(lambda _m, args: sizes.append(tuple(args[0].shape[-2:])))
     losses = train_vae(vae, clips, 4, batch=2, crop=32, whole_tail=1)
@@ -96,3 +97,10 @@ def test_eval_vae_draws_truth_above_reconstruction(tmp_path):
     truth_tile, decoded_tile = image[16:16 + 192, :192], image[16 + 196:16 + 196 + 192, :192]
     assert truth_tile.std() > 10 and decoded_tile.std() > 10  # both rows hold pictures, not the backdrop
     assert not np.array_equal(truth_tile, decoded_tile)
+
+
+def test_eval_sheet_is_refused_outside_the_vae_suite(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "runtime.cli", "eval", "--suite", "text", "--sheet",
+                          str(tmp_path / "x.png")], capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and "--sheet draws the vae suite's shots" in run.stderr
+    assert not (tmp_path / "x.png").exists()
