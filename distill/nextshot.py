@@ -8,6 +8,8 @@ mask None). Everything that tells the frames apart comes from the runtime's own 
 - the RoPE angles with the shot indicator (`runtime.rope.RopeTable`, positions 0..F-1 as at inference:
   context at 0..n_ctx-1, the shot's latents after them);
 - timesteps: context at t=0, the shot's latents at the sample's t (`runtime.dit.timestep_frequencies`).
+The unconditional caption (classifier-free guidance's negative, and what 10% caption dropout trains) is the
+all-zero embedding (`empty_caption`), as the official training zeroes dropped prompt embeddings.
 The sampler of the eval and the teacher's training both build their inputs here, so they cannot disagree.
 """
 from __future__ import annotations
@@ -91,6 +93,11 @@ class NextShot:
         if layout.plan:
             out[: len(layout.plan)] = picked
         return out
+
+
+def empty_caption(captions: torch.Tensor) -> torch.Tensor:
+    """The unconditional caption embeddings, shaped like `captions`: all zeros."""
+    return torch.zeros_like(captions)
 
 
 @lru_cache(maxsize=64)
