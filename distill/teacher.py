@@ -1,0 +1,348 @@
+"""ShotStream stage 1: the bidirectional next-shot teacher, trained by flow matching on story-world shards.
+
+The model is the runtime's own `CausalDiT` (the tiny preset's shape, so the student's ODE initialisation can
+start from these weights) run through `forward_full` with full attention (mask None) over
+[6 context latents at t=0 ; the shot's 21 noisy latents], conditioned by `distill.nextshot` exactly as the
+runtime conditions the student. Flow matching: x_t = (1 - sigma) x0 + sigma eps, the model predicts
+v = eps - x0, t drawn uniformly from the shifted 1000-step table, loss = w(t) * MSE on the shot's frames with
+the official bell weighting w(t) = exp(-2 ((t - 500) / 1000)^2), normalised to mean 1 over the table.
+10% caption dropout (all the sample's caption embeddings zeroed) and 10% context dropout (zero context
+latents and flags: shot 0's look). EMA weights are what is saved and evaluated.
+
+A recipe runs phases in order, each on its own data kind (see `distill.shards`):
+- `frames`: single latent frames, each at the first position of a shot with its shot's caption (image-first:
+  places, framings and times of day come cheaply from many captions);
+- `shots`: whole next-shot sequences, context picked from the story's earlier shots by the runtime's rule.
+Checkpoints (model, EMA, optimiser, data position, RNG) are written every `checkpoint_every` steps and on
+exit; a run given the same folder resumes where it stopped. Deterministic by seed on one device and thread
+count. bf16 autocast on CPU and CUDA.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from distill.nextshot import NextShot
+from runtime.config import ModelConfig, get_preset
+from runtime.progress import progress
+from runtime.scheduler import NUM_TRAIN_STEPS, shifted_sigmas
+
+log = logging.getLogger(__name__)
+CAPTION_DROPOUT = 0.1
+CONTEXT_DROPOUT = 0.1
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    data: str  # "frames" or "shots"
+    steps: int
+    batch: int
+    lr: float
+    warmup: int = 100
+
+
+@dataclass(frozen=True)
+class TeacherRecipe:
+    preset: str = "tiny"
+    seed: int = 0
+    shift: float | None = None  # None: the preset's
+    ema: float = 0.999
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    checkpoint_every: int = 500
+    phases: tuple[Phase, ...] = field(default_factory=tuple)
+
+    @staticmethod
+    def from_toml(path: str | Path) -> "TeacherRecipe":
+        data = tomllib.loads(Path(path).read_text())["teacher"]
+        phases = tuple(Phase(**p) for p in data.pop("phase", []))
+        if not phases:
+            raise ValueError(f"{path}: [teacher] needs at least one [[teacher.phase]]")
+        for p in phases:
+            if p.data not in ("frames", "shots"):
+                raise ValueError(f"{path}: phase {p.name!r} has data {p.data!r}; use 'frames' or 'shots'")
+        return TeacherRecipe(phases=phases, **data)
+
+    def config(self) -> ModelConfig:
+        return get_preset(self.preset)
+
+    def shift_value(self) -> float:
+        return self.config().shot.shift if self.shift is None else self.shift
+
+
+# -- captions ------------------------------------------------------------------------------------------------
+class CaptionBank:
+    """Every distinct prompt of a data set embedded once by the text encoder (fp16 rows, looked up by id)."""
+
+    def __init__(self, prompts: np.ndarray, text_encoder, tokenizer, batch: int = 256):
+        unique, self.ids = np.unique(prompts, return_inverse=True)
+        self.by_prompt = {p: i for i, p in enumerate(unique)}
+        rows = []
+        with torch.no_grad(), progress(len(unique), "embed captions", unit="caption") as bar:
+            for i in range(0, len(unique), batch):
+                ids = np.concatenate([tokenizer.encode(str(p)) for p in unique[i:i + batch]])
+                rows.append(text_encoder(torch.from_numpy(ids)).half())
+                bar.update(len(unique[i:i + batch]))
+        self.table = torch.cat(rows)  # (n_prompts, L, Dt)
+
+    def rows(self, sample_ids) -> torch.Tensor:
+        return self.table[self.ids[sample_ids]]
+
+
+# -- samples ---------------------------------------------------------------------------------------------------
+class FrameSamples:
+    """Single latent frames with their shot's caption."""
+
+    def __init__(self, data: dict, bank: CaptionBank):
+        self.latents, self.bank = torch.from_numpy(data["latents"]), bank
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+    def batch(self, idx: np.ndarray, ns: NextShot, gen: torch.Generator, device):
+        x0 = self.latents[idx].float().unsqueeze(1)  # (B, 1, C, h, w)
+        text = self.bank.rows(idx).float().unsqueeze(1)  # (B, 1, L, Dt)
+        lay = ns.layout([])
+        cos, sin = ns.rope(lay.flags)
+        first = ns.n_ctx * ns.cfg.tokens_per_frame
+        cos, sin = cos[first:first + ns.cfg.tokens_per_frame], sin[first:first + ns.cfg.tokens_per_frame]
+        return x0, None, text, cos, sin
+
+
+class ShotSamples:
+    """[context ; shot] samples: shot k of a story with context from its shots 0..k-1 by the runtime's rule."""
+
+    def __init__(self, data: dict, bank: CaptionBank, ns: NextShot):
+        self.latents = torch.from_numpy(data["latents"])  # (N, 21, C, h, w) fp16
+        self.context = torch.from_numpy(data["context"])  # (N, n_needed, C, h, w) fp16
+        self.needed = [int(f) for f in data["context_frames"]]
+        self.bank, self.ns = bank, ns
+        self.row = {(int(s), int(k)): i for i, (s, k) in enumerate(zip(data["story"], data["shot"]))}
+        self.story, self.shot = data["story"], data["shot"]
+        self.length = ns.cfg.frames_per_shot
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+    def batch(self, idx: np.ndarray, ns: NextShot, gen: torch.Generator, device):
+        drops = torch.rand(len(idx), generator=gen) < CONTEXT_DROPOUT
+        layouts, contexts, texts = [], [], []
+        for i, drop in zip(idx, drops.tolist()):
+            s, k = int(self.story[i]), int(self.shot[i])
+            lay = ns.layout([self.length] * k, drop_context=drop)
+            picked = None
+            if lay.plan:
+                picked = torch.stack([self.context[self.row[(s, j)], self.needed.index(f)] for j, f in lay.plan])
+            contexts.append(ns.context(picked, lay, self.latents[i]).float())
+            captions = self.bank.table[[self.bank.ids[self.row[(s, j)]] for j in range(k + 1)]].float()
+            texts.append(ns.text(captions, lay))
+            layouts.append(lay)
+        x0 = self.latents[idx].float()
+        cos, sin = ns.rope_batch(layouts)
+        return x0, torch.stack(contexts), torch.stack(texts), cos, sin
+
+
+# -- the loop --------------------------------------------------------------------------------------------------
+def loss_weights(shift: float) -> torch.Tensor:
+    """Official bell weighting over the 1000-step table, normalised to mean 1."""
+    t = shifted_sigmas(shift) * NUM_TRAIN_STEPS
+    w = np.exp(-2.0 * ((t - NUM_TRAIN_STEPS / 2) / NUM_TRAIN_STEPS) ** 2)
+    return torch.from_numpy(w / w.mean()).float()
+
+
+def flow_matching_loss(model, ns: NextShot, x0, context, text, cos, sin, gen: torch.Generator, shift: float,
+                       device, autocast: bool) -> torch.Tensor:
+    b = x0.shape[0]
+    sigmas = torch.from_numpy(shifted_sigmas(shift)).float()
+    weights = loss_weights(shift)
+    i = torch.randint(0, NUM_TRAIN_STEPS, (b,), generator=gen)
+    sigma = sigmas[i].view(b, 1, 1, 1, 1)
+    noise = torch.randn(x0.shape, generator=gen)
+    x_t = (1 - sigma) * x0 + sigma * noise
+    keep = (torch.rand(b, generator=gen) >= CAPTION_DROPOUT).float().view(b, 1, 1, 1)
+    text = text * keep
+    frames = x0.shape[1] + (0 if context is None else context.shape[1])
+    t_freq = ns.t_freq(sigmas[i] * NUM_TRAIN_STEPS, frames)
+    x = x_t if context is None else torch.cat([context, x_t], 1)
+    args = [a.to(device) for a in (x, t_freq, text, cos, sin)]
+    with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=autocast):
+        v = model.forward_full(*args, None)
+    v = v[:, -x0.shape[1]:].float()
+    per_sample = F.mse_loss(v, (noise - x0).to(device), reduction="none").mean(dim=(1, 2, 3, 4))
+    return (per_sample * weights[i].to(device)).mean()
+
+
+@dataclass
+class State:
+    phase: int = 0
+    step: int = 0  # within the phase
+    total: int = 0
+    seconds: float = 0.0
+    samples: int = 0
+
+
+def train(recipe: TeacherRecipe, data: dict[str, dict], out: str | Path, *, device: str = "cpu",
+          text_weights: str | Path | None = None, init: str | Path | None = None,
+          max_steps: int | None = None, max_seconds: float | None = None) -> dict:
+    """Run (or resume) every phase of `recipe` on `data` ({"frames": shards, "shots": shards}); returns the
+    manifest entry written beside the EMA weights in `out`.
+
+    `max_steps` / `max_seconds` end this call early (a checkpoint, and the EMA weights so far with
+    `"complete": false`); calling again with the same folder goes on from there."""
+    from runtime.dit import init_weights
+    from runtime.model import build_dit, load_bundle
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = recipe.config()
+    torch.manual_seed(recipe.seed)
+    bundle = load_bundle(recipe.preset, text_weights)
+    ns = NextShot(cfg)
+    prompts = np.concatenate([d["prompt"] for d in data.values()])
+    bank = CaptionBank(prompts, bundle.text_encoder.float().eval(), bundle.tokenizer)
+    offset, samples = 0, {}
+    for kind, d in data.items():
+        sub = _SubBank(bank, offset)
+        samples[kind] = FrameSamples(d, sub) if kind == "frames" else ShotSamples(d, sub, ns)
+        offset += len(d["prompt"])
+    model = init_weights(build_dit(cfg), recipe.seed).to(device)
+    if init is not None:
+        model.load_state_dict(_read_dit(init))
+    ema = build_dit(cfg).to(device)
+    ema.load_state_dict(model.state_dict())
+    ema.requires_grad_(False)
+    state, resumed_opt = State(), None
+    ckpt_path = out / "checkpoint.pt"
+    gen = torch.Generator().manual_seed(recipe.seed)
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        ema.load_state_dict(ckpt["ema"])
+        state = State(**ckpt["state"])
+        gen.set_state(ckpt["generator"])
+        resumed_opt = ckpt["opt"] if ckpt["opt_phase"] == state.phase else None
+        log.info("resuming from %s at phase %d step %d", ckpt_path, state.phase, state.step)
+    autocast = True
+    log_path = out / "loss.jsonl"
+    call_started, call_steps = time.perf_counter(), 0
+
+    def out_of_budget() -> bool:
+        return ((max_steps is not None and call_steps >= max_steps)
+                or (max_seconds is not None and time.perf_counter() - call_started >= max_seconds))
+
+    while state.phase < len(recipe.phases):
+        phase = recipe.phases[state.phase]
+        if phase.data not in samples:
+            raise ValueError(f"phase {phase.name!r} needs {phase.data!r} shards, which were not given")
+        pool = samples[phase.data]
+        opt = torch.optim.AdamW(model.parameters(), lr=phase.lr, betas=(0.9, 0.99), weight_decay=recipe.weight_decay)
+        if resumed_opt is not None:
+            opt.load_state_dict(resumed_opt)
+            resumed_opt = None
+        started = time.perf_counter() - state.seconds
+        with progress(phase.steps, f"teacher {phase.name}", unit="step") as bar, open(log_path, "a") as logf:
+            bar.update(state.step)
+            while state.step < phase.steps:
+                if out_of_budget():
+                    _checkpoint(ckpt_path, model, ema, opt, state, gen)
+                    return _finish(recipe, ema, out, state, device, complete=False)
+                lr = _lr(phase, state.step)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                idx = torch.randint(len(pool), (phase.batch,), generator=gen).numpy()
+                x0, context, text, cos, sin = pool.batch(idx, ns, gen, device)
+                loss = flow_matching_loss(model, ns, x0, context, text, cos, sin, gen, recipe.shift_value(),
+                                          device, autocast)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.clip)
+                opt.step()
+                _ema_update(ema, model, min(recipe.ema, (1 + state.total) / (10 + state.total)))
+                state.step, state.total, state.samples = state.step + 1, state.total + 1, state.samples + phase.batch
+                call_steps += 1
+                state.seconds = time.perf_counter() - started
+                bar.update(1)
+                if state.step % 10 == 0 or state.step == phase.steps:
+                    logf.write(json.dumps({"phase": phase.name, "step": state.step, "total": state.total,
+                                           "loss": round(loss.item(), 5), "lr": lr,
+                                           "seconds": round(state.seconds, 1), "samples": state.samples}) + "\n")
+                    logf.flush()
+                    bar.set_postfix(loss=f"{loss.item():.4f}")
+                if state.step % recipe.checkpoint_every == 0:
+                    _checkpoint(ckpt_path, model, ema, opt, state, gen)
+        state.phase, state.step = state.phase + 1, 0
+        _checkpoint(ckpt_path, model, ema, None, state, gen)
+    return _finish(recipe, ema, out, state, device, complete=True)
+
+
+class _SubBank:
+    """A view of a CaptionBank for one data kind's rows."""
+
+    def __init__(self, bank: CaptionBank, offset: int):
+        self.table, self._offset, self._bank = bank.table, offset, bank
+        self.ids = bank.ids[offset:]
+
+    def rows(self, sample_ids) -> torch.Tensor:
+        return self.table[self.ids[sample_ids]]
+
+
+def _lr(phase: Phase, step: int) -> float:
+    if step < phase.warmup:
+        return phase.lr * (step + 1) / phase.warmup
+    progress_ = (step - phase.warmup) / max(1, phase.steps - phase.warmup)
+    return phase.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress_)))
+
+
+@torch.no_grad()
+def _ema_update(ema, model, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1 - decay)
+
+
+def _checkpoint(path: Path, model, ema, opt, state: State, gen: torch.Generator) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": None if opt is None else opt.state_dict(),
+                "opt_phase": state.phase if opt is not None else None, "state": asdict(state),
+                "generator": gen.get_state()}, tmp)
+    tmp.replace(path)
+
+
+def _read_dit(path: str | Path) -> dict:
+    from runtime.weights import DIT_PREFIX, read_state_dict
+
+    sd = read_state_dict(path)
+    return {k[len(DIT_PREFIX):] if k.startswith(DIT_PREFIX) else k: v.float() for k, v in sd.items()}
+
+
+def _finish(recipe: TeacherRecipe, ema, out: Path, state: State, device: str, complete: bool) -> dict:
+    import copy
+
+    from runtime.weights import DIT_PREFIX, save_module
+
+    path = out / "teacher.safetensors"
+    digest = save_module(copy.deepcopy(ema).cpu(), path, prefix=DIT_PREFIX, dtype=torch.float16)
+    entry = {"file": path.name, "sha256": digest, "bytes": path.stat().st_size, "preset": recipe.preset,
+             "shift": recipe.shift_value(), "seed": recipe.seed, "steps": state.total, "samples": state.samples,
+             "phases": [asdict(p) for p in recipe.phases], "wall_seconds": round(state.seconds, 1),
+             "device": _device_name(device), "torch": torch.__version__, "complete": complete,
+             "phase_reached": state.phase, "step_in_phase": state.step}
+    (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
+    return entry
+
+
+def _device_name(device: str) -> str:
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(torch.device(device))
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

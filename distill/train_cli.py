@@ -1,0 +1,73 @@
+"""`shotstream train data|teacher --recipe build/recipes/tiny.toml`: the teacher's data and its training.
+
+  shotstream train data --recipe R [--kind frames|shots] [--out DIR] [--workers N]
+      render and encode the recipe's story-world shards (resumable; skips shards already written)
+  shotstream train teacher --recipe R [--data DIR] [--out DIR] [--device cpu|cuda] [--threads N]
+      flow-matching training of the bidirectional next-shot teacher, every phase of the recipe; resumes from
+      DIR/checkpoint.pt; writes DIR/teacher.safetensors (EMA, fp16), DIR/manifest.json and DIR/loss.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tomllib
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("what", choices=["data", "teacher"], help="prepare the shards, or train the teacher")
+    parser.add_argument("--recipe", required=True, type=Path, help="recipe TOML, e.g. build/recipes/tiny.toml")
+    parser.add_argument("--data", type=Path, default=Path("artifacts/data"),
+                        help="folder holding one sub-folder of shards per kind (default artifacts/data)")
+    parser.add_argument("--kind", choices=["frames", "shots", "all"], default="all",
+                        help="data: which shards to prepare (default: every kind the recipe's phases use)")
+    parser.add_argument("--workers", type=int, default=2, help="data: processes rendering and encoding")
+    parser.add_argument("--out", type=Path, default=Path("artifacts/teacher"),
+                        help="teacher: run folder (checkpoint, loss log, weights, manifest)")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device (cpu, cuda): where the teacher trains, and where data is encoded")
+    parser.add_argument("--threads", type=int, default=None, help="teacher: torch CPU threads (default: torch's)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="teacher: stop after this much wall time (checkpoint and weights so far); rerun to go on")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="teacher: start from these DiT weights (safetensors) instead of a random init")
+
+
+def _kinds(recipe_path: Path, kind: str) -> list[str]:
+    from distill.teacher import TeacherRecipe
+
+    used = list(dict.fromkeys(p.data for p in TeacherRecipe.from_toml(recipe_path).phases))
+    return used if kind == "all" else [kind]
+
+
+def run(args) -> int:
+    import torch
+
+    from distill import shards
+    from distill.teacher import TeacherRecipe, train
+
+    if not args.recipe.exists():
+        raise SystemExit(f"no recipe at {args.recipe}")
+    data_cfg = tomllib.loads(args.recipe.read_text()).get("data", {})
+    kinds = _kinds(args.recipe, args.kind)
+    missing = [k for k in kinds if k not in data_cfg]
+    if missing:
+        raise SystemExit(f"{args.recipe} has no [data.{missing[0]}] table")
+    if args.what == "data":
+        for kind in kinds:
+            index = shards.prepare(args.data / kind, kind=kind, workers=args.workers, device=args.device,
+                                   **data_cfg[kind])
+            print(json.dumps({k: index[k] for k in ("kind", "stories", "samples", "bytes", "wall_seconds_this_run")}))
+        return 0
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    recipe = TeacherRecipe.from_toml(args.recipe)
+    data = {kind: shards.load(args.data / kind) for kind in kinds}
+    entry = train(recipe, data, args.out, device=args.device, init=args.init,
+                  max_seconds=None if args.minutes is None else 60 * args.minutes)
+    entry["data"] = {kind: {k: data[kind]["index"][k] for k in ("seed", "stories", "samples")} for kind in kinds}
+    (args.out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
+    print(json.dumps({k: entry[k] for k in ("file", "steps", "wall_seconds", "device", "complete")}))
+    return 0

@@ -1,0 +1,109 @@
+"""The teacher's data shards and training loop: deterministic, resumable, and learning."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from distill import shards
+from distill.teacher import Phase, TeacherRecipe, train
+
+STORIES = 2
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shards")
+    for kind in ("frames", "shots"):
+        shards.prepare(root / kind, kind=kind, seed=3, stories=STORIES, shard_stories=1, workers=1)
+    return root
+
+
+def test_shards_hold_runtime_encoded_shots_with_their_prompts(data):
+    shots = shards.load(data / "shots")
+    frames = shards.load(data / "frames")
+    n = len(shots["prompt"])
+    assert shots["latents"].shape[1:] == (21, 32, 8, 8) and shots["latents"].dtype == np.float16
+    assert shots["context"].shape[:2] == (n, len(shots["context_frames"]))
+    assert all(p.split(" shot")[1].startswith(str(k + 1)) for p, k in zip(shots["prompt"], shots["shot"]))
+    # the context encodes of frame 0 are the single-frame encode a shot's first latent is
+    first = list(shots["context_frames"]).index(0)
+    np.testing.assert_allclose(shots["context"][:, first].astype(np.float32),
+                               shots["latents"][:, 0].astype(np.float32), atol=2e-3)
+    assert frames["latents"].shape == (4 * n, 32, 8, 8) and set(frames["prompt"]) == set(shots["prompt"])
+
+
+def test_shards_are_deterministic_and_resumable(data, tmp_path):
+    again = tmp_path / "frames"
+    shards.prepare(again, kind="frames", seed=3, stories=STORIES, shard_stories=1, workers=1)
+    before = (again / "shard-00001.npz").read_bytes()
+    assert before == (data / "frames" / "shard-00001.npz").read_bytes()
+    (again / "shard-00001.npz").unlink()
+    index = shards.prepare(again, kind="frames", seed=3, stories=STORIES, shard_stories=1, workers=1)
+    assert index["written_shards_this_run"] == 1 and (again / "shard-00001.npz").read_bytes() == before
+    with pytest.raises(ValueError, match="seed"):
+        shards.prepare(again, kind="frames", seed=4, stories=STORIES, shard_stories=1, workers=1)
+
+
+def _recipe(**kw) -> TeacherRecipe:
+    phases = (Phase("image", "frames", steps=4, batch=4, lr=1e-3, warmup=1),
+              Phase("sequence", "shots", steps=3, batch=2, lr=3e-4, warmup=1))
+    return TeacherRecipe(seed=1, checkpoint_every=2, phases=kw.pop("phases", phases), **kw)
+
+
+def _load(data):
+    return {"frames": shards.load(data / "frames"), "shots": shards.load(data / "shots")}
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(folder / "teacher.safetensors")
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(data, tmp_path):
+    torch.set_num_threads(1)
+    whole = train(_recipe(), _load(data), tmp_path / "whole")
+    part = train(_recipe(), _load(data), tmp_path / "split", max_steps=5)  # stops inside the second phase
+    assert not part["complete"] and part["steps"] == 5
+    resumed = train(_recipe(), _load(data), tmp_path / "split")
+    assert resumed["complete"] and resumed["steps"] == whole["steps"] == 7
+    a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "split")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    log = [json.loads(line) for line in (tmp_path / "whole" / "loss.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in log] == ["image", "sequence"] and all(np.isfinite(r["loss"]) for r in log)
+    manifest = json.loads((tmp_path / "whole" / "manifest.json").read_text())
+    assert manifest["sha256"] == whole["sha256"] and manifest["device"].startswith("cpu")
+
+
+def test_the_teacher_fits_a_small_set_of_frames(data, tmp_path):
+    """On a handful of frames, flow-matching loss falls well below where it starts."""
+    torch.set_num_threads(1)
+    recipe = _recipe(phases=(Phase("image", "frames", steps=60, batch=8, lr=2e-3, warmup=5),), checkpoint_every=1000)
+    d = _load(data)
+    few = {k: v[:8] if isinstance(v, np.ndarray) else v for k, v in d["frames"].items()}
+    train(recipe, {"frames": few}, tmp_path / "fit")
+    log = [json.loads(line)["loss"] for line in (tmp_path / "fit" / "loss.jsonl").read_text().splitlines()]
+    assert np.mean(log[-2:]) < 0.7 * log[0], log
+
+
+def test_the_loss_curve_is_drawn_from_the_log(tmp_path):
+    from PIL import Image
+
+    from distill.plots import loss_curve
+
+    log = tmp_path / "loss.jsonl"
+    rows = [{"phase": p, "step": i, "loss": 1.0 / (1 + i), "seconds": 6.0 * i} for p in ("image", "sequence")
+            for i in range(1, 30)]
+    log.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    img = np.asarray(Image.open(loss_curve(log, tmp_path / "loss.png")))
+    assert img.shape == (360, 720, 3)
+    inside = img[40:310, 70:700].reshape(-1, 3)
+    colours = {tuple(c) for c in inside if len(set(c)) > 1}  # the lines are coloured, the frame grey
+    assert len(colours) >= 2
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(ValueError):
+        loss_curve(empty, tmp_path / "x.png")
