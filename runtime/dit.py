@@ -34,11 +34,15 @@ class RMSNorm(nn.Module):
 
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate interleaved pairs (2j, 2j+1) of x (B, T, H, D) by angles with cos/sin (T, D/2)."""
+    """Rotate interleaved pairs (2j, 2j+1) of x (B, T, H, D) by angles with cos/sin (T, D/2), or (B, T, D/2)
+    when the samples of a batch sit at different shot flags (training)."""
     b, t, h, d = x.shape
     pairs = x.reshape(b, t, h, d // 2, 2)
     x0, x1 = pairs[..., 0], pairs[..., 1]
-    c, s = cos[None, :, None, :], sin[None, :, None, :]
+    if cos.dim() == 3:
+        c, s = cos[:, :, None, :], sin[:, :, None, :]
+    else:
+        c, s = cos[None, :, None, :], sin[None, :, None, :]
     return torch.stack((x0 * c - x1 * s, x0 * s + x1 * c), dim=-1).reshape(b, t, h, d)
 
 
