@@ -4,13 +4,14 @@ The teacher is the runtime's `CausalDiT.forward_full` over [context latents at t
 full attention (mask None). Flow matching: x_t = (1 - sigma) x0 + sigma eps and the model predicts v = eps - x0,
 so one Euler step from sigma to sigma' is x += (sigma' - sigma) v. The N sigmas are 1 - i/N (i < N) warped by
 the shift exactly as runtime/scheduler.py warps its table, then 0; the timestep fed to the model is 1000 sigma.
-Guidance: v = v_u + g (v_c - v_u), v_u with the empty caption on every frame (context kept), so g = 1 is the
-conditional prediction (then the unconditional one is not computed). Both run in one batch of two.
+Guidance: v = v_u + g (v_c - v_u), v_u with the unconditional caption on every frame (context kept), so g = 1 is
+the conditional prediction (then the unconditional one is not computed). Both run in one batch of two.
+Every input the teacher reads (context plan, flags, caption routing, RoPE, t) is built by `distill.nextshot`,
+as the teacher's training builds it; the unconditional caption is its `empty_caption`.
 
 `TeacherStory` generates a story the way a game drives the runtime: per shot, context frames picked from the
-story's own earlier *generated* shots by the runtime's rule (runtime/context.py), decoded and re-encoded one
-frame at a time as the runtime encodes them; per-frame shot flags, caption routing and RoPE shot indicator as
-runtime/story.py builds them; the shot decoded chunk by chunk with the VAE's causal state.
+story's own earlier *generated* shots by the runtime's rule, decoded and re-encoded one frame at a time as the
+runtime encodes them; the shot decoded chunk by chunk with the VAE's causal state.
 """
 from __future__ import annotations
 
@@ -23,13 +24,12 @@ import torch
 
 from distill.autoencoder import decode_latents
 from distill.data import to_unit
+from distill.nextshot import Layout, NextShot, empty_caption
 from runtime.config import ModelConfig, get_preset
-from runtime.context import caption_index, context_plan, flags_for_shot
-from runtime.dit import CausalDiT, timestep_frequencies
+from runtime.dit import CausalDiT
 from runtime.model import ModelBundle
-from runtime.rope import RopeTable
 from runtime.scheduler import NUM_TRAIN_STEPS, shifted_sigmas
-from runtime.text import BOS, shot_prompt
+from runtime.text import shot_prompt
 from runtime.weights import DIT_PREFIX, load_strict, read_state_dict
 
 Tensor = torch.Tensor
@@ -44,38 +44,43 @@ def euler_sigmas(steps: int, shift: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class NextShotInputs:
-    """What the teacher reads for one shot besides its noisy latents."""
+    """What the teacher reads for one shot besides its noisy latents (built by `shot_inputs`)."""
 
     context: Tensor  # (C, z, h, w) clean context latents (all zero for a story's first shot)
-    text: Tensor  # (C + F, L, text_dim) the caption embedding each frame reads (routed by its shot flag)
+    text: Tensor  # (C + F, L, text_dim) the caption embedding each frame reads
     cos: Tensor  # ((C + F) * tokens_per_frame, pairs) RoPE with the shot indicator
     sin: Tensor
 
 
-def guided_velocity(dit: CausalDiT, x: Tensor, inputs: NextShotInputs, negative: Tensor, t: float,
-                    guidance: float) -> Tensor:
-    """v_u + guidance (v_c - v_u) for the shot's frames x (F, z, h, w) at timestep t; context frames at t = 0.
+def shot_inputs(nextshot: NextShot, layout: Layout, captions: Tensor, picked: Tensor | None) -> NextShotInputs:
+    """Inputs of one shot from its layout, the story's caption embeddings (k + 1, L, text_dim) so far and the
+    encoded context frames `picked` (len(layout.plan), z, h, w) in plan order (None without a plan)."""
+    cos, sin = nextshot.rope(layout.flags)
+    like = torch.zeros(nextshot.cfg.latent_shape)
+    return NextShotInputs(nextshot.context(picked, layout, like), nextshot.text(captions, layout), cos, sin)
 
-    `negative` (L, text_dim) is the caption every frame reads in the unconditional prediction."""
-    n_ctx, f = inputs.context.shape[0], x.shape[0]
-    texts = [inputs.text] if guidance == 1.0 else [inputs.text, negative.expand_as(inputs.text)]
+
+def guided_velocity(dit: CausalDiT, nextshot: NextShot, x: Tensor, inputs: NextShotInputs, t: float,
+                    guidance: float) -> Tensor:
+    """v_u + guidance (v_c - v_u) for the shot's frames x (F, z, h, w) at timestep t; context frames at t = 0."""
+    n_ctx = inputs.context.shape[0]
+    texts = [inputs.text] if guidance == 1.0 else [inputs.text, empty_caption(inputs.text)]
     b = len(texts)  # the unconditional prediction is skipped where it has no weight
     seq = torch.cat([inputs.context, x]).unsqueeze(0).expand(b, -1, -1, -1, -1)  # (b, C + F, z, h, w)
-    times = np.concatenate([np.zeros(n_ctx), np.full(f, t)])
-    t_freq = torch.from_numpy(timestep_frequencies(times, dit.cfg.freq_dim)).expand(b, -1, -1)  # (b, C + F, freq)
+    t_freq = nextshot.t_freq(torch.full((b,), float(t), dtype=torch.float64))  # (b, C + F, freq_dim)
     v = dit.forward_full(seq, t_freq, torch.stack(texts), inputs.cos, inputs.sin, None)[:, n_ctx:]  # (b, F, z, h, w)
     return v[0] if b == 1 else v[1] + guidance * (v[0] - v[1])
 
 
 @torch.no_grad()
-def sample_latents(dit: CausalDiT, inputs: NextShotInputs, negative: Tensor, *, frames: int, steps: int,
-                   guidance: float, shift: float, generator: torch.Generator) -> Tensor:
-    """One shot's latents (frames, z, h, w): Euler from pure noise (drawn from `generator`) over
+def sample_latents(dit: CausalDiT, nextshot: NextShot, inputs: NextShotInputs, *, steps: int, guidance: float,
+                   shift: float, generator: torch.Generator) -> Tensor:
+    """One shot's latents (F, z, h, w): Euler from pure noise (drawn from `generator`) over
     `euler_sigmas(steps, shift)`, with guidance."""
-    x = torch.randn((frames, *inputs.context.shape[1:]), generator=generator)
+    x = torch.randn((nextshot.n_target, *inputs.context.shape[1:]), generator=generator)
     sigmas = euler_sigmas(steps, shift)
     for i in range(steps):
-        v = guided_velocity(dit, x, inputs, negative, NUM_TRAIN_STEPS * float(sigmas[i]), guidance)
+        v = guided_velocity(dit, nextshot, x, inputs, NUM_TRAIN_STEPS * float(sigmas[i]), guidance)
         x = x + float(sigmas[i + 1] - sigmas[i]) * v
     return x
 
@@ -123,22 +128,16 @@ def load_teacher(weights: str | Path) -> Teacher:
 
 
 @torch.no_grad()
-def encode_prompt(bundle: ModelBundle, text: str | None) -> Tensor:
-    """(L, text_dim) embeddings of a full prompt by the shipped text encoder; None is the empty caption
-    (the first token alone, every other position padding)."""
-    if text is None:
-        ids = np.zeros((1, bundle.cfg.text.text_len), np.int64)
-        ids[0, 0] = bundle.tokenizer.index[BOS]
-    else:
-        ids = bundle.tokenizer.encode(text)
-    return bundle.text_encoder(torch.from_numpy(ids))[0]
+def encode_prompt(bundle: ModelBundle, text: str) -> Tensor:
+    """(L, text_dim) embeddings of a full prompt by the shipped text encoder."""
+    return bundle.text_encoder(torch.from_numpy(bundle.tokenizer.encode(text)))[0]
 
 
 class TeacherStory:
     """One story generated by a teacher: `shot(caption)` returns the next shot's frames (81, H, W, 3) uint8."""
 
-    def __init__(self, teacher: Teacher, bundle: ModelBundle, global_caption: str, seed: int, *,
-                 steps: int = 50, guidance: float = 2.0):
+    def __init__(self, teacher: Teacher, bundle: ModelBundle, global_caption: str, seed: int, *, steps: int,
+                 guidance: float):
         if teacher.cfg.latent_shape != bundle.cfg.latent_shape or teacher.cfg.dit.text_dim != bundle.cfg.text.dim:
             raise ValueError(f"the teacher reads latents {teacher.cfg.latent_shape} and text of width "
                              f"{teacher.cfg.dit.text_dim}; the VAE and text encoder give {bundle.cfg.latent_shape} "
@@ -146,34 +145,27 @@ class TeacherStory:
         self.teacher, self.bundle, self.cfg = teacher, bundle, teacher.cfg
         self.global_caption, self.steps, self.guidance = global_caption, steps, guidance
         self.generator = torch.Generator().manual_seed(seed)
-        self.negative = encode_prompt(bundle, None)
+        self.nextshot = NextShot(self.cfg)
         self.captions: list[Tensor] = []  # embeddings of the full prompts of shots 0..k
         self.history: list[np.ndarray] = []  # decoded frames of the shots generated so far
-        shot = self.cfg.shot
-        self.rope = RopeTable(self.cfg, shot.context_frames + shot.latent_frames_per_shot)
 
     def next_inputs(self, caption: str) -> NextShotInputs:
-        """Context, per-frame captions and RoPE of the next shot, as runtime/story.py builds them (nothing is kept)."""
-        cfg, n_ctx, frames = self.cfg, self.cfg.shot.context_frames, self.cfg.shot.latent_frames_per_shot
-        captions = self.captions + [encode_prompt(self.bundle, shot_prompt(self.global_caption, len(self.history),
-                                                                           caption))]
-        plan = context_plan([len(h) for h in self.history], n_ctx)
-        flags, new_flag = flags_for_shot(plan, n_ctx)
-        context = torch.zeros((n_ctx, *cfg.latent_shape))
-        if plan:
-            picked = np.stack([self.history[shot][i] for shot, i in plan])  # (len(plan), H, W, 3)
+        """The inputs of the next shot, with `caption` (nothing is kept)."""
+        prompt = shot_prompt(self.global_caption, len(self.history), caption)
+        captions = torch.stack(self.captions + [encode_prompt(self.bundle, prompt)])
+        layout = self.nextshot.layout([len(h) for h in self.history])
+        picked = None
+        if layout.plan:
+            frames = np.stack([self.history[shot][i] for shot, i in layout.plan])  # (len(plan), H, W, 3)
             with torch.no_grad():
-                context[:len(plan)] = self.bundle.vae.encode_frames(to_unit(picked))  # one frame at a time
-        frame_flags = flags + [new_flag] * frames
-        text = torch.stack([captions[caption_index(f, len(captions))] for f in frame_flags])
-        cos, sin = self.rope.tables(range(n_ctx + frames), frame_flags)
-        return NextShotInputs(context, text, torch.from_numpy(cos), torch.from_numpy(sin))
+                picked = self.bundle.vae.encode_frames(to_unit(frames))  # each frame alone, as the runtime encodes
+        return shot_inputs(self.nextshot, layout, captions, picked)
 
     def shot(self, caption: str) -> np.ndarray:
         inputs = self.next_inputs(caption)
-        z = sample_latents(self.teacher.dit, inputs, self.negative, frames=self.cfg.shot.latent_frames_per_shot,
-                           steps=self.steps, guidance=self.guidance, shift=self.teacher.shift, generator=self.generator)
+        z = sample_latents(self.teacher.dit, self.nextshot, inputs, steps=self.steps, guidance=self.guidance,
+                           shift=self.teacher.shift, generator=self.generator)
         frames = decode_latents(self.bundle.vae, z, self.cfg.shot.latent_frames_per_chunk)
-        self.captions.append(inputs.text[-1])  # the new frames read the newest caption
+        self.captions.append(inputs.text[-1])  # the shot's own frames read its caption
         self.history.append(frames)
         return frames

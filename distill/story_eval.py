@@ -13,7 +13,9 @@ captions, shot after shot, context from the story's own earlier shots. Rows (`--
 Figures per row, all through the probe (storyworld/probe/metrics.py): prompt adherence per attribute and their
 mean, pooled over all shots; identity consistency (mean over stories whose cast recurs); intra-shot smoothness;
 the probe Frechet distance to the rendered shots; drift (adherence and consistency at shot 1 and at shots 6-8,
-and per shot index); and generation frames per second (frames made / seconds spent making them).
+and per shot index); and generation frames per second (frames made / seconds spent making them). `chance` is the
+adherence of the best constant guess on the same stories. Read smoothness beside adherence: uniform noise looks
+alike from clip to clip and scores as smooth as the truth.
 """
 from __future__ import annotations
 
@@ -73,8 +75,10 @@ def check_rows(rows: list[str]) -> None:
 # Rows: each is a function EvalStory -> its shots' frames
 
 
-def row_maker(row: str, eval_seed: int, *, backend: str = "onnxruntime", steps: int = 20, guidance: float = 2.0):
-    """The function that makes one story's shots for `row` (models are loaded once, here)."""
+def row_maker(row: str, eval_seed: int, *, backend: str = "onnxruntime", steps: int | None = None,
+              guidance: float | None = None):
+    """The function that makes one story's shots for `row` (models are loaded once, here); a teacher row needs
+    its Euler `steps` and `guidance`."""
     if row == "truth":
         return lambda s: [render_shot(s.story, k)[0] for k in range(len(s.story.shots))]
     if row == "truth-swapped":
@@ -185,8 +189,8 @@ def rounded(value, digits: int = 4):
     return value
 
 
-def story_eval(stories: int, seed: int, rows: list[str], *, backend: str = "onnxruntime", steps: int = 20,
-               guidance: float = 2.0, sheet: str | None = None) -> dict:
+def story_eval(stories: int, seed: int, rows: list[str], *, backend: str = "onnxruntime", steps: int | None = None,
+               guidance: float | None = None, sheet: str | None = None) -> dict:
     """The suite's result (see the module docstring); `sheet` also draws a contact sheet of every row."""
     check_rows(rows)
     probe = Probe.load()

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from distill.sampling import (NextShotInputs, Teacher, TeacherStory, encode_prompt, euler_sigmas, guided_velocity,
-                              load_teacher, sample_latents)
+from distill.nextshot import NextShot
+from distill.sampling import (Teacher, TeacherStory, encode_prompt, euler_sigmas, guided_velocity, load_teacher,
+                              sample_latents, shot_inputs)
 from runtime.config import get_preset
 from runtime.dit import CausalDiT, init_weights, timestep_frequencies
-from runtime.rope import RopeTable
 from runtime.scheduler import FlowMatchScheduler
 from runtime.weights import DIT_PREFIX, save_module
 
@@ -33,16 +33,30 @@ def bundle():
     return load_bundle("tiny")
 
 
-def _inputs(seed: int = 0) -> tuple[NextShotInputs, torch.Tensor]:
-    """Random context and captions; RoPE of a second shot (context from shot 0, new frames flagged 1)."""
+NEXT = NextShot(SMALL)
+
+
+def _inputs(seed: int = 0):
+    """A second shot's inputs: random context latents (from shot 0) and random caption embeddings."""
     gen = torch.Generator().manual_seed(seed)
-    text_len, text_dim = SMALL.text.text_len, SMALL.dit.text_dim
-    captions = torch.randn((2, text_len, text_dim), generator=gen)
-    flags = [0] * N_CTX + [1] * FRAMES
-    cos, sin = RopeTable(SMALL, N_CTX + FRAMES).tables(range(N_CTX + FRAMES), flags)
-    inputs = NextShotInputs(torch.randn((N_CTX, *SMALL.latent_shape), generator=gen), captions[flags],
-                            torch.from_numpy(cos), torch.from_numpy(sin))
-    return inputs, torch.randn((text_len, text_dim), generator=gen)
+    captions = torch.randn((2, SMALL.text.text_len, SMALL.dit.text_dim), generator=gen)
+    picked = torch.randn((N_CTX, *SMALL.latent_shape), generator=gen)
+    return shot_inputs(NEXT, NEXT.layout([81]), captions, picked)
+
+
+def test_shot_inputs_place_the_context_and_route_the_captions_by_layout():
+    gen = torch.Generator().manual_seed(0)
+    captions = torch.randn((2, SMALL.text.text_len, SMALL.dit.text_dim), generator=gen)
+    picked = torch.randn((N_CTX, *SMALL.latent_shape), generator=gen)
+    second = shot_inputs(NEXT, NEXT.layout([81]), captions, picked)
+    assert torch.equal(second.context, picked)
+    assert torch.equal(second.text[:N_CTX], captions[0].expand(N_CTX, -1, -1))
+    assert torch.equal(second.text[N_CTX:], captions[1].expand(FRAMES, -1, -1))
+    first = shot_inputs(NEXT, NEXT.layout([]), captions[:1], None)
+    assert not first.context.any() and torch.equal(first.text, captions[0].expand(N_CTX + FRAMES, -1, -1))
+    assert second.cos.shape == (first.text.shape[0] * SMALL.tokens_per_frame, sum(SMALL.dit.rope_pairs))
+    third = shot_inputs(NEXT, NEXT.layout([81, 81]), torch.cat([captions, captions[:1]]), picked)
+    assert not torch.equal(third.cos, second.cos)  # the shot indicator: a third shot's frames carry flag 2
 
 
 def test_euler_sigmas_fall_from_one_to_zero_warped_like_the_schedulers_table():
@@ -65,24 +79,23 @@ def _velocity(dit, x, inputs, text, t):
 
 @torch.no_grad()
 def test_guidance_one_is_the_conditional_prediction_and_others_extrapolate_from_the_empty_caption(dit):
-    inputs, negative = _inputs()
+    inputs = _inputs()
     x = torch.randn((FRAMES, *SMALL.latent_shape), generator=torch.Generator().manual_seed(1))
     cond = _velocity(dit, x, inputs, inputs.text, 700.0)
-    uncond = _velocity(dit, x, inputs, negative.expand_as(inputs.text), 700.0)
+    uncond = _velocity(dit, x, inputs, torch.zeros_like(inputs.text), 700.0)  # the zero caption of caption dropout
     assert (cond - uncond).abs().max() > 1e-3  # the caption matters to these weights
-    torch.testing.assert_close(guided_velocity(dit, x, inputs, negative, 700.0, 1.0), cond)
-    torch.testing.assert_close(guided_velocity(dit, x, inputs, negative, 700.0, 3.0), uncond + 3.0 * (cond - uncond),
+    torch.testing.assert_close(guided_velocity(dit, NEXT, x, inputs, 700.0, 1.0), cond)
+    torch.testing.assert_close(guided_velocity(dit, NEXT, x, inputs, 700.0, 3.0), uncond + 3.0 * (cond - uncond),
                                rtol=1e-4, atol=1e-4)
 
 
 @torch.no_grad()
 def test_sampling_takes_n_euler_steps_at_the_warped_timesteps_with_clean_context(dit):
-    inputs, negative = _inputs()
+    inputs = _inputs()
     seen = []
     hook = dit.time_embedding.register_forward_hook(lambda m, args, out: seen.append(args[0].clone()))
     try:
-        sample_latents(dit, inputs, negative, frames=FRAMES, steps=5, guidance=2.0, shift=3.0,
-                       generator=torch.Generator().manual_seed(0))
+        sample_latents(dit, NEXT, inputs, steps=5, guidance=2.0, shift=3.0, generator=torch.Generator().manual_seed(0))
     finally:
         hook.remove()
     assert len(seen) == 5
@@ -97,19 +110,18 @@ def test_sampling_takes_n_euler_steps_at_the_warped_timesteps_with_clean_context
 @torch.no_grad()
 def test_one_euler_step_moves_from_noise_along_the_velocity(dit):
     # With a single step x0 = eps - 1 * v(eps, t=1000): the sampler's output is the model's x0 guess.
-    inputs, negative = _inputs()
-    out = sample_latents(dit, inputs, negative, frames=FRAMES, steps=1, guidance=1.0, shift=8.0,
-                         generator=torch.Generator().manual_seed(5))
+    inputs = _inputs()
+    out = sample_latents(dit, NEXT, inputs, steps=1, guidance=1.0, shift=8.0, generator=torch.Generator().manual_seed(5))
     eps = torch.randn((FRAMES, *SMALL.latent_shape), generator=torch.Generator().manual_seed(5))
     torch.testing.assert_close(out, eps - _velocity(dit, eps, inputs, inputs.text, 1000.0))
 
 
 @torch.no_grad()
 def test_sampling_is_deterministic_by_seed_and_shaped_like_a_shot(dit):
-    inputs, negative = _inputs()
+    inputs = _inputs()
 
     def run(seed):
-        return sample_latents(dit, inputs, negative, frames=FRAMES, steps=3, guidance=2.0, shift=8.0,
+        return sample_latents(dit, NEXT, inputs, steps=3, guidance=2.0, shift=8.0,
                               generator=torch.Generator().manual_seed(seed))
 
     a = run(11)
