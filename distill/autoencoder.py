@@ -99,7 +99,13 @@ def set_latent_stats(vae: TinyVAE, clips: np.ndarray, batch: int = 16) -> None:
 def decode_shot(vae: TinyVAE, shot: np.ndarray, chunk_latents: int = 3) -> np.ndarray:
     """A whole shot (81, H, W, 3) uint8, encoded, then decoded chunk by chunk with the causal state as the
     runtime streams it -> its reconstruction, (81, H, W, 3) uint8."""
-    z = encode_clips(vae, to_unit(shot[None]))[0]
+    return decode_latents(vae, encode_clips(vae, to_unit(shot[None]))[0], chunk_latents)
+
+
+@torch.no_grad()
+def decode_latents(vae: TinyVAE, z: torch.Tensor, chunk_latents: int = 3) -> np.ndarray:
+    """A shot's latents (1 + k, z, h, w), decoded chunk by chunk with the causal state as the runtime streams
+    them -> (1 + 4k, H, W, 3) uint8 frames."""
     state = torch.zeros(vae.state_channels, *z.shape[-2:])
     parts = []
     for b in range(0, z.shape[0], chunk_latents):

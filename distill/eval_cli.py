@@ -1,10 +1,12 @@
-"""`shotstream eval --suite vae|probe|text --json`: measured figures of the shipped tiny components on
-freshly rendered held-out story-world data, one JSON line.
+"""`shotstream eval --suite vae|probe|text|story --json`: measured figures of the shipped tiny components, and
+of whole generated stories, on freshly rendered held-out story-world data, one JSON line.
 
 - vae:   PSNR (dB) of whole held-out shots encoded, decoded chunk by chunk with the causal state, in uint8.
 - probe: held-out accuracy per attribute of the evaluation probe, and their minimum (`min_accuracy`).
 - text:  held-out accuracy of the text encoder's label heads is not shipped; this suite reports the
          manifest's recorded figures and checks the tokenizer covers every caption word of the held-out set.
+- story: held-out stories generated shot by shot by each `--model` row, beside the truth, read by the probe
+         (distill/story_eval.py); `--sheet` draws the same stories from every row.
 """
 from __future__ import annotations
 
@@ -14,12 +16,24 @@ import time
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", choices=["vae", "probe", "text"], required=True)
+    parser.add_argument("--suite", choices=["vae", "probe", "text", "story"], required=True)
     parser.add_argument("--shots", type=int, default=24, help="held-out shots (vae)")
-    parser.add_argument("--stories", type=int, default=120, help="held-out stories (probe, text)")
+    parser.add_argument("--stories", type=int, default=None,
+                        help=f"held-out stories (probe, text: {STORIES['probe']}; story: {STORIES['story']})")
     parser.add_argument("--seed", type=int, default=20_261_121, help="data seed of the held-out set")
     parser.add_argument("--json", action="store_true", help="one JSON line")
-    parser.add_argument("--sheet", metavar="PNG", help="vae: also draw the first shots, ground truth above the decoded")
+    parser.add_argument("--sheet", metavar="PNG", help="vae: also draw the first shots, ground truth above the decoded; "
+                                                       "story: the first stories as every row made them")
+    parser.add_argument("--model", action="append", metavar="ROW",
+                        help="story: a row, repeatable: truth, truth-vae, runtime, noise, truth-swapped or teacher:PATH "
+                             "(default: truth, truth-vae, runtime)")
+    parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "torch"],
+                        help="story: the runtime row's backend")
+    parser.add_argument("--steps", type=int, default=20, help="story: Euler steps of a teacher row")
+    parser.add_argument("--guidance", type=float, default=2.0, help="story: guidance scale of a teacher row")
+
+
+STORIES = {"probe": 120, "text": 120, "story": 24}
 
 
 def _vae(args) -> dict:
@@ -96,11 +110,22 @@ def _text(args) -> dict:
             "recorded_heldout_label_accuracy": entry.get("heldout_label_accuracy")}
 
 
+def _story(args) -> dict:
+    from distill.story_eval import DEFAULT_ROWS, story_eval
+
+    return story_eval(args.stories, args.seed, args.model or list(DEFAULT_ROWS), backend=args.backend,
+                      steps=args.steps, guidance=args.guidance, sheet=args.sheet)
+
+
 def run(args) -> int:
-    if args.sheet and args.suite != "vae":
-        raise SystemExit(f"--sheet draws the vae suite's shots; --suite {args.suite} has none")
+    if args.sheet and args.suite not in ("vae", "story"):
+        raise SystemExit(f"--sheet draws the vae and story suites' shots; --suite {args.suite} has none")
+    if args.model and args.suite != "story":
+        raise SystemExit(f"--model picks the story suite's rows; --suite {args.suite} has none")
+    if args.stories is None:
+        args.stories = STORIES.get(args.suite, 0)
     started = time.perf_counter()
-    result = {"suite": args.suite, **{"vae": _vae, "probe": _probe, "text": _text}[args.suite](args)}
+    result = {"suite": args.suite, **{"vae": _vae, "probe": _probe, "text": _text, "story": _story}[args.suite](args)}
     result["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
     return 0

@@ -18,7 +18,7 @@ from runtime.config import PRESETS
 PLUGINS = {
     "serve": ("engine_bridge.serve_cli", "run the gRPC server"),
     "demo": ("demo_game.cli", "play the pygame demo (headless: record a video)"),
-    "eval": ("distill.eval_cli", "measure the shipped VAE, text encoder and probe on held-out story-world data"),
+    "eval": ("distill.eval_cli", "measure the shipped components, and generated stories, on held-out story-world data"),
     "train": ("distill.train_cli", "prepare the teacher's story-world data, or train the teacher (--recipe)"),
 }
 

@@ -25,7 +25,7 @@ _INK = (235, 235, 235)
 _HEAD_INK = (250, 215, 110)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def label_font(size: int) -> ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow without FreeType: the fixed bitmap font
@@ -51,7 +51,7 @@ def write_contact_sheet(out: Path, seed: int = 0, stories: int = 3) -> None:
     row_h, head_h = FRAME_SIZE * SCALE + GAP, 26
     height = sum(head_h if strip is None else row_h for _, strip in rows) + GAP
     sheet = Image.new("RGB", (strip_w + TEXT_WIDTH + 2 * GAP, height), _BACKDROP)
-    draw, font, bold = ImageDraw.Draw(sheet), _font(13), _font(15)
+    draw, font, bold = ImageDraw.Draw(sheet), label_font(13), label_font(15)
     y = GAP
     for text, strip in rows:
         if strip is None:

@@ -7,7 +7,7 @@ Camera and motion maths (world <-> screen, where an actor is at frame t) also li
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from storyworld.constants import FRAME_SIZE, FRAMES_PER_SHOT
 from storyworld.poses import altitude
@@ -103,6 +103,13 @@ class Story:
 
     def layout(self, place: str) -> int:
         return dict(self.layouts)[place]
+
+    def recoloured(self, shift: int = 1) -> Story:
+        """The same story with every cast member in another colour variant of its kind (variant + shift,
+        cyclically). Rendering some shots from it gives a story whose characters change colour between shots."""
+        cast = tuple(replace(m, variant=(m.variant + shift) % len(KINDS[kind_index(m.kind)].variants))
+                     for m in self.cast)
+        return replace(self, cast=cast)
 
     def to_dict(self) -> dict:
         return asdict(self)

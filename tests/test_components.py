@@ -102,5 +102,5 @@ def test_eval_vae_draws_truth_above_reconstruction(tmp_path):
 def test_eval_sheet_is_refused_outside_the_vae_suite(tmp_path):
     run = subprocess.run([sys.executable, "-m", "runtime.cli", "eval", "--suite", "text", "--sheet",
                           str(tmp_path / "x.png")], capture_output=True, text=True, timeout=300)
-    assert run.returncode != 0 and "--sheet draws the vae suite's shots" in run.stderr
+    assert run.returncode != 0 and "--sheet draws the vae and story suites' shots" in run.stderr
     assert not (tmp_path / "x.png").exists()

@@ -12,6 +12,7 @@ from storyworld import render_shot, render_story, sample_story
 from storyworld.probe import (ATTRIBUTES, MANIFEST_PATH, WEIGHTS_PATH, Probe, evaluate, frechet_distance,
                               inter_shot_consistency, intra_shot_smoothness, probe_frechet_distance,
                               prompt_adherence)
+from storyworld.probe.metrics import constant_guess_adherence
 from storyworld.probe.model import ProbeNet
 from storyworld.probe.weights import sha256
 
@@ -110,3 +111,60 @@ def test_ground_truth_adheres_to_its_labels_and_is_smoother_than_shuffled_frames
     rng = np.random.default_rng(0)
     shuffled = [f[rng.permutation(len(f))] for f in frames]
     assert intra_shot_smoothness(list(frames), probe) > intra_shot_smoothness(shuffled, probe) + 0.02
+
+
+def _three_versions(story, rng):
+    """A story rendered, as uniform noise, and with the cast in other colours from its second half on."""
+    frames, _ = render_story(story)
+    half = (len(story.shots) + 1) // 2
+    recoloured = story.recoloured()
+    swapped = [frames[k] if k < half else render_shot(recoloured, k)[0] for k in range(len(story.shots))]
+    noise = [rng.integers(0, 256, f.shape, dtype=np.uint8) for f in frames]
+    return {"truth": list(frames), "noise": noise, "swapped": swapped}
+
+
+@shipped
+def test_consistency_ranks_the_truth_above_noise_and_above_colour_swapped_stories(probe):
+    # Held-out stories whose cast recurs: the rendered truth reads as the same characters shot after shot; uniform
+    # noise (identical in every shot, so any sameness measure alone would rate it high) and the same story
+    # with the characters in other colours from mid-story on do not.
+    rng = np.random.default_rng(0)
+    scores = {"truth": [], "noise": [], "swapped": []}
+    for i in range(6):
+        story = sample_story(20_261_121, "heldout", i)
+        for name, frames in _three_versions(story, rng).items():
+            scores[name].append(inter_shot_consistency(frames, story, probe))
+    mean = {name: float(np.nanmean(v)) for name, v in scores.items()}
+    assert mean["truth"] >= 0.9, mean
+    assert mean["noise"] <= 0.35 and mean["swapped"] <= mean["truth"] - 0.4, mean
+    for t, s in zip(scores["truth"], scores["swapped"]):  # story by story too, where the cast recurs
+        assert np.isnan(t) or t > s
+
+
+def test_a_recoloured_story_keeps_everything_but_the_colours():
+    story = sample_story(20_261_121, "heldout", 0)
+    other = story.recoloured()
+    assert other.shots == story.shots and [m.kind for m in other.cast] == [m.kind for m in story.cast]
+    assert all(a.variant != b.variant for a, b in zip(story.cast, other.cast))
+    assert story.recoloured(3) == story  # every kind has three variants
+
+
+@shipped
+def test_adherence_scores_the_truth_near_one_and_noise_no_better_than_a_constant_guess(probe):
+    stories = [sample_story(20_261_121, "heldout", i) for i in range(6)]
+    rng = np.random.default_rng(1)
+    truth = [prompt_adherence(list(render_story(s)[0]), s, probe) for s in stories]
+    noise = [prompt_adherence([rng.integers(0, 256, (81, 64, 64, 3), dtype=np.uint8) for _ in s.shots], s, probe)
+             for s in stories]
+    assert np.mean([t["mean"] for t in truth]) >= 0.95
+    chance = constant_guess_adherence(stories)
+    assert np.mean([n["mean"] for n in noise]) <= chance["mean"]
+    assert 0.1 < chance["mean"] < 0.6
+
+
+def test_constant_guess_adherence_is_the_share_of_the_most_frequent_label():
+    story = sample_story(3, "heldout", 0)
+    chance = constant_guess_adherence([story])
+    places = [s.place for s in story.shots]
+    assert chance["place"] == pytest.approx(max(places.count(p) for p in places) / len(places))
+    assert chance["identity"] == 1.0  # one story: each kind always wears its one variant

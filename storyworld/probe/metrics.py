@@ -3,14 +3,16 @@
 All functions take frames as a sequence of shots, each (T, 64, 64, 3) uint8 (T >= 9; shots of
 41 frames or more are read best), and a description as a `Story` or its stored JSON form.
   - prompt_adherence: per attribute, the share of shots whose probe reading matches the labels.
-  - inter_shot_consistency: mean cosine similarity of a character's identity embedding between
-    the shots it appears in (1 = the same look in every shot).
+  - inter_shot_consistency: over every pair of shots the description puts one cast member in, the
+    share in which the probe sees that member's kind in both and reads the same colour variant in
+    both (1 = recognisably the same character in every shot; see `identity_pairs`).
   - intra_shot_smoothness: mean cosine similarity of probe features of overlapping clips that
     follow each other within a shot (flicker and jumps lower it).
   - frechet_distance / probe_frechet_distance: Frechet distance between probe feature sets.
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from itertools import combinations
 
@@ -18,11 +20,12 @@ import numpy as np
 
 from storyworld.probe.clips import CLASS_HEADS, clip_starts, clips_from_frames
 from storyworld.probe.weights import Probe
-from storyworld.story import Story
+from storyworld.story import Shot, Story
 from storyworld.world import KIND_NAMES
 
 SHOT_CLIPS = 3  # clips read per shot (evaluate() reads shots the same way)
 SMOOTH_STRIDE = 4  # frames between the starts of clips compared for smoothness
+ADHERENCE_ATTRIBUTES = ("characters", "identity", *CLASS_HEADS)
 
 
 def as_story(description: Story | dict) -> Story:
@@ -41,42 +44,96 @@ def read_shots(frames: Sequence[np.ndarray], probe: Probe | None = None) -> list
     return out
 
 
+def shot_hits(story: Story, shot_index: int, reading: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    """Whether one shot's reading matches its labels: one 0/1 per attribute, and for `identity` one
+    per character kind the shot shows (is its colour variant read right)."""
+    shot = story.shots[shot_index]
+    hits = {name: [float(CLASS_HEADS[name][int(reading[name].argmax())] == value)]
+            for name, value in scene_labels(shot).items()}
+    kinds = {KIND_NAMES.index(story.cast[a.member].kind): story.cast[a.member].variant for a in shot.actors}
+    hits["characters"] = [float(set(np.flatnonzero(reading["characters"] > 0)) == set(kinds))]
+    hits["identity"] = [float(reading["variant"][k].argmax() == v) for k, v in kinds.items()]
+    return hits
+
+
+def adherence_scores(hits: Sequence[dict[str, list[float]]]) -> dict[str, float]:
+    """Per attribute, the share of hits pooled over the shots given; and `mean`, the mean of those."""
+    scores = {name: float(np.mean([h for shot in hits for h in shot[name]])) for name in ADHERENCE_ATTRIBUTES}
+    scores["mean"] = float(np.mean(list(scores.values())))
+    return scores
+
+
+def scene_labels(shot: Shot) -> dict[str, str]:
+    """The labels of a shot that one class head of the probe reads."""
+    return {"place": shot.place, "framing": shot.framing, "camera": shot.camera.move, "action": shot.action,
+            "time": shot.time}
+
+
+def constant_guess_adherence(stories: Sequence[Story]) -> dict[str, float]:
+    """Chance, as `adherence_scores` would score a reader blind to the frames that always answers each
+    attribute's most frequent label in these stories (per kind for `identity`): the best constant guess."""
+    labels: dict[str, list] = {name: [] for name in ADHERENCE_ATTRIBUTES}
+    for story in stories:
+        for shot in story.shots:
+            for name, value in scene_labels(shot).items():
+                labels[name].append(value)
+            kinds = {(story.cast[a.member].kind, story.cast[a.member].variant) for a in shot.actors}
+            labels["characters"].append(tuple(sorted(k for k, _ in kinds)))
+            labels["identity"] += sorted(kinds)
+    scores = {}
+    for name, values in labels.items():
+        if name == "identity":  # the best variant per kind
+            per_kind = Counter(values)
+            best = {k: max(n for (kk, _), n in per_kind.items() if kk == k) for k, _ in per_kind}
+            scores[name] = sum(best.values()) / len(values)
+        else:
+            scores[name] = Counter(values).most_common(1)[0][1] / len(values)
+    scores["mean"] = float(np.mean(list(scores.values())))
+    return scores
+
+
 def prompt_adherence(frames: Sequence[np.ndarray], description: Story | dict,
                      probe: Probe | None = None) -> dict[str, float]:
     """Share of shots whose reading matches the description, per attribute, and their mean."""
     story = as_story(description)
     readings = read_shots(frames, probe)
-    hits: dict[str, list[float]] = {name: [] for name in ("characters", "identity", *CLASS_HEADS)}
-    for shot, r in zip(story.shots, readings):
-        labels = {"place": shot.place, "framing": shot.framing, "camera": shot.camera.move,
-                  "action": shot.action, "time": shot.time}
-        for name, value in labels.items():
-            hits[name].append(float(CLASS_HEADS[name][int(r[name].argmax())] == value))
-        kinds = {KIND_NAMES.index(story.cast[a.member].kind): story.cast[a.member].variant for a in shot.actors}
-        seen = set(np.flatnonzero(r["characters"] > 0))
-        hits["characters"].append(float(seen == set(kinds)))
-        hits["identity"] += [float(r["variant"][k].argmax() == v) for k, v in kinds.items()]
-    scores = {name: float(np.mean(v)) for name, v in hits.items()}
-    scores["mean"] = float(np.mean(list(scores.values())))
-    return scores
+    return adherence_scores([shot_hits(story, k, r) for k, r in enumerate(readings)])
+
+
+def identity_pairs(story: Story, readings: Sequence[dict[str, np.ndarray]]) -> list[tuple[int, int, int, float]]:
+    """(member, shot i, shot j, agreement) for every pair of shots i < j the description puts one cast
+    member in. Agreement is 1 when the probe sees the member's kind in both shots and reads the same
+    colour variant in both, else 0.
+
+    A character counts only where the probe sees it: a look repeated shot after shot is consistent only if
+    it is a recognisable character. Noise is the same in every shot, so a measure of sameness alone (such
+    as the cosine of identity embeddings) rates it above rendered stories, whose poses and framings vary.
+    The variant read is compared between shots, not with the labels (that is adherence's `identity`): a
+    character drawn in the wrong colour, but in the same wrong colour every time, is consistent."""
+    pairs = []
+    for member, m in enumerate(story.cast):
+        k = KIND_NAMES.index(m.kind)
+        shots = [i for i, shot in enumerate(story.shots[:len(readings)]) if any(a.member == member for a in shot.actors)]
+        look = {i: (readings[i]["characters"][k] > 0, int(readings[i]["variant"][k].argmax())) for i in shots}
+        pairs += [(member, i, j, float(look[i][0] and look[j][0] and look[i][1] == look[j][1]))
+                  for i, j in combinations(shots, 2)]
+    return pairs
+
+
+def identity_consistency(pairs: Sequence[tuple[int, int, int, float]]) -> float:
+    """Mean over cast members of the mean agreement of their pairs; NaN without pairs."""
+    members = sorted({p[0] for p in pairs})
+    if not members:
+        return float("nan")
+    return float(np.mean([np.mean([p[3] for p in pairs if p[0] == m]) for m in members]))
 
 
 def inter_shot_consistency(frames: Sequence[np.ndarray], description: Story | dict,
                            probe: Probe | None = None) -> float:
-    """Mean over cast members seen in two shots or more of the mean pairwise cosine similarity
-    of their identity embeddings; NaN when no member appears twice."""
+    """Identity consistency of a story's cast across its shots (`identity_pairs`), in [0, 1];
+    NaN when no member appears in two shots."""
     story = as_story(description)
-    readings = read_shots(frames, probe)
-    scores = []
-    for member in range(len(story.cast)):
-        k = KIND_NAMES.index(story.cast[member].kind)
-        embs = [r["embedding"][k] for shot, r in zip(story.shots, readings)
-                if any(a.member == member for a in shot.actors)]
-        if len(embs) < 2:
-            continue
-        unit = [e / (np.linalg.norm(e) + 1e-8) for e in embs]
-        scores.append(np.mean([float(a @ b) for a, b in combinations(unit, 2)]))
-    return float(np.mean(scores)) if scores else float("nan")
+    return identity_consistency(identity_pairs(story, read_shots(frames, probe)))
 
 
 def intra_shot_smoothness(frames: Sequence[np.ndarray], probe: Probe | None = None) -> float:

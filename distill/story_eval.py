@@ -1,0 +1,217 @@
+"""`shotstream eval --suite story`: held-out stories generated shot by shot by each model row, read by the probe.
+
+The set: stories 0..N-1 of the story world's held-out split (compositions training never shows) for a data seed.
+Each row makes every shot of every story (7 chunks, 81 frames) from the story's global caption and its shot
+captions, shot after shot, context from the story's own earlier shots. Rows (`--model`, repeatable):
+  truth          the stories as rendered;
+  truth-vae      the rendered shots through the shipped VAE: encoded as the runtime encodes (first frame alone,
+                 then groups of 4), decoded chunk by chunk with the causal state;
+  runtime        the embedded default model through `runtime.Engine` / `Story`, exactly as a game drives it;
+  teacher:PATH   a bidirectional next-shot teacher checkpoint sampled by distill/sampling.py;
+  noise          uniform random frames: the floor of every figure;
+  truth-swapped  the truth with the cast in other colours from mid-story on: the floor of consistency alone.
+Figures per row, all through the probe (storyworld/probe/metrics.py): prompt adherence per attribute and their
+mean, pooled over all shots; identity consistency (mean over stories whose cast recurs); intra-shot smoothness;
+the probe Frechet distance to the rendered shots; drift (adherence and consistency at shot 1 and at shots 6-8,
+and per shot index); and generation frames per second (frames made / seconds spent making them). `chance` is the
+adherence of the best constant guess on the same stories. Read smoothness beside adherence: uniform noise looks
+alike from clip to clip and scores as smooth as the truth.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.progress import progress
+from storyworld.captions import story_captions
+from storyworld.probe import Probe, frechet_distance, intra_shot_smoothness, probe_features, read_shots
+from storyworld.probe.metrics import (adherence_scores, constant_guess_adherence, identity_consistency,
+                                      identity_pairs, shot_hits)
+from storyworld.render import render_shot
+from storyworld.sampling import sample_story
+from storyworld.story import Story
+
+DEFAULT_ROWS = ("truth", "truth-vae", "runtime")
+NAMED_ROWS = ("truth", "truth-vae", "runtime", "noise", "truth-swapped")
+TEACHER = "teacher:"
+LATE_SHOTS = (5, 6, 7)  # shot indices of "shots 6-8"
+
+
+@dataclass(frozen=True)
+class EvalStory:
+    index: int
+    story: Story
+    captions: dict[str, str]  # the official JSON form: global_caption, shot1..shotN
+    seed: int  # generation seed of this story (runtime story seed, teacher noise)
+    truth: list[np.ndarray]  # rendered shots, (81, 64, 64, 3) uint8 each
+
+    @property
+    def shot_captions(self) -> list[str]:
+        return [self.captions[f"shot{k + 1}"] for k in range(len(self.story.shots))]
+
+
+def heldout_set(stories: int, seed: int) -> list[EvalStory]:
+    out = []
+    with progress(stories, "render held-out stories", unit="story") as bar:
+        for i in range(stories):
+            story = sample_story(seed, "heldout", i)
+            gen_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+            out.append(EvalStory(i, story, story_captions(story), gen_seed,
+                                 [render_shot(story, k)[0] for k in range(len(story.shots))]))
+            bar.update(1)
+    return out
+
+
+def check_rows(rows: list[str]) -> None:
+    for row in rows:
+        if row not in NAMED_ROWS and not (row.startswith(TEACHER) and len(row) > len(TEACHER)):
+            raise SystemExit(f"unknown --model {row!r}; known: {', '.join(NAMED_ROWS)}, teacher:PATH")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rows: each is a function EvalStory -> its shots' frames
+
+
+def row_maker(row: str, eval_seed: int, *, backend: str = "onnxruntime", steps: int | None = None,
+              guidance: float | None = None):
+    """The function that makes one story's shots for `row` (models are loaded once, here); a teacher row needs
+    its Euler `steps` and `guidance`."""
+    if row == "truth":
+        return lambda s: [render_shot(s.story, k)[0] for k in range(len(s.story.shots))]
+    if row == "truth-swapped":
+        def swapped(s: EvalStory) -> list[np.ndarray]:
+            half, other = (len(s.truth) + 1) // 2, s.story.recoloured()
+            return s.truth[:half] + [render_shot(other, k)[0] for k in range(half, len(s.truth))]
+        return swapped
+    if row == "noise":
+        def noise(s: EvalStory) -> list[np.ndarray]:
+            rng = np.random.default_rng([eval_seed, s.index, 1])
+            return [rng.integers(0, 256, f.shape, dtype=np.uint8) for f in s.truth]
+        return noise
+    from runtime.model import load_bundle
+
+    bundle = load_bundle("tiny")
+    if row == "truth-vae":
+        from distill.autoencoder import decode_shot
+
+        return lambda s: [decode_shot(bundle.vae, f, bundle.cfg.shot.latent_frames_per_chunk) for f in s.truth]
+    if row == "runtime":
+        return _runtime_maker(backend)
+    from distill.sampling import TeacherStory, load_teacher
+
+    teacher = load_teacher(row[len(TEACHER):])
+
+    def teacher_story(s: EvalStory) -> list[np.ndarray]:
+        story = TeacherStory(teacher, bundle, s.captions["global_caption"], s.seed, steps=steps, guidance=guidance)
+        return [story.shot(c) for c in s.shot_captions]
+    return teacher_story
+
+
+def _runtime_maker(backend: str):
+    from runtime import Engine
+
+    engine = Engine.load("tiny", backend)
+    chunks = engine.cfg.shot.chunks_per_shot
+
+    def runtime(s: EvalStory) -> list[np.ndarray]:
+        story = engine.open_story(s.seed % 2**63, s.captions["global_caption"])
+        try:
+            return [np.concatenate([c.frames.copy() for c in story.generate_shot(caption, chunks)])
+                    for caption in s.shot_captions]
+        finally:
+            story.close()
+    return runtime
+
+
+def generate_row(row: str, stories: list[EvalStory], make) -> tuple[list[list[np.ndarray]], float]:
+    """Every story's shots for one row, and the seconds spent making them (loading excluded)."""
+    shots, seconds, frames = [], 0.0, 0
+    with progress(len(stories), f"row {row}", unit="story") as bar:
+        for s in stories:
+            started = time.perf_counter()
+            shots.append(make(s))
+            seconds += time.perf_counter() - started
+            frames += sum(len(f) for f in shots[-1])
+            bar.set_postfix(fps=f"{frames / max(seconds, 1e-9):.1f}")
+            bar.update(1)
+    return shots, seconds
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Scores
+
+
+def _nan_mean(values) -> float:
+    values = [v for v in values if not math.isnan(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def score_row(stories: list[EvalStory], shots: list[list[np.ndarray]], truth_features: np.ndarray,
+              probe: Probe) -> dict:
+    hits, pairs, consistency = [], [], []  # hits: (shot index, hits); pairs: (i, j, agreement)
+    for s, frames in zip(stories, shots):
+        readings = read_shots(frames, probe)
+        hits += [(k, shot_hits(s.story, k, r)) for k, r in enumerate(readings)]
+        story_pairs = identity_pairs(s.story, readings)
+        pairs += [p[1:] for p in story_pairs]
+        consistency.append(identity_consistency(story_pairs))
+    flat = [f for story_shots in shots for f in story_shots]
+
+    def at(indices) -> dict:
+        group = [h for k, h in hits if k in indices]
+        agree = [a for i, j, a in pairs if i in indices or j in indices]
+        return {"shots": len(group), "adherence": adherence_scores(group)["mean"] if group else float("nan"),
+                "consistency": float(np.mean(agree)) if agree else float("nan"), "pairs": len(agree)}
+
+    first, late = at({0}), at(set(LATE_SHOTS))
+    return {
+        "adherence": adherence_scores([h for _, h in hits]),
+        "consistency": _nan_mean(consistency),
+        "smoothness": intra_shot_smoothness(flat, probe),
+        "frechet": frechet_distance(probe_features(flat, probe), truth_features),
+        "drift": {"shot_1": first, "shots_6_8": late,
+                  "adherence_ratio": late["adherence"] / first["adherence"] if first["adherence"] else float("nan")},
+        "per_shot": [{"shot": k + 1, **at({k})} for k in range(max(len(s.truth) for s in stories))],
+    }
+
+
+def rounded(value, digits: int = 4):
+    """JSON-ready: floats rounded, NaN as None, through dicts and lists."""
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else round(float(value), digits)
+    return value
+
+
+def story_eval(stories: int, seed: int, rows: list[str], *, backend: str = "onnxruntime", steps: int | None = None,
+               guidance: float | None = None, sheet: str | None = None) -> dict:
+    """The suite's result (see the module docstring); `sheet` also draws a contact sheet of every row."""
+    check_rows(rows)
+    probe = Probe.load()
+    data = heldout_set(stories, seed)
+    truth_features = probe_features([f for s in data for f in s.truth], probe)
+    lengths = [len(s.truth) for s in data]
+    result = {"stories": stories, "seed": seed, "shots": sum(lengths),
+              "stories_reaching_shot_6": sum(n > min(LATE_SHOTS) for n in lengths),
+              "shots_6_8": sum(max(0, min(n, max(LATE_SHOTS) + 1) - min(LATE_SHOTS)) for n in lengths),
+              "chance": constant_guess_adherence([s.story for s in data]), "rows": {}}
+    made = {}
+    for row in rows:
+        make = row_maker(row, seed, backend=backend, steps=steps, guidance=guidance)
+        shots, seconds = generate_row(row, data, make)
+        frames = sum(len(f) for story_shots in shots for f in story_shots)
+        result["rows"][row] = {**score_row(data, shots, truth_features, probe), "frames": frames,
+                               "gen_seconds": seconds, "fps": frames / max(seconds, 1e-9)}
+        made[row] = shots
+    if sheet:
+        from distill.story_sheet import write_story_sheet
+
+        write_story_sheet(sheet, data, made)
+        result["sheet"] = sheet
+    return rounded(result)

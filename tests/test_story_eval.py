@@ -1,0 +1,92 @@
+"""`shotstream eval --suite story`: the held-out story eval, end to end and its scoring, with the real probe,
+renderer, VAE, engine (onnxruntime) and a teacher checkpoint of small random weights."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from distill.story_eval import check_rows, heldout_set, row_maker, score_row
+from runtime.model import default_weights_dir
+from storyworld.probe import WEIGHTS_PATH, Probe, probe_features
+
+pytestmark = pytest.mark.skipif(not WEIGHTS_PATH.exists(), reason="no trained probe weights in storyworld/assets")
+
+SHORT_SEED = 84  # its first held-out stories have 2 shots each: an end-to-end run in seconds
+
+
+@pytest.fixture(scope="module")
+def probe() -> Probe:
+    return Probe.load()
+
+
+def _small_teacher(folder) -> str:
+    from runtime.config import get_preset
+    from runtime.dit import CausalDiT, init_weights
+    from runtime.weights import DIT_PREFIX, save_module
+
+    tiny = get_preset("tiny")
+    fields = {"dim": 64, "num_layers": 2, "num_heads": 2, "ffn_dim": 128}
+    save_module(init_weights(CausalDiT(replace(tiny.dit, **fields)), 0), folder / "teacher.safetensors", prefix=DIT_PREFIX)
+    (folder / "teacher.json").write_text(json.dumps({"preset": "tiny", "dit": fields, "shift": 2.0}))
+    return str(folder / "teacher.safetensors")
+
+
+def test_the_story_suite_runs_every_row_end_to_end_and_draws_its_sheet(tmp_path):
+    sheet = tmp_path / "sheet.png"
+    rows = ["truth", "truth-vae", "runtime", "noise", f"teacher:{_small_teacher(tmp_path)}"]
+    cmd = [sys.executable, "-m", "runtime.cli", "eval", "--suite", "story", "--stories", "2", "--seed", str(SHORT_SEED),
+           "--steps", "2", "--json", "--sheet", str(sheet)] + [a for r in rows for a in ("--model", r)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    assert result["suite"] == "story" and result["stories"] == 2 and result["shots"] == 4
+    assert list(result["rows"]) == rows
+    for name, row in result["rows"].items():
+        assert row["frames"] == 4 * 81 and row["fps"] > 0, name
+        assert set(row["adherence"]) == {"characters", "identity", "place", "framing", "camera", "action", "time",
+                                         "mean"}
+        assert [p["shot"] for p in row["per_shot"]] == [1, 2] and row["drift"]["shots_6_8"]["shots"] == 0
+    truth, noise = result["rows"]["truth"], result["rows"]["noise"]
+    assert truth["adherence"]["mean"] >= 0.9 and truth["frechet"] == 0.0
+    assert noise["adherence"]["mean"] <= result["chance"]["mean"] and noise["frechet"] > 50
+    assert result["rows"]["truth-vae"]["frechet"] < noise["frechet"]
+    manifest = json.loads((default_weights_dir("tiny") / "manifest.json").read_text())
+    if not manifest["files"]["dit.safetensors"].get("trained", True):  # the sanity row: untrained is chance
+        assert result["rows"]["runtime"]["adherence"]["mean"] <= result["chance"]["mean"] + 0.1
+    with Image.open(sheet) as image:
+        assert image.width > 4 * 128 and image.height > len(rows) * 128 * 2
+
+
+def test_drift_compares_shot_1_with_shots_6_to_8(probe):
+    # Three 8-shot held-out stories; a row that is the truth until shot 5, then noise, drifts; the truth does not.
+    data = [s for s in heldout_set(3, 20_261_121) if len(s.truth) == 8]
+    assert len(data) == 3
+    truth = [s.truth for s in data]
+    noise = row_maker("noise", 0)
+    late_noise = [s.truth[:5] + noise(s)[5:] for s in data]
+    features = probe_features([f for s in truth for f in s], probe)
+    steady, drifting = score_row(data, truth, features, probe), score_row(data, late_noise, features, probe)
+    assert steady["drift"]["shots_6_8"]["shots"] == 9 and steady["drift"]["shot_1"]["shots"] == 3
+    assert steady["drift"]["adherence_ratio"] >= 0.9
+    assert drifting["drift"]["adherence_ratio"] < 0.5
+    assert drifting["drift"]["shot_1"]["adherence"] == steady["drift"]["shot_1"]["adherence"]
+    assert drifting["drift"]["shots_6_8"]["consistency"] < steady["drift"]["shots_6_8"]["consistency"] - 0.5
+    assert [p["shots"] for p in steady["per_shot"]] == [3] * 8
+
+
+def test_the_rows_render_the_same_stories_and_unknown_rows_are_refused():
+    data = heldout_set(1, SHORT_SEED)
+    truth = row_maker("truth", 0)(data[0])
+    assert all(np.array_equal(a, b) for a, b in zip(truth, data[0].truth))
+    swapped = row_maker("truth-swapped", 0)(data[0])
+    assert np.array_equal(swapped[0], truth[0]) and not np.array_equal(swapped[1], truth[1])
+    with pytest.raises(SystemExit, match="unknown --model"):
+        check_rows(["truth", "student"])
+    with pytest.raises(SystemExit, match="unknown --model"):
+        check_rows(["teacher:"])
