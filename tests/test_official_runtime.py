@@ -1,0 +1,114 @@
+"""The official preset through the runtime at reduced size with random weights: the 1.3B-geometry chunk
+step, the weights-folder errors, the device path of the torch backend, bench and gpu_check on the CPU."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("diffusers", reason="the official preset needs the `official` extra")
+pytest.importorskip("transformers", reason="the official preset needs the `official` extra")
+
+from runtime.config import get_preset  # noqa: E402
+from runtime.context import caption_index  # noqa: E402
+from runtime.dit import CausalDiT, block_mask, init_weights, timestep_frequencies  # noqa: E402
+from runtime.official import (DIT_FILE, FILES, T5_FILE, TOKENIZER_DIR, VAE_FILE, WeightsFolderError,  # noqa: E402
+                              check_weights_dir, reduced)
+from runtime.rope import RopeTable  # noqa: E402
+
+OFFICIAL = get_preset("shotstream-1.3b")
+# The official DiT width (1536, 12 heads x 128, FFN 8960, text 4096) at two layers on a 32x48 frame.
+SMALL = reduced(OFFICIAL, layers=2, height=32, width=48, vae_channels=8, text_len=32)
+
+
+def test_1_3b_geometry_cached_chunk_step_equals_full_masked_forward():
+    cfg, d = SMALL, SMALL.dit
+    assert (d.dim, d.num_heads, d.head_dim, d.ffn_dim, d.text_dim, d.num_layers) == (1536, 12, 128, 8960, 4096, 2)
+    tpf, c, n = cfg.tokens_per_frame, cfg.shot.context_frames, 2
+    model = init_weights(CausalDiT(d), seed=5).eval()
+    table = RopeTable(cfg, c + 21)
+    g = torch.Generator().manual_seed(0)
+    ctx = torch.randn(1, c, *cfg.latent_shape, generator=g)
+    chunks = [torch.randn(1, 3, *cfg.latent_shape, generator=g) for _ in range(n)]
+    text = torch.randn(1, 2, 8, d.text_dim, generator=g)  # two captions of 8 tokens
+    ctx_flags, flag, t = [0] * 6, 1, 957.9288
+
+    def tf(values):
+        return torch.from_numpy(timestep_frequencies(np.asarray(values, np.float64)[None], d.freq_dim))
+
+    def rope(pos, flags):
+        return [torch.from_numpy(a) for a in table.tables(list(pos), list(flags))]
+
+    with torch.no_grad():
+        gk, gv = model.context_fill(ctx, tf([0] * c), text[:, [0] * c], *rope(range(c), ctx_flags))
+        lk = torch.zeros(21 * tpf, d.num_layers, d.num_heads, d.head_dim)
+        lv = torch.zeros_like(lk)
+        for b, x in enumerate(chunks):
+            steps = [t] * 3 if b == n - 1 else [0.0] * 3
+            vel, kn, vn = model.chunk_step(x, tf(steps), text[:, [1] * 3], *rope(range(c + 3 * b, c + 3 * b + 3), [flag] * 3),
+                                           gk, gv, lk, lv, torch.tensor([3 * b * tpf]))
+            lk[3 * b * tpf:3 * (b + 1) * tpf], lv[3 * b * tpf:3 * (b + 1) * tpf] = kn, vn
+        frames, flags = c + 3 * n, ctx_flags + [flag] * 3 * n
+        full = model.forward_full(torch.cat([ctx] + chunks, 1), tf([0.0] * (frames - 3) + [t] * 3),
+                                  text[:, [caption_index(f, 2) for f in flags]], *rope(range(frames), flags),
+                                  block_mask(c, 3 * n, 3, tpf))
+    assert vel.abs().mean() > 0.1
+    torch.testing.assert_close(vel, full[:, -3:], atol=1e-4, rtol=1e-4)
+
+
+def test_missing_weights_folder_names_every_file_and_what_was_expected(tmp_path):
+    with pytest.raises(WeightsFolderError) as err:
+        check_weights_dir(tmp_path / "nowhere", SMALL)
+    text = str(err.value)
+    for name, what in FILES.items():
+        assert f"{name}: missing" in text and what in text
+    (tmp_path / "wan").mkdir()
+    torch.save({"generator": {"model.head.head.bias": torch.zeros(3)}}, tmp_path / "wan" / DIT_FILE)
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "wan" / VAE_FILE)
+    (tmp_path / "wan" / T5_FILE).write_text("not a checkpoint")
+    with pytest.raises(WeightsFolderError) as err:
+        check_weights_dir(tmp_path / "wan", SMALL)
+    problems = err.value.problems
+    assert problems[0] == f"{TOKENIZER_DIR}: missing"
+    assert problems[1].startswith(f"{DIT_FILE}: 1 tensors, ") and "mis-shaped (model.head.head.bias [3] (expected [64]))" in problems[1]
+    assert "missing (model.blocks.0.cross_attn.k.bias" in problems[1]
+    assert problems[2].startswith(f"{VAE_FILE}: 1 tensors, ") and "mis-shaped (conv1.weight [1]" in problems[2]
+    assert problems[3].startswith(f"{T5_FILE}: unreadable")
+    assert len(problems) == 4
+
+
+def test_cli_reports_the_weights_folder_problems(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.getcwd(), OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-m", "runtime.cli", "render", "--preset", "shotstream-1.3b", "--backend",
+                          "torch", "--weights", str(tmp_path), "--prompt", "a knight"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2
+    for name in FILES:
+        assert f"{name}: missing" in out.stderr
+
+
+def test_official_preset_refuses_onnxruntime_before_loading():
+    from runtime import Engine
+    from runtime.errors import BackendUnavailableError
+
+    with pytest.raises(BackendUnavailableError, match="--backend torch"):
+        Engine.load("shotstream-1.3b", "onnxruntime", random_weights=True)
+
+
+def test_random_weights_shot_streams_through_the_engine():
+    from runtime import Engine
+
+    engine = Engine.load(reduced(SMALL, layers=1), "torch", random_weights=True)
+    info = engine.info
+    assert "random weights" in info.model and info.chunk_frames[:2] == (9, 12)
+    story = engine.open_story(seed=1, global_caption="a knight")
+    chunks = list(story.generate_shot("walks in the forest", chunks=2))
+    assert [c.frames.shape for c in chunks] == [(9, 32, 48, 3), (12, 32, 48, 3)]
+    assert engine.backend.calls["dit_chunk"] == 10 and "vae_encode_frame" not in engine.backend.calls
+    second = list(story.generate_shot("walks in the cave", chunks=1))  # context frames from shot 0 re-encoded
+    assert second[0].frames.shape == (9, 32, 48, 3) and engine.backend.calls["vae_encode_frame"] == 6
