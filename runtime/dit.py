@@ -218,6 +218,34 @@ class CausalDiT(nn.Module):
         return velocity, torch.stack(ks, 2)[0], torch.stack(vs, 2)[0]
 
 
+    def chunk_step_joint(self, x, t_freq, text, cos, sin, kv_k, kv_v, n_global: int, local_len):
+        """`chunk_step` on the joint cache, with no concatenation: (velocity, k_new, v_new) as there.
+
+        kv_k/kv_v (Tg + Tl, layers, H, D) hold [global ; local] (runtime/cache.py's DualKVCache). Each layer
+        writes its roped K/V into the chunk's own slot, rows [Tg + local_len, + chunk tokens), in place (the
+        slot every call of the chunk writes; the caller commits it), then attends to that layer's column of
+        the whole buffer with the rows past the chunk masked. Static shapes; `local_len` stays a tensor, so
+        the step can be captured as a CUDA graph and replayed at every chunk position.
+        """
+        _, f, _, hh, ww = x.shape
+        tokens, e, e0, txt = self._embed(x, t_freq, text)
+        total, tc = kv_k.shape[0], tokens.shape[1]
+        start = n_global + local_len.reshape(1)  # (1,) int64, on the device
+        rows = start + torch.arange(tc, device=x.device)  # (tc,)
+        mask = (torch.arange(total, device=x.device) < start + tc).view(1, 1, 1, total)
+
+        def keys_for_layer(i: int):
+            def keys(k: Tensor, v: Tensor):
+                kv_k[:, i].index_copy_(0, rows, k[0].to(kv_k.dtype))
+                kv_v[:, i].index_copy_(0, rows, v[0].to(kv_v.dtype))
+                return kv_k[:, i].unsqueeze(0), kv_v[:, i].unsqueeze(0), mask
+            return keys
+
+        out, ks, vs = self._run_blocks(tokens, e0, txt, cos, sin, keys_for_layer)
+        velocity = self._unpatchify(self.head(out, e), f, hh, ww)
+        return velocity, torch.stack(ks, 2)[0], torch.stack(vs, 2)[0]
+
+
 def timestep_frequencies(t, freq_dim: int, out=None):
     """Sinusoidal timestep embedding (cos half, then sin half), computed in float64 on the host.
 

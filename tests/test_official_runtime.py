@@ -53,12 +53,21 @@ def test_1_3b_geometry_cached_chunk_step_equals_full_masked_forward():
             vel, kn, vn = model.chunk_step(x, tf(steps), text[:, [1] * 3], *rope(range(c + 3 * b, c + 3 * b + 3), [flag] * 3),
                                            gk, gv, lk, lv, torch.tensor([3 * b * tpf]))
             lk[3 * b * tpf:3 * (b + 1) * tpf], lv[3 * b * tpf:3 * (b + 1) * tpf] = kn, vn
+        # The same chunks on the joint [global ; local] cache, written in place by the step itself.
+        jk, jv = torch.cat([gk, torch.zeros_like(lk)]), torch.cat([gv, torch.zeros_like(lv)])
+        for b, x in enumerate(chunks):
+            steps = [t] * 3 if b == n - 1 else [0.0] * 3
+            joint, _, _ = model.chunk_step_joint(x, tf(steps), text[:, [1] * 3],
+                                                 *rope(range(c + 3 * b, c + 3 * b + 3), [flag] * 3), jk, jv,
+                                                 c * tpf, torch.tensor([3 * b * tpf]))
+        torch.testing.assert_close(jk[c * tpf:], lk)  # the step wrote its slots: the same K as the caller's copies
         frames, flags = c + 3 * n, ctx_flags + [flag] * 3 * n
         full = model.forward_full(torch.cat([ctx] + chunks, 1), tf([0.0] * (frames - 3) + [t] * 3),
                                   text[:, [caption_index(f, 2) for f in flags]], *rope(range(frames), flags),
                                   block_mask(c, 3 * n, 3, tpf))
     assert vel.abs().mean() > 0.1
     torch.testing.assert_close(vel, full[:, -3:], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(joint, full[:, -3:], atol=1e-4, rtol=1e-4)
 
 
 def test_missing_weights_folder_names_every_file_and_what_was_expected(tmp_path):
@@ -112,3 +121,49 @@ def test_random_weights_shot_streams_through_the_engine():
     assert engine.backend.calls["dit_chunk"] == 10 and "vae_encode_frame" not in engine.backend.calls
     second = list(story.generate_shot("walks in the cave", chunks=1))  # context frames from shot 0 re-encoded
     assert second[0].frames.shape == (9, 32, 48, 3) and engine.backend.calls["vae_encode_frame"] == 6
+
+
+def _tiny_torch_engine(**backend_options):
+    """The tiny preset on a torch backend built with these options (rebinding the engine's text buffers)."""
+    from runtime import Engine
+    from runtime.backends.torch_backend import TorchBackend
+    from runtime.graphs import build_graphs
+
+    engine = Engine.load("tiny", "torch")
+    joint = backend_options.pop("joint_cache", True)
+    engine.backend = TorchBackend("test", **backend_options)
+    engine.backend.joint_cache = joint
+    b = engine.bundle
+    engine.backend.prepare(engine.specs, build_graphs(b.dit, b.text_encoder, b.vae), None, {})
+    engine._text_binding = engine.backend.bind("text_encode", engine._text_buffers)
+    return engine
+
+
+def _shots(engine, seed=3):
+    story = engine.open_story(seed=seed, global_caption="a knight and a dragon, pixel art")
+    first = np.concatenate([c.frames.copy() for c in story.generate_shot("the knight walks in the forest", chunks=3)])
+    second = np.concatenate([c.frames.copy() for c in story.generate_shot("the wizard casts a spell in the cave", chunks=2)])
+    return story, first, second
+
+
+def test_joint_cache_chunk_step_in_place_equals_the_concatenating_step():
+    _, a1, a2 = _shots(_tiny_torch_engine(joint_cache=False))
+    engine = _tiny_torch_engine()
+    story, b1, b2 = _shots(engine)
+    assert type(story.bindings["dit_chunk"].module).__name__ == "DitChunkJointGraph"
+    assert np.abs(a1.astype(int) - b1).max() <= 1 and np.abs(a2.astype(int) - b2).max() <= 1
+
+
+def test_device_path_bookkeeping_runs_on_the_cpu():
+    """Resident DeviceTensors (caches, chunk K/V, VAE state) and host mirrors, as on CUDA, here on the CPU."""
+    from runtime.backends.torch_backend import DeviceTensor
+
+    _, ref1, ref2 = _shots(_tiny_torch_engine())
+    engine = _tiny_torch_engine(resident=True)
+    story, d1, d2 = _shots(engine)
+    assert isinstance(story.cache.local.k, DeviceTensor) and isinstance(story.buffers["vae_decode_chunk"]["state"], DeviceTensor)
+    assert np.array_equal(ref1, d1) and np.array_equal(ref2, d2)
+    bf16 = _tiny_torch_engine(resident=True, dtype=torch.bfloat16)
+    story, h1, _ = _shots(bf16)
+    assert story.bindings["dit_chunk"].uploads  # float inputs go through bf16 mirrors
+    assert np.abs(ref1.astype(int) - h1).mean() < 12

@@ -1,6 +1,7 @@
 """PyTorch backend: the reference on the CPU, and the CUDA path for the official preset.
 
-On the CPU (the default) the graph modules run on torch views of the caller's numpy buffers, in float32.
+On the CPU (the default) the graph modules run on torch views of the caller's numpy buffers, in float32
+(the chunk step on the joint cache, as below).
 On a CUDA device (`device="cuda"`):
 - the graphs run in `dtype` (bf16 by default);
 - tensors that live for the whole story (`RESIDENT`: caches, the chunk's K/V, the VAE's causal state) are
@@ -8,6 +9,9 @@ On a CUDA device (`device="cuda"`):
   device copies (`dst[...] = src`), never a reallocation;
 - every other tensor is a host numpy array with a device mirror made once at bind time, uploaded before and
   downloaded after a call; shapes are static, so addresses never change;
+- the chunk step attends to the story's joint [global ; local] cache (runtime/cache.py) and writes its own
+  K/V into its slot in place (`CausalDiT.chunk_step_joint`): no per-layer concatenation of the caches; it
+  still returns the chunk's K/V as the spec's outputs, which the story copies into the same slot;
 - the chunk step (`dit_chunk`, 5 calls per chunk, 35 per shot, the same shapes at every chunk position since
   the valid cache length is an input) is captured once per story as a CUDA graph and replayed; the other
   graphs run eagerly (context fill: once per shot; VAE decode: branches on the shot's first chunk).
@@ -61,6 +65,25 @@ class DeviceTensor:
         self.tensor.fill_(value)
 
 
+def _joint(first, second):
+    """The buffer whose consecutive first-axis views `first` and `second` are, or None."""
+    if isinstance(first, DeviceTensor) and isinstance(second, DeviceTensor):
+        base, a, b = first.tensor._base, first.tensor, second.tensor
+        if base is None or b._base is not base:
+            return None
+        ptr, nbytes, joint = (lambda x: x.data_ptr()), (lambda x: x.numel() * x.element_size()), DeviceTensor(base, first.dtype)
+    elif isinstance(first, np.ndarray) and isinstance(second, np.ndarray):
+        base, a, b = first.base, first, second
+        if not isinstance(base, np.ndarray) or b.base is not base:
+            return None
+        ptr, nbytes, joint = (lambda x: x.ctypes.data), (lambda x: x.nbytes), base
+    else:
+        return None
+    if base.shape[0] != a.shape[0] + b.shape[0] or ptr(a) != ptr(base) or ptr(b) != ptr(a) + nbytes(a):
+        return None
+    return joint
+
+
 @dataclass
 class _Binding:
     graph: str
@@ -90,6 +113,7 @@ class TorchBackend(Backend):
         self.dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
         self.cuda_graphs = self.device.type == "cuda" if cuda_graphs is None else cuda_graphs
         self.on_device = self.device.type != "cpu" if resident is None else resident
+        self.joint_cache = True  # the chunk step attends to the joint cache in place (tests turn it off)
 
     def device_for(self, graph: str) -> torch.device:
         return self.text_device if graph == "text_encode" else self.device
@@ -119,20 +143,42 @@ class TorchBackend(Backend):
     def bind(self, graph: str, buffers: dict) -> _Binding:
         spec = self.specs[graph]
         check_buffers(spec, buffers)
-        device = self.device_for(graph)
         b = _Binding(graph, self.modules[graph], [], [])
-        for t, role in [(t, "in") for t in spec.inputs] + [(t, "out") for t in spec.outputs]:
+        tensors = [(t, "in") for t in spec.inputs] + [(t, "out") for t in spec.outputs]
+        if graph == "dit_chunk" and self.joint_cache:
+            joint = _joint(buffers["global_k"], buffers["local_k"]), _joint(buffers["global_v"], buffers["local_v"])
+            if joint[0] is not None and joint[1] is not None:
+                return self._bind_joint(b, tensors, buffers, joint)
+        return self.bind_tensors(b, tensors, buffers)
+
+    def bind_tensors(self, b: _Binding, tensors, buffers: dict) -> _Binding:
+        """Add each (spec tensor, "in"/"out") to the binding: device tensors as they are, host buffers
+        directly on the CPU in float32, else through a device mirror made here once."""
+        device = self.device_for(b.graph)
+        for t, role in tensors:
             buf = buffers[t.name]
             if isinstance(buf, DeviceTensor):
                 tensor = buf.tensor
-            elif device.type == "cpu" and self._tensor_dtype(graph, t) in (torch.float32, torch.int64):
+            elif device.type == "cpu" and self._tensor_dtype(b.graph, t) in (torch.float32, torch.int64):
                 tensor = torch.from_numpy(buf)  # the caller's memory itself
             else:
-                tensor = torch.zeros(t.shape, dtype=self._tensor_dtype(graph, t), device=device)
+                tensor = torch.zeros(t.shape, dtype=self._tensor_dtype(b.graph, t), device=device)
                 host = torch.from_numpy(buf)
                 (b.uploads.append((tensor, host)) if role == "in" else b.downloads.append((host, tensor)))
             (b.ins if role == "in" else b.outs).append(tensor)
         return b
+
+    def _bind_joint(self, b: _Binding, tensors, buffers: dict, joint) -> _Binding:
+        """The chunk step on the joint [global ; local] cache: the four cache inputs become its K and V."""
+        from runtime.graphs import DitChunkJointGraph
+
+        n_global = buffers["global_k"].shape[0]
+        b.module = DitChunkJointGraph(self.modules["dit_chunk"].dit, n_global)
+        kept = [(t, role) for t, role in tensors if t.name not in ("global_k", "global_v", "local_k", "local_v")]
+        sub = self.bind_tensors(b, kept, buffers)
+        sub.ins[5:5] = [j.tensor if isinstance(j, DeviceTensor) else torch.from_numpy(j) for j in joint]
+        log.debug("dit_chunk bound to the joint cache (%d global rows)", n_global)
+        return sub
 
     def _forward(self, b: _Binding) -> None:
         results = b.module(*b.ins)
