@@ -51,7 +51,7 @@ def render(args) -> int:
     if not prompts:
         raise SystemExit("give a story file or at least one --prompt")
     t0 = time.perf_counter()
-    engine = load_engine(args)
+    engine = load_engine(args, seed=args.seed)
     info = engine.info
     story = engine.open_story(seed=args.seed, global_caption=caption)
     load_s = time.perf_counter() - t0
@@ -128,12 +128,13 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="official preset: random weights in the official geometry (speed measurements; no --weights)")
 
 
-def load_engine(args, preset=None):
-    """The engine the parsed options ask for (`--preset`, `--backend`, `--weights`, `--device`, ...)."""
+def load_engine(args, seed: int = 0):
+    """The engine the parsed options ask for (`--preset`, `--backend`, `--weights`, `--device`, ...);
+    `seed` seeds random weights."""
     from runtime import Engine
 
-    return Engine.load(preset or args.preset, args.backend, args.weights, device=args.device,
-                       text_device=args.text_device, random_weights=args.random_weights, seed=args.seed)
+    return Engine.load(args.preset, args.backend, args.weights, device=args.device, text_device=args.text_device,
+                       random_weights=args.random_weights, seed=seed)
 
 
 def preset_config(args):
