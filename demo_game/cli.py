@@ -40,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     model = parser.add_argument_group("model of the in-process server (without --server)")
     model.add_argument("--preset", default="tiny", help="model preset (default tiny)")
-    model.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "torch", "tensorrt"),
-                       help="inference backend (default onnxruntime; the official preset needs torch)")
+    model.add_argument("--backend", choices=("onnxruntime", "torch", "tensorrt"),
+                       help="inference backend (default onnxruntime; torch for the official preset or a --device)")
     model.add_argument("--weights", type=Path, help="weights folder (official preset)")
     add_model_options(model)
 

@@ -51,8 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--grace", type=float, default=5.0, help="seconds in-flight calls get at shutdown (default 5)")
     model = parser.add_argument_group("model")
     model.add_argument("--preset", default="tiny", help="model preset (default tiny)")
-    model.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "torch", "tensorrt"),
-                       help="inference backend (default onnxruntime)")
+    model.add_argument("--backend", choices=("onnxruntime", "torch", "tensorrt"),
+                       help="inference backend (default onnxruntime; torch for the official preset or a --device)")
     model.add_argument("--weights", type=Path, help="weights folder for presets without embedded weights (official: "
                        "shotstream_merged.pt, Wan2.1_VAE.pth, models_t5_umt5-xxl-enc-bf16.pth, google/umt5-xxl/)")
     add_model_options(model)

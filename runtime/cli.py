@@ -110,7 +110,7 @@ def model_info(args) -> int:
 def bench(args) -> int:
     from runtime.bench import run_bench
 
-    result = run_bench(preset_config(args), args.backend, shots=args.shots, seed=args.seed, weights=args.weights,
+    result = run_bench(preset_config(args), backend_for(args), shots=args.shots, seed=args.seed, weights=args.weights,
                        device=args.device, text_device=args.text_device, random_weights=args.random_weights,
                        chunks=args.chunks)
     print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
@@ -128,12 +128,21 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="official preset: random weights in the official geometry (speed measurements; no --weights)")
 
 
+def backend_for(args) -> str:
+    """--backend, or its default: torch for the official preset or a device other than the CPU, else onnxruntime."""
+    from runtime.config import get_preset
+
+    if args.backend:
+        return args.backend
+    return "torch" if get_preset(args.preset).vae.kind != "tiny" or args.device != "cpu" else "onnxruntime"
+
+
 def load_engine(args, seed: int = 0):
     """The engine the parsed options ask for (`--preset`, `--backend`, `--weights`, `--device`, ...);
     `seed` seeds random weights."""
     from runtime import Engine
 
-    return Engine.load(args.preset, args.backend, args.weights, device=args.device, text_device=args.text_device,
+    return Engine.load(args.preset, backend_for(args), args.weights, device=args.device, text_device=args.text_device,
                        random_weights=args.random_weights, seed=seed)
 
 
@@ -158,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p):
         p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
-        p.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "torch", "tensorrt"])
+        p.add_argument("--backend", choices=["onnxruntime", "torch", "tensorrt"],
+                       help="default: onnxruntime; torch for the official preset or a --device other than cpu")
         p.add_argument("--seed", type=int, default=0)
 
     r = sub.add_parser("render", help="render a story to a video file")

@@ -81,10 +81,10 @@ class FairTurn:
 
 class Engine:
     def __init__(self, bundle: ModelBundle, backend_name: str, artifacts: Path | None = None,
-                 device: str = "cpu", text_device: str = "cpu"):
+                 device: str = "cpu", text_device: str = "cpu", dtype: str | None = None):
         self.bundle, self.cfg = bundle, bundle.cfg
         self.specs = graph_specs(self.cfg)
-        self.backend = select_backend(backend_name, device, text_device)
+        self.backend = select_backend(backend_name, device, text_device, dtype)
         fingerprint = {"weights": bundle.weights_id, "spec": spec_hash(self.specs), "preset": self.cfg.name}
         root = (artifacts or artifacts_dir()) / f"{self.cfg.name}-{bundle.weights_id[:12]}-{fingerprint['spec']}"
         self.backend.prepare(self.specs, build_graphs(bundle.dit, bundle.text_encoder, bundle.vae), root, fingerprint)
@@ -99,7 +99,7 @@ class Engine:
     @classmethod
     def load(cls, preset: str | ModelConfig = "tiny", backend: str = "onnxruntime", weights: str | Path | None = None,
              artifacts: Path | None = None, *, device: str = "cpu", text_device: str = "cpu",
-             random_weights: bool = False, seed: int = 0) -> "Engine":
+             random_weights: bool = False, seed: int = 0, dtype: str | None = None) -> "Engine":
         """Load a preset (a name, or a config such as a reduced official one) onto a backend.
 
         The official preset runs on the torch backend (`device` cpu or cuda; its text encoder on
@@ -115,7 +115,7 @@ class Engine:
             require_extra(cfg)
             check_memory(memory_estimate(cfg, device, text_device, random_weights), device)
         bundle = load_bundle(cfg, weights, random_weights=random_weights, seed=seed)
-        return cls(bundle, backend, artifacts, device, text_device)
+        return cls(bundle, backend, artifacts, device, text_device, dtype)
 
     def _tables(self) -> None:
         cfg = self.cfg

@@ -167,3 +167,26 @@ def test_device_path_bookkeeping_runs_on_the_cpu():
     story, h1, _ = _shots(bf16)
     assert story.bindings["dit_chunk"].uploads  # float inputs go through bf16 mirrors
     assert np.abs(ref1.astype(int) - h1).mean() < 12
+
+
+def test_gpu_check_runs_on_the_cpu_at_reduced_size(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHON=sys.executable)
+    out = subprocess.run(["bash", "build/gpu_check.sh", str(tmp_path / "out"), "--cpu-reduced", "--no-install"],
+                         capture_output=True, text=True, env=env, timeout=480)
+    assert out.returncode == 0, out.stderr + (tmp_path / "out" / "gpu_check.log").read_text()
+    summary = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
+    assert summary["parity"]["ok"] and summary["parity"]["chunk_step"]["bfloat16"]["ok"]
+    bench = summary["bench"]
+    for key in ("fps", "dit_fps", "first_frame_ms_p50", "chunk_ms_p50", "chunk_ms_p99", "peak_device_memory_mb",
+                "memory_estimate_mb"):
+        assert key in bench
+    assert bench["device"] == "cpu" and bench["layers"] == 1 and "random weights" in bench["model"]
+    assert "gpu_check: cpu:" in out.stderr and (tmp_path / "out" / "gpu_check.log").stat().st_size > 0
+
+
+def test_gpu_check_refuses_clearly_without_a_gpu(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    out = subprocess.run(["bash", "build/gpu_check.sh", str(tmp_path / "out")], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHON=sys.executable), timeout=120)
+    assert out.returncode == 2 and "torch sees no CUDA GPU" in out.stderr and "--cpu-reduced" in out.stderr

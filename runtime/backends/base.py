@@ -76,12 +76,13 @@ def check_buffers(spec: GraphSpec, buffers: dict) -> None:
             raise ValueError(f"{spec.name}.{t.name}: buffer is not C-contiguous (a bound copy would lose writes)")
 
 
-def select_backend(name: str, device: str = "cpu", text_device: str = "cpu") -> Backend:
+def select_backend(name: str, device: str = "cpu", text_device: str = "cpu", dtype: str | None = None) -> Backend:
     """Construct the named backend; no fallback: an unavailable backend raises BackendUnavailableError.
 
-    `device` / `text_device` place the torch backend's graphs (the others choose their own device)."""
+    `device` / `text_device` place the torch backend's graphs and `dtype` ("float32", "bfloat16"; default:
+    bf16 on CUDA, float32 on the CPU) is its compute type; the other backends choose their own."""
     started = time.perf_counter()
-    if (device, text_device) != ("cpu", "cpu") and name != "torch":
+    if ((device, text_device) != ("cpu", "cpu") or dtype) and name != "torch":
         from runtime.errors import BackendUnavailableError
 
         raise BackendUnavailableError(f"--device {device} / --text-device {text_device} apply to the torch backend; "
@@ -90,7 +91,10 @@ def select_backend(name: str, device: str = "cpu", text_device: str = "cpu") -> 
         from runtime.backends.torch_backend import TorchBackend
 
         where = "reference implementation" if device == "cpu" else f"on {device}"
-        backend: Backend = TorchBackend(f"requested: torch ({where})", device=device, text_device=text_device)
+        import torch
+
+        backend: Backend = TorchBackend(f"requested: torch ({where})", device=device, text_device=text_device,
+                                        dtype=getattr(torch, dtype) if dtype else None)
     elif name == "onnxruntime":
         from runtime.backends.ort_backend import OrtBackend
 
