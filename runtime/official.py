@@ -155,7 +155,7 @@ def memory_estimate(cfg: ModelConfig, device: str = "cpu", text_device: str = "c
     tokens_all = (s.context_frames + s.latent_frames_per_shot) * cfg.tokens_per_frame + cfg.tokens_per_chunk
     caches = (CacheSpec.global_for(cfg).nbytes + CacheSpec.local_for(cfg).nbytes) // 4 * item
     chunk_kv = 2 * cfg.tokens_per_chunk * d.num_layers * d.dim * item
-    vae_state = 2 * state_size(cfg) * item  # state and state_out
+    vae_state = 4 * state_size(cfg) * item  # state, state_out, the new state and diffusers' cache during a decode
     # One layer's [global ; local ; chunk] K/V copies, the chunk's FFN and per-token tensors; the VAE's
     # largest step (2 frames of the widest full-resolution features, in and out of a convolution).
     dit_act = 2 * tokens_all * d.dim * item + cfg.tokens_per_chunk * (2 * d.ffn_dim + 12 * d.dim) * item
@@ -245,7 +245,7 @@ def load_official_bundle(cfg: ModelConfig, weights: str | Path | None, *, random
         # Names and sizes, not contents: hashing the 17 GB of weights would take minutes at every start.
         stamp = "".join(f"{n}:{(directory / n).stat().st_size};" for n in (DIT_FILE, VAE_FILE, T5_FILE))
         weights_id = hashlib.sha256(stamp.encode()).hexdigest()
-        manifest = {"files": {n: {"what": w} for n, w in FILES.items()}, "folder": str(directory)}
+        manifest = {"files": {n: {"what": w} for n, w in FILES.items()}, "folder": directory.resolve().name}
     for m in (dit, text, vae):
         m.eval().requires_grad_(False)
     log.info("loaded the official preset (%s)", "random weights" if random_weights else weights)

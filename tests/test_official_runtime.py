@@ -190,3 +190,11 @@ def test_gpu_check_refuses_clearly_without_a_gpu(tmp_path):
     out = subprocess.run(["bash", "build/gpu_check.sh", str(tmp_path / "out")], capture_output=True, text=True,
                          env=dict(os.environ, PYTHON=sys.executable), timeout=120)
     assert out.returncode == 2 and "torch sees no CUDA GPU" in out.stderr and "--cpu-reduced" in out.stderr
+
+
+def test_import_runtime_needs_none_of_the_official_extra():
+    code = ("import sys, runtime, runtime.cli, runtime.official; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'diffusers', 'transformers', 'tokenizers'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    assert out.stdout.strip() == "[]", out.stderr
