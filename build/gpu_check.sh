@@ -8,21 +8,26 @@
 #
 #   build/gpu_check.sh OUTDIR                 # on a CUDA machine
 #   build/gpu_check.sh OUTDIR --cpu-reduced   # the same steps on the CPU at reduced size (the tests run this)
+#   build/gpu_check.sh OUTDIR --wheels DIR    # a machine without a package index: install from wheels brought
+#                                             # along (on a connected machine: pip download -d DIR diffusers
+#                                             # transformers tokenizers safetensors tqdm)
 #
 # Exit status: 0 all ran and parity passed; 1 parity failed; 2 cannot run here (no GPU, a package missing);
 # 124 a step ran past its time.
 set -uo pipefail
 
-usage() { echo "usage: $0 OUTDIR [--cpu-reduced] [--no-install]" >&2; exit 2; }
+usage() { echo "usage: $0 OUTDIR [--cpu-reduced] [--no-install] [--wheels DIR]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 OUT=$1; shift
-DEVICE=cuda REDUCED=0 INSTALL=1
-for arg in "$@"; do
-  case $arg in
+DEVICE=cuda REDUCED=0 INSTALL=1 WHEELS=
+while [ $# -gt 0 ]; do
+  case $1 in
     --cpu-reduced) DEVICE=cpu REDUCED=1 ;;
     --no-install) INSTALL=0 ;;
+    --wheels) [ $# -ge 2 ] || usage; WHEELS=$(cd "$2" && pwd) || exit 2; shift ;;
     *) usage ;;
   esac
+  shift
 done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-python3}
@@ -33,7 +38,7 @@ LOG=$OUT/gpu_check.log
 BUDGET=${GPU_CHECK_SECONDS:-480}  # the whole check; each step gets what is left
 START=$(date +%s)
 say() { echo "gpu_check: $*" | tee -a "$LOG" >&2; }
-left() { echo $(( BUDGET - ($(date +%s) - START) )); }
+left() { local s=$(( BUDGET - ($(date +%s) - START) )); echo $(( s > 1 ? s : 1 )); }  # timeout 0 = no limit
 cd "$ROOT" || exit 2
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
@@ -52,9 +57,9 @@ for pair in $NEEDED; do
   module=${pair%%:*} requirement=${pair#*:}
   "$PY" -c "import $module" >>"$LOG" 2>&1 && continue
   if [ "$INSTALL" = 0 ]; then say "cannot run: python package '$requirement' is missing (--no-install)"; exit 2; fi
-  say "installing $requirement"
-  if ! timeout "$(left)" "$PY" -m pip install --quiet "$requirement" >>"$LOG" 2>&1; then
-    say "cannot run: pip could not install '$requirement' (see $LOG)"; exit 2
+  say "installing $requirement${WHEELS:+ from $WHEELS}"
+  if ! timeout "$(left)" "$PY" -m pip install --quiet ${WHEELS:+--no-index --find-links "$WHEELS"} "$requirement" >>"$LOG" 2>&1; then
+    say "cannot run: pip could not install '$requirement' (see $LOG; without a package index, give --wheels DIR)"; exit 2
   fi
 done
 "$PY" - >>"$LOG" 2>&1 <<'EOF'

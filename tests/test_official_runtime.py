@@ -198,3 +198,12 @@ def test_import_runtime_needs_none_of_the_official_extra():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env=dict(os.environ, PYTHONPATH=os.getcwd()))
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_gpu_check_names_a_missing_package_instead_of_failing_later(tmp_path):
+    (tmp_path / "shadow").mkdir()
+    (tmp_path / "shadow" / "diffusers.py").write_text("raise ImportError('not installed here')\n")
+    env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=str(tmp_path / "shadow"))
+    out = subprocess.run(["bash", "build/gpu_check.sh", str(tmp_path / "out"), "--cpu-reduced", "--no-install"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2 and "python package 'diffusers>=0.35' is missing" in out.stderr
