@@ -45,8 +45,9 @@ class DitChunkJointGraph(nn.Module):
         super().__init__()
         self.dit, self.n_global = dit, n_global
 
-    def forward(self, x, t_freq, text, rope_cos, rope_sin, kv_k, kv_v, local_len):
-        return self.dit.chunk_step_joint(x, t_freq, text, rope_cos, rope_sin, kv_k, kv_v, self.n_global, local_len)
+    def forward(self, x, t_freq, text, rope_cos, rope_sin, kv_k, kv_v, local_len, n_valid: int | None = None):
+        return self.dit.chunk_step_joint(x, t_freq, text, rope_cos, rope_sin, kv_k, kv_v, self.n_global, local_len,
+                                         n_valid)
 
 
 class VaeDecodeChunkGraph(nn.Module):

@@ -61,6 +61,8 @@ def test_1_3b_geometry_cached_chunk_step_equals_full_masked_forward():
                                                  *rope(range(c + 3 * b, c + 3 * b + 3), [flag] * 3), jk, jv,
                                                  c * tpf, torch.tensor([3 * b * tpf]))
         torch.testing.assert_close(jk[c * tpf:], lk)  # the step wrote its slots: the same K as the caller's copies
+        exact, _, _ = model.chunk_step_joint(x, tf([t] * 3), text[:, [1] * 3], *rope(range(c + 3 * (n - 1), c + 3 * n), [flag] * 3),
+                                             jk, jv, c * tpf, torch.tensor([3 * (n - 1) * tpf]), n_valid=(c + 3 * n) * tpf)
         frames, flags = c + 3 * n, ctx_flags + [flag] * 3 * n
         full = model.forward_full(torch.cat([ctx] + chunks, 1), tf([0.0] * (frames - 3) + [t] * 3),
                                   text[:, [caption_index(f, 2) for f in flags]], *rope(range(frames), flags),
@@ -68,6 +70,7 @@ def test_1_3b_geometry_cached_chunk_step_equals_full_masked_forward():
     assert vel.abs().mean() > 0.1
     torch.testing.assert_close(vel, full[:, -3:], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(joint, full[:, -3:], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(exact, full[:, -3:], atol=1e-4, rtol=1e-4)  # only the valid rows, unmasked
 
 
 def test_missing_weights_folder_names_every_file_and_what_was_expected(tmp_path):
@@ -151,7 +154,12 @@ def test_joint_cache_chunk_step_in_place_equals_the_concatenating_step():
     engine = _tiny_torch_engine()
     story, b1, b2 = _shots(engine)
     assert type(story.bindings["dit_chunk"].module).__name__ == "DitChunkJointGraph"
+    assert story.bindings["dit_chunk"].valid_rows is story.cache.local.valid  # reads only the valid rows
     assert np.abs(a1.astype(int) - b1).max() <= 1 and np.abs(a2.astype(int) - b2).max() <= 1
+    masked = _tiny_torch_engine()
+    masked.backend.exact_keys = False  # every row, masked: the one-shape variant
+    _, c1, c2 = _shots(masked)
+    assert np.abs(a1.astype(int) - c1).max() <= 1 and np.abs(a2.astype(int) - c2).max() <= 1
 
 
 def test_device_path_bookkeeping_runs_on_the_cpu():

@@ -12,9 +12,12 @@ On a CUDA device (`device="cuda"`):
 - the chunk step attends to the story's joint [global ; local] cache (runtime/cache.py) and writes its own
   K/V into its slot in place (`CausalDiT.chunk_step_joint`): no per-layer concatenation of the caches; it
   still returns the chunk's K/V as the spec's outputs, which the story copies into the same slot;
-- the chunk step (`dit_chunk`, 5 calls per chunk, 35 per shot, the same shapes at every chunk position since
-  the valid cache length is an input) is captured once per story as a CUDA graph and replayed; the other
-  graphs run eagerly (context fill: once per shot; VAE decode: branches on the shot's first chunk).
+- the chunk step reads only the cache rows that are valid at its chunk position (known on the host before
+  the call), so attention skips the empty rows and needs no mask; its shapes are static per position;
+- the chunk step (`dit_chunk`, 5 calls per chunk, 35 per shot) is captured as a CUDA graph per chunk
+  position (7 per shot geometry, sharing one memory pool) at its second call, and replayed from then on;
+  the other graphs run eagerly (context fill: once per shot; VAE decode: branches on the shot's first
+  chunk and is dominated by large convolutions).
 The `text_encode` graph may live on another device (`text_device`, the CPU by default) in its own dtype, so
 umT5-XXL (cached per prompt) does not take GPU memory from the DiT. NOT VERIFIED on a GPU by this project:
 the CUDA branches are written for one and the CPU parts of the same code are tested here.
@@ -92,8 +95,10 @@ class _Binding:
     outs: list[torch.Tensor]
     uploads: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # (device mirror, host)
     downloads: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # (host, device mirror)
-    cuda_graph: object = None
-    warmups: int = 0
+    cuda_graphs: dict = field(default_factory=dict)  # chunk position (valid rows) -> captured CUDA graph
+    warmed: set = field(default_factory=set)  # positions run once eagerly, to be captured at the next call
+    valid_rows: object = None  # joint chunk step: host int64 (1,) local_len and the rows before/after it
+    rows_around: tuple[int, int] = (0, 0)
 
 
 class TorchBackend(Backend):
@@ -114,6 +119,7 @@ class TorchBackend(Backend):
         self.cuda_graphs = self.device.type == "cuda" if cuda_graphs is None else cuda_graphs
         self.on_device = self.device.type != "cpu" if resident is None else resident
         self.joint_cache = True  # the chunk step attends to the joint cache in place (tests turn it off)
+        self.exact_keys = True  # ... reading only its valid rows (else all rows, masked: one shape for all)
 
     def device_for(self, graph: str) -> torch.device:
         return self.text_device if graph == "text_encode" else self.device
@@ -177,11 +183,20 @@ class TorchBackend(Backend):
         kept = [(t, role) for t, role in tensors if t.name not in ("global_k", "global_v", "local_k", "local_v")]
         sub = self.bind_tensors(b, kept, buffers)
         sub.ins[5:5] = [j.tensor if isinstance(j, DeviceTensor) else torch.from_numpy(j) for j in joint]
+        if self.exact_keys and isinstance(buffers["local_len"], np.ndarray):
+            # The valid rows are known on the host before the call: read exactly those, one shape per position.
+            sub.valid_rows, sub.rows_around = buffers["local_len"], (n_global, buffers["chunk_k"].shape[0])
         log.debug("dit_chunk bound to the joint cache (%d global rows)", n_global)
         return sub
 
-    def _forward(self, b: _Binding) -> None:
-        results = b.module(*b.ins)
+    def _position(self, b: _Binding) -> int | None:
+        """Rows of the joint cache the chunk step reads (global + valid local + the chunk), or None: all, masked."""
+        if b.valid_rows is None:
+            return None
+        return b.rows_around[0] + int(b.valid_rows[0]) + b.rows_around[1]
+
+    def _forward(self, b: _Binding, position: int | None = None) -> None:
+        results = b.module(*b.ins) if position is None else b.module(*b.ins, n_valid=position)
         for dst, src in zip(b.outs, results):
             dst.copy_(src)
 
@@ -190,29 +205,34 @@ class TorchBackend(Backend):
             for mirror, host in b.uploads:
                 mirror.copy_(host)
             if self.cuda_graphs and b.graph in CAPTURED:
-                self._replay(b)
+                self._replay(b, self._position(b))
             else:
-                self._forward(b)
+                self._forward(b, self._position(b))
             for host, mirror in b.downloads:
                 host.copy_(mirror)
 
-    def _replay(self, b: _Binding) -> None:
-        """Two eager warm-up calls on a side stream, then capture once; later calls replay the graph."""
-        if b.cuda_graph is None and b.warmups < 2:
+    def _replay(self, b: _Binding, position: int | None) -> None:
+        """Per chunk position: one eager warm-up call on a side stream, capture at the next, then replay.
+
+        The graphs of one binding share one memory pool: they never run at once, and every output is copied
+        into the binding's own buffers inside the graph, so no graph reads another's scratch memory."""
+        graph = b.cuda_graphs.get(position)
+        if graph is None and position not in b.warmed:
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
-                self._forward(b)
+                self._forward(b, position)
             torch.cuda.current_stream().wait_stream(stream)
-            b.warmups += 1
+            b.warmed.add(position)
             return
-        if b.cuda_graph is None:
+        if graph is None:
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self._forward(b)
-            b.cuda_graph = graph
-            log.info("captured %s as a CUDA graph", b.graph)
-        b.cuda_graph.replay()
+            pool = next(iter(b.cuda_graphs.values())).pool() if b.cuda_graphs else None
+            with torch.cuda.graph(graph, pool=pool):
+                self._forward(b, position)
+            b.cuda_graphs[position] = graph
+            log.info("captured %s at %s rows as a CUDA graph", b.graph, position if position is not None else "all")
+        graph.replay()
 
     def synchronize(self) -> None:
         if self.device.type == "cuda":
