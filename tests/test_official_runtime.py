@@ -215,3 +215,33 @@ def test_gpu_check_names_a_missing_package_instead_of_failing_later(tmp_path):
     out = subprocess.run(["bash", "build/gpu_check.sh", str(tmp_path / "out"), "--cpu-reduced", "--no-install"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 2 and "python package 'diffusers>=0.35' is missing" in out.stderr
+
+
+def test_a_weights_folder_in_the_official_format_loads_and_generates(tmp_path):
+    """Every file in its official format and names (a narrow model), through Engine.load(..., weights=DIR)."""
+    from dataclasses import replace
+
+    from test_official_text import tiny_tokenizer_dir
+
+    from runtime import Engine
+    from runtime.config import TextConfig
+    from runtime.umt5 import UmT5Encoder, convert_wan_t5_keys, wan_t5_keys
+    from runtime.wan_vae import WanVAE, _to_wan
+
+    cfg = replace(SMALL, dit=replace(SMALL.dit, dim=64, num_heads=2, ffn_dim=128, text_dim=64, num_layers=1),
+                  text=TextConfig(kind="umt5-xxl", text_len=32, dim=64, vocab_size=64, num_layers=1, num_heads=2))
+    folder = tmp_path / "Wan2.1-T2V-1.3B"
+    folder.mkdir()
+    dit = init_weights(CausalDiT(cfg.dit), seed=4)
+    torch.save({"generator": {"model." + k: v for k, v in dit.state_dict().items()}}, folder / DIT_FILE)
+    torch.save({_to_wan(k): v for k, v in WanVAE(cfg.vae).ae.state_dict().items()}, folder / VAE_FILE)
+    enc = UmT5Encoder(cfg.text).to(torch.bfloat16)
+    hf = enc.model.state_dict()
+    torch.save({name: hf[next(iter(convert_wan_t5_keys({name: None})))] for name in wan_t5_keys(enc)}, folder / T5_FILE)
+    tiny_tokenizer_dir(folder / TOKENIZER_DIR)
+    engine = Engine.load(cfg, "torch", folder)
+    assert engine.info.model.endswith("weights from Wan2.1-T2V-1.3B)")
+    torch.testing.assert_close(engine.bundle.dit.blocks[0].ffn[0].weight, dit.blocks[0].ffn[0].weight)
+    story = engine.open_story(seed=0, global_caption="a knight")
+    frames = [c.frames.shape for c in story.generate_shot("walks in the forest", chunks=2)]
+    assert frames == [(9, 32, 48, 3), (12, 32, 48, 3)]
