@@ -20,6 +20,10 @@ CORE = [
     "protobuf==7.36.2",
 ]
 
+# The official preset's Wan2.1 VAE (diffusers) and umT5 text encoder (transformers, sentencepiece tokenizer);
+# imported lazily by runtime/wan_vae.py and runtime/umt5.py only. `dev` pulls them so CI tests those modules.
+OFFICIAL = ["diffusers>=0.35", "transformers>=4.51", "sentencepiece>=0.2", "tokenizers>=0.21"]
+
 setup(
     name="shotstream-runtime",
     version="0.1.0",
@@ -46,8 +50,9 @@ setup(
     include_package_data=True,
     install_requires=CORE,
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6.100"],
+        "dev": ["pytest>=8", "hypothesis>=6.100", *OFFICIAL],
         "demo": ["pygame==2.6.1"],
+        "official": OFFICIAL,
         "gpu": ["tensorrt>=10.0", "pycuda>=2024.1"],  # imported lazily by runtime/backends/trt_backend.py only
     },
     entry_points={"console_scripts": ["shotstream=runtime.cli:main"]},

@@ -2,8 +2,9 @@
 record a video of it.
 
 `runtime/cli.py` dispatches its `demo` subcommand here lazily (`add_arguments`, `run`); `python -m
-demo_game` does the same. Without `--server` the demo starts its own server in this process (the tiny
-model on onnxruntime, 127.0.0.1, a free port) and stops it on the way out.
+demo_game` does the same. Without `--server` the demo starts its own server in this process (by default
+the tiny model on onnxruntime; `--preset shotstream-1.3b --backend torch --weights DIR --device cuda` for the
+official one; 127.0.0.1, a free port) and stops it on the way out.
 """
 from __future__ import annotations
 
@@ -35,6 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="story seed, also lays out the map (default 7)")
     parser.add_argument("--scale", type=int, default=4, choices=range(2, 9), metavar="2..8",
                         help="cutscene panel zoom, nearest neighbour (default 4: 64 px frames shown at 256 px)")
+    from runtime.cli import add_model_options  # the in-process server's options, as `shotstream serve` has them
+
+    model = parser.add_argument_group("model of the in-process server (without --server)")
+    model.add_argument("--preset", default="tiny", help="model preset (default tiny)")
+    model.add_argument("--backend", choices=("onnxruntime", "torch", "tensorrt"),
+                       help="inference backend (default onnxruntime; torch for the official preset or a --device)")
+    model.add_argument("--weights", type=Path, help="weights folder (official preset)")
+    add_model_options(model)
 
 
 def headless() -> bool:
@@ -79,7 +88,7 @@ def play(args: argparse.Namespace, *, autoplay: bool, record: Path | None, secon
         screen = pygame.display.set_mode(Layout(args.scale).size)
         pygame.display.set_caption("ShotStream demo: live generated cutscenes")
         splash(screen, "starting the model..." if not args.server else f"connecting to {args.server}...")
-        with server_address(args.server) as address:
+        with server_address(args.server, engine=None if args.server else _engine(args)) as address:
             feed = _feed(address, args.seed, CAPTION)
             recorder = _recorder(record, FPS)
             game = Game(screen, feed.start(), seed=args.seed, scale=args.scale, pilot=Pilot() if autoplay else None,
@@ -119,6 +128,12 @@ def server_address(address: str | None, engine=None) -> Iterator[str]:
         yield server.target
     finally:
         server.stop()
+
+
+def _engine(args: argparse.Namespace):
+    from runtime.cli import load_engine
+
+    return load_engine(args)
 
 
 def splash(screen, text: str) -> None:

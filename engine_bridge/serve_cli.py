@@ -19,6 +19,7 @@ from pathlib import Path
 from engine_bridge import logs
 from engine_bridge.errors import ScriptError
 from engine_bridge.registry import Limits
+from runtime.cli import add_model_options, load_engine
 
 log = logging.getLogger("engine_bridge.serve")
 TOKEN_ENV = "SHOTSTREAM_TOKEN"
@@ -50,9 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--grace", type=float, default=5.0, help="seconds in-flight calls get at shutdown (default 5)")
     model = parser.add_argument_group("model")
     model.add_argument("--preset", default="tiny", help="model preset (default tiny)")
-    model.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "torch", "tensorrt"),
-                       help="inference backend (default onnxruntime)")
-    model.add_argument("--weights", type=Path, help="checkpoint for presets without embedded weights")
+    model.add_argument("--backend", choices=("onnxruntime", "torch", "tensorrt"),
+                       help="inference backend (default onnxruntime; torch for the official preset or a --device)")
+    model.add_argument("--weights", type=Path, help="weights folder for presets without embedded weights (official: "
+                       "shotstream_merged.pt, Wan2.1_VAE.pth, models_t5_umt5-xxl-enc-bf16.pth, google/umt5-xxl/)")
+    add_model_options(model)
     lim = parser.add_argument_group("limits")
     lim.add_argument("--max-sessions", type=int, default=d.max_sessions, help=f"open sessions at once (default {d.max_sessions})")
     lim.add_argument("--cache-budget", type=byte_size, default=d.cache_budget_bytes,
@@ -78,7 +81,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from runtime import Engine
     from runtime.config import PRESETS
     from runtime.errors import ShotStreamError
 
@@ -93,7 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = ServerConfig(bind=args.bind, port=args.port, limits=limits, token=token, tls_cert=tls_cert,
                           tls_key=tls_key, grace_s=args.grace, available_presets=tuple(sorted(PRESETS)))
     try:
-        engine = Engine.load(preset=args.preset, backend=args.backend, weights=args.weights)
+        engine = load_engine(args)
     except ShotStreamError as exc:
         log.error("cannot load the model: %s", exc)
         return 2

@@ -50,7 +50,7 @@ class StorytellerServicer(rpc.StorytellerServicer):
                 idle_timeout_ms=int(lim.idle_timeout_s * 1000), max_script_bytes=lim.max_script_bytes,
                 max_param_chars=lim.max_param_chars),
             usage=use, auth_required=self.auth_required,
-            server_events=sorted(server_script.events) if server_script else [])
+            server_events=sorted(server_script.events) if server_script else [], model=info.model)
 
     def OpenSession(self, request: pb.OpenSessionRequest, context) -> pb.OpenSessionResponse:
         session = self.registry.open(self._settings(request), request.director_script)

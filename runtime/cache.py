@@ -66,10 +66,12 @@ class CacheSpec:
 class KVCache:
     """Preallocated K/V storage for one cache with a small API: write, commit, view, reset."""
 
-    def __init__(self, *, spec: CacheSpec, alloc: Allocator = zeros_allocator):
+    def __init__(self, *, spec: CacheSpec, alloc: Allocator = zeros_allocator, storage: tuple | None = None):
+        """`storage`: (K, V) buffers of the spec's shape to use instead of allocating (views of a joint one)."""
         self.spec = spec
-        self.k = alloc(spec.shape, np.dtype(spec.dtype))
-        self.v = alloc(spec.shape, np.dtype(spec.dtype))
+        if storage is None:
+            storage = (alloc(spec.shape, np.dtype(spec.dtype)), alloc(spec.shape, np.dtype(spec.dtype)))
+        self.k, self.v = storage
         self.valid = np.zeros((1,), dtype=np.int64)  # valid tokens, read by graphs as `local_len`
 
     @property
@@ -108,15 +110,26 @@ class KVCache:
         self.v.fill(0)
 
     def data_ptrs(self) -> tuple[int, int]:
-        return self.k.ctypes.data, self.v.ctypes.data
+        from runtime.backends.base import address
+
+        return address(self.k), address(self.v)
 
 
 class DualKVCache:
-    """The global (context) cache and the local (current shot) cache of one story."""
+    """The global (context) cache and the local (current shot) cache of one story.
+
+    Both live in one joint K and one joint V buffer, (global tokens + local tokens, layers, heads, head_dim):
+    the global cache is its first rows and the local cache the rest, so a chunk step can attend to
+    [global ; local] as one tensor with no concatenation (runtime/backends/torch_backend.py). Each part is a
+    contiguous first-axis view, bound like a buffer of its own by the backends that take them apart."""
 
     def __init__(self, *, cfg: ModelConfig, alloc: Allocator = zeros_allocator, dtype: str = "float32"):
-        self.global_ = KVCache(spec=CacheSpec.global_for(cfg, dtype), alloc=alloc)
-        self.local = KVCache(spec=CacheSpec.local_for(cfg, dtype), alloc=alloc)
+        g_spec, l_spec = CacheSpec.global_for(cfg, dtype), CacheSpec.local_for(cfg, dtype)
+        joint = (g_spec.capacity_tokens + l_spec.capacity_tokens,) + g_spec.shape[1:]
+        self.k, self.v = alloc(joint, np.dtype(dtype)), alloc(joint, np.dtype(dtype))
+        split = g_spec.capacity_tokens
+        self.global_ = KVCache(spec=g_spec, storage=(self.k[:split], self.v[:split]))
+        self.local = KVCache(spec=l_spec, storage=(self.k[split:], self.v[split:]))
 
     @property
     def nbytes(self) -> int:

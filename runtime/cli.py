@@ -43,7 +43,6 @@ def load_story_file(path: Path) -> tuple[str, list[str]]:
 
 
 def render(args) -> int:
-    from runtime import Engine
     from runtime.progress import progress
 
     if args.story:
@@ -53,7 +52,7 @@ def render(args) -> int:
     if not prompts:
         raise SystemExit("give a story file or at least one --prompt")
     t0 = time.perf_counter()
-    engine = Engine.load(args.preset, args.backend, args.weights)
+    engine = load_engine(args, seed=args.seed)
     info = engine.info
     story = engine.open_story(seed=args.seed, global_caption=caption)
     load_s = time.perf_counter() - t0
@@ -112,9 +111,54 @@ def model_info(args) -> int:
 def bench(args) -> int:
     from runtime.bench import run_bench
 
-    result = run_bench(args.preset, args.backend, shots=args.shots, seed=args.seed)
+    result = run_bench(preset_config(args), backend_for(args), shots=args.shots, seed=args.seed, weights=args.weights,
+                       device=args.device, text_device=args.text_device, random_weights=args.random_weights,
+                       chunks=args.chunks)
     print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
     return 0
+
+
+# -- model options shared by render, bench, serve and demo ----------------------------------------
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """Where the official preset's weights are and which device runs it (the tiny preset ignores these)."""
+    p.add_argument("--device", default="cpu", help="torch backend: where the DiT and VAE run, cpu or cuda[:N] "
+                   "(bf16 on CUDA; default cpu)")
+    p.add_argument("--text-device", default="cpu", help="torch backend: where the text encoder runs (default cpu: "
+                   "umT5-XXL in bf16 takes ~11 GB of host memory, encodings are cached per prompt)")
+    p.add_argument("--random-weights", action="store_true",
+                   help="official preset: random weights in the official geometry (speed measurements; no --weights)")
+
+
+def backend_for(args) -> str:
+    """--backend, or its default: torch for the official preset or a device other than the CPU, else onnxruntime."""
+    from runtime.config import get_preset
+
+    if args.backend:
+        return args.backend
+    return "torch" if get_preset(args.preset).vae.kind != "tiny" or args.device != "cpu" else "onnxruntime"
+
+
+def load_engine(args, seed: int = 0):
+    """The engine the parsed options ask for (`--preset`, `--backend`, `--weights`, `--device`, ...);
+    `seed` seeds random weights."""
+    from runtime import Engine
+
+    return Engine.load(args.preset, backend_for(args), args.weights, device=args.device, text_device=args.text_device,
+                       random_weights=args.random_weights, seed=seed)
+
+
+def preset_config(args):
+    """The preset, reduced when bench's --layers/--size/--vae-channels/--text-len ask (CPU runs, gpu_check)."""
+    from runtime.config import get_preset
+
+    cfg = get_preset(args.preset)
+    if not (args.layers or args.size or args.vae_channels or args.text_len):
+        return cfg
+    from runtime.official import reduced
+
+    height, width = (int(v) for v in args.size.lower().split("x")) if args.size else (None, None)
+    return reduced(cfg, layers=args.layers, height=height, width=width, vae_channels=args.vae_channels,
+                   text_len=args.text_len)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p):
         p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
-        p.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "torch", "tensorrt"])
+        p.add_argument("--backend", choices=["onnxruntime", "torch", "tensorrt"],
+                       help="default: onnxruntime; torch for the official preset or a --device other than cpu")
         p.add_argument("--seed", type=int, default=0)
 
     r = sub.add_parser("render", help="render a story to a video file")
@@ -135,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--chunks", type=int, default=7, help="chunks per shot, 1..7 (7 = 81 frames)")
     r.add_argument("--out", help="output video (.mp4, .gif) or folder of PNGs")
     r.add_argument("--scale", type=int, default=4, help="nearest-neighbour upscale of the written video")
-    r.add_argument("--weights", help="weights directory (tiny) or official checkpoint")
+    r.add_argument("--weights", help="weights folder: the tiny preset's, or the official one (shotstream_merged.pt, "
+                   "Wan2.1_VAE.pth, models_t5_umt5-xxl-enc-bf16.pth, google/umt5-xxl/)")
+    add_model_options(r)
     r.add_argument("--json", action="store_true", help="print one JSON summary line")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=render)
@@ -149,6 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     common(b)
     b.add_argument("--shots", type=int, default=3)
     b.add_argument("--json", action="store_true")
+    b.add_argument("--weights", help="weights folder (official preset), as for render")
+    add_model_options(b)
+    b.add_argument("--chunks", type=int, help="chunks per shot, 1..7 (default 7)")
+    small = b.add_argument_group("reduced geometry (official preset: CPU runs, parity checks)")
+    small.add_argument("--layers", type=int, help="DiT layers (official: 30)")
+    small.add_argument("--size", help="frame HEIGHTxWIDTH, multiples of 16 (official: 480x832)")
+    small.add_argument("--vae-channels", type=int, help="VAE base channels (official: 96)")
+    small.add_argument("--text-len", type=int, help="text tokens (official: 512)")
     b.set_defaults(func=bench)
 
     for name, (_, help_text) in PLUGINS.items():

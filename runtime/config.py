@@ -174,7 +174,7 @@ PRESETS: dict[str, ModelConfig] = {
         width=832,
         dit=DiTConfig(dim=1536, num_layers=30, num_heads=12, ffn_dim=8960, freq_dim=256, text_dim=4096),
         text=TextConfig(kind="umt5-xxl", text_len=512, dim=4096),
-        vae=VAEConfig(kind="wan2.1", z_dim=16),
+        vae=VAEConfig(kind="wan2.1", z_dim=16, base_channels=96),
     ),
 }
 

@@ -222,6 +222,40 @@ class CausalDiT(nn.Module):
         return velocity, torch.stack(ks, 2)[0], torch.stack(vs, 2)[0]
 
 
+    def chunk_step_joint(self, x, t_freq, text, cos, sin, kv_k, kv_v, n_global: int, local_len,
+                         n_valid: int | None = None):
+        """`chunk_step` on the joint cache, with no concatenation: (velocity, k_new, v_new) as there.
+
+        kv_k/kv_v (Tg + Tl, layers, H, D) hold [global ; local] (runtime/cache.py's DualKVCache). Each layer
+        writes its roped K/V into the chunk's own slot, rows [Tg + local_len, + chunk tokens), in place (the
+        slot every call of the chunk writes; the caller commits it), then attends to that layer's column of
+        the buffer. Without `n_valid` the whole buffer is read with the rows past the chunk masked: one static
+        shape for every chunk position (`local_len` stays a tensor). With `n_valid` (= Tg + local_len + chunk
+        tokens, known to the caller) only those rows are read, unmasked: a static shape per chunk position
+        (one CUDA graph each) and no attention over empty rows.
+        """
+        _, f, _, hh, ww = x.shape
+        tokens, e, e0, txt = self._embed(x, t_freq, text)
+        total, tc = kv_k.shape[0], tokens.shape[1]
+        if n_valid is None:
+            start = n_global + local_len.reshape(1)  # (1,) int64, on the device
+            mask = (torch.arange(total, device=x.device) < start + tc).view(1, 1, 1, total)
+            rows = start + torch.arange(tc, device=x.device)  # (tc,)
+        else:  # a kernel, not a host-to-device copy: capturable
+            rows, mask, total = torch.arange(n_valid - tc, n_valid, device=x.device), None, n_valid
+
+        def keys_for_layer(i: int):
+            def keys(k: Tensor, v: Tensor):
+                kv_k[:, i].index_copy_(0, rows, k[0].to(kv_k.dtype))
+                kv_v[:, i].index_copy_(0, rows, v[0].to(kv_v.dtype))
+                return kv_k[:total, i].unsqueeze(0), kv_v[:total, i].unsqueeze(0), mask
+            return keys
+
+        out, ks, vs = self._run_blocks(tokens, e0, txt, cos, sin, keys_for_layer)
+        velocity = self._unpatchify(self.head(out, e), f, hh, ww)
+        return velocity, torch.stack(ks, 2)[0], torch.stack(vs, 2)[0]
+
+
 def timestep_frequencies(t, freq_dim: int, out=None):
     """Sinusoidal timestep embedding (cos half, then sin half), computed in float64 on the host.
 

@@ -20,10 +20,12 @@ import numpy as np
 from runtime.backends.base import select_backend
 from runtime.backends.spec import graph_specs, spec_hash
 from runtime.cache import CACHE_TENSORS, CacheSpec
+from runtime.config import ModelConfig, get_preset
 from runtime.dit import timestep_frequencies
-from runtime.errors import InvalidPromptError
+from runtime.errors import BackendUnavailableError, InvalidPromptError
 from runtime.graphs import build_graphs
 from runtime.model import ModelBundle, load_bundle
+from runtime.official import describe
 from runtime.rope import RopeTable
 from runtime.scheduler import FlowMatchScheduler
 
@@ -51,6 +53,7 @@ class EngineInfo:
     max_prompt_chars: int
     text_len: int
     weights_id: str
+    model: str = ""  # which model is served, in words (preset, architecture, weights source)
 
 
 class FairTurn:
@@ -77,10 +80,11 @@ class FairTurn:
 
 
 class Engine:
-    def __init__(self, bundle: ModelBundle, backend_name: str, artifacts: Path | None = None):
+    def __init__(self, bundle: ModelBundle, backend_name: str, artifacts: Path | None = None,
+                 device: str = "cpu", text_device: str = "cpu", dtype: str | None = None):
         self.bundle, self.cfg = bundle, bundle.cfg
         self.specs = graph_specs(self.cfg)
-        self.backend = select_backend(backend_name)
+        self.backend = select_backend(backend_name, device, text_device, dtype)
         fingerprint = {"weights": bundle.weights_id, "spec": spec_hash(self.specs), "preset": self.cfg.name}
         root = (artifacts or artifacts_dir()) / f"{self.cfg.name}-{bundle.weights_id[:12]}-{fingerprint['spec']}"
         self.backend.prepare(self.specs, build_graphs(bundle.dit, bundle.text_encoder, bundle.vae), root, fingerprint)
@@ -93,9 +97,25 @@ class Engine:
         self._text_binding = self.backend.bind("text_encode", self._text_buffers)
 
     @classmethod
-    def load(cls, preset: str = "tiny", backend: str = "onnxruntime", weights: str | Path | None = None,
-             artifacts: Path | None = None) -> "Engine":
-        return cls(load_bundle(preset, weights), backend, artifacts)
+    def load(cls, preset: str | ModelConfig = "tiny", backend: str = "onnxruntime", weights: str | Path | None = None,
+             artifacts: Path | None = None, *, device: str = "cpu", text_device: str = "cpu",
+             random_weights: bool = False, seed: int = 0, dtype: str | None = None) -> "Engine":
+        """Load a preset (a name, or a config such as a reduced official one) onto a backend.
+
+        The official preset runs on the torch backend (`device` cpu or cuda; its text encoder on
+        `text_device`, the CPU by default); its memory estimate is logged, and checked against a CUDA
+        device's memory, before any weight is read."""
+        cfg = get_preset(preset) if isinstance(preset, str) else preset
+        if cfg.vae.kind != "tiny":
+            from runtime.official import check_memory, memory_estimate, require_extra
+
+            if backend != "torch":
+                raise BackendUnavailableError(f"preset {cfg.name!r} runs on the torch backend (--backend torch, "
+                                              f"--device cpu or cuda); {backend} is not supported for it yet")
+            require_extra(cfg)
+            check_memory(memory_estimate(cfg, device, text_device, random_weights), device)
+        bundle = load_bundle(cfg, weights, random_weights=random_weights, seed=seed)
+        return cls(bundle, backend, artifacts, device, text_device, dtype)
 
     def _tables(self) -> None:
         cfg = self.cfg
@@ -120,6 +140,7 @@ class Engine:
             chunk_frames=tuple(cfg.chunk_pixel_frames(i) for i in range(cfg.shot.chunks_per_shot)),
             frames_per_shot=cfg.frames_per_shot, session_cache_bytes=self.session_bytes(),
             max_prompt_chars=MAX_PROMPT_CHARS, text_len=cfg.text.text_len, weights_id=self.bundle.weights_id,
+            model=describe(cfg, self.bundle.manifest),
         )
 
     def session_bytes(self) -> int:

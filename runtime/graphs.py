@@ -37,6 +37,19 @@ class DitChunkGraph(nn.Module):
         return self.dit.chunk_step(x, t_freq, text, rope_cos, rope_sin, global_k, global_v, local_k, local_v, local_len)
 
 
+class DitChunkJointGraph(nn.Module):
+    """`dit_chunk` on the joint [global ; local] cache (the torch backend's in-place path): the spec's inputs
+    with the four cache buffers replaced by the joint K and V they are views of."""
+
+    def __init__(self, dit: CausalDiT, n_global: int):
+        super().__init__()
+        self.dit, self.n_global = dit, n_global
+
+    def forward(self, x, t_freq, text, rope_cos, rope_sin, kv_k, kv_v, local_len, n_valid: int | None = None):
+        return self.dit.chunk_step_joint(x, t_freq, text, rope_cos, rope_sin, kv_k, kv_v, self.n_global, local_len,
+                                         n_valid)
+
+
 class VaeDecodeChunkGraph(nn.Module):
     """Latents + state -> frames (4n, H, W, 3) as floats already rounded to 0..255, and the new state."""
 

@@ -1,7 +1,8 @@
 """A preset's model components, built and loaded: the DiT, the text side and the VAE.
 
 `load_bundle("tiny")` reads the embedded default from `runtime/assets/tiny/` (checked against its manifest);
-`load_bundle("shotstream-1.3b", weights=...)` loads the official student strictly. `build_dit(cfg, "meta")`
+`load_bundle("shotstream-1.3b", weights=DIR)` loads the official student, Wan2.1 VAE and umT5-XXL
+(runtime/official.py; `random_weights=True` gives the same geometry with random weights). `build_dit(cfg, "meta")`
 builds a DiT without memory (for `model-info`).
 """
 from __future__ import annotations
@@ -45,17 +46,18 @@ def default_weights_dir(preset: str) -> Path:
     return ASSETS / preset
 
 
-def load_bundle(preset: str, weights: str | Path | None = None) -> ModelBundle:
-    cfg = get_preset(preset)
+def load_bundle(preset: str | ModelConfig, weights: str | Path | None = None, *, random_weights: bool = False,
+                seed: int = 0) -> ModelBundle:
+    """A preset (by name, or a config such as a reduced official one) with its weights loaded."""
+    cfg = get_preset(preset) if isinstance(preset, str) else preset
     if cfg.text.kind != "tiny" or cfg.vae.kind != "tiny":
-        if weights is not None:
-            load_strict(build_dit(cfg), read_state_dict(weights), source=str(weights), prefix=DIT_PREFIX)
-        raise ComponentUnavailableError(
-            f"preset {preset!r} needs the {cfg.text.kind} text encoder and the {cfg.vae.kind} VAE; this package "
-            "bundles neither and has no loader for them yet. The DiT itself loads strictly (see `shotstream "
-            "model-info`); generation with this preset is not available."
-        )
-    directory = Path(weights) if weights is not None else default_weights_dir(preset)
+        from runtime.official import load_official_bundle, require_extra
+
+        require_extra(cfg)
+        return load_official_bundle(cfg, weights, random_weights=random_weights, seed=seed)
+    if random_weights:
+        raise ComponentUnavailableError("--random-weights is for the official preset (the tiny one ships its weights)")
+    directory = Path(weights) if weights is not None else default_weights_dir(cfg.name)
     manifest = read_manifest(directory)
     verify_manifest(directory, manifest)
     dit, text_encoder, vae = CausalDiT(cfg.dit), TinyTextEncoder(cfg.text), TinyVAE(cfg.vae)

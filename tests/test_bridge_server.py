@@ -81,6 +81,7 @@ def test_get_info_describes_the_model_and_the_limits(client, ort_engine):
     assert (info.preset, info.backend, info.width, info.height, info.fps) == ("tiny", "onnxruntime", 64, 64, 16)
     assert list(info.chunk_frames) == list(ort_engine.info.chunk_frames) and info.frames_per_shot == 81
     assert info.limits.max_sessions == 10 and info.limits.session_cache_bytes == ort_engine.info.session_cache_bytes
+    assert info.model == ort_engine.info.model == "tiny (embedded default, 4 layers x 256, 64x64)"
 
 
 def test_eight_concurrent_sessions_each_get_their_own_correct_frames(client, ort_engine):

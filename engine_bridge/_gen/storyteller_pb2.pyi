@@ -69,7 +69,7 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetInfoResponse(_message.Message):
-    __slots__ = ("server_version", "preset", "available_presets", "backend", "backend_reason", "width", "height", "fps", "frames_per_shot", "max_chunks_per_shot", "chunk_frames", "max_prompt_chars", "limits", "usage", "auth_required", "server_events")
+    __slots__ = ("server_version", "preset", "available_presets", "backend", "backend_reason", "width", "height", "fps", "frames_per_shot", "max_chunks_per_shot", "chunk_frames", "max_prompt_chars", "limits", "usage", "auth_required", "server_events", "model")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_PRESETS_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class GetInfoResponse(_message.Message):
     USAGE_FIELD_NUMBER: _ClassVar[int]
     AUTH_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     SERVER_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     preset: str
     available_presets: _containers.RepeatedScalarFieldContainer[str]
@@ -102,7 +103,8 @@ class GetInfoResponse(_message.Message):
     usage: Usage
     auth_required: bool
     server_events: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, server_version: _Optional[str] = ..., preset: _Optional[str] = ..., available_presets: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., backend_reason: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[int] = ..., frames_per_shot: _Optional[int] = ..., max_chunks_per_shot: _Optional[int] = ..., chunk_frames: _Optional[_Iterable[int]] = ..., max_prompt_chars: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., auth_required: _Optional[bool] = ..., server_events: _Optional[_Iterable[str]] = ...) -> None: ...
+    model: str
+    def __init__(self, server_version: _Optional[str] = ..., preset: _Optional[str] = ..., available_presets: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., backend_reason: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[int] = ..., frames_per_shot: _Optional[int] = ..., max_chunks_per_shot: _Optional[int] = ..., chunk_frames: _Optional[_Iterable[int]] = ..., max_prompt_chars: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., auth_required: _Optional[bool] = ..., server_events: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ...) -> None: ...
 
 class Limits(_message.Message):
     __slots__ = ("max_sessions", "cache_budget_bytes", "session_cache_bytes", "max_shots_per_request", "max_queued_shots", "max_buffer_frames", "default_buffer_frames", "max_message_bytes", "idle_timeout_ms", "max_script_bytes", "max_param_chars")

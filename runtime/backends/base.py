@@ -33,6 +33,7 @@ class Backend(ABC):
     def __init__(self, reason: str):
         self.reason = reason  # why this backend was chosen, logged once at start
         self.calls: dict[str, int] = {}
+        self.seconds: dict[str, float] | None = None  # per-graph wall time, when a bench asks (`seconds = {}`)
 
     @abstractmethod
     def prepare(self, specs: dict[str, GraphSpec], modules: dict, artifacts: Path, fingerprint: dict) -> None:
@@ -51,7 +52,16 @@ class Backend(ABC):
 
     def run(self, graph: str, binding) -> None:
         self.calls[graph] = self.calls.get(graph, 0) + 1
+        if self.seconds is None:
+            self._run(binding)
+            return
+        started = time.perf_counter()
         self._run(binding)
+        self.synchronize()
+        self.seconds[graph] = self.seconds.get(graph, 0.0) + time.perf_counter() - started
+
+    def synchronize(self) -> None:
+        """Wait for the device's queued work (timing only; every call already ends with its outputs on the host)."""
 
 
 def check_buffers(spec: GraphSpec, buffers: dict) -> None:
@@ -66,13 +76,25 @@ def check_buffers(spec: GraphSpec, buffers: dict) -> None:
             raise ValueError(f"{spec.name}.{t.name}: buffer is not C-contiguous (a bound copy would lose writes)")
 
 
-def select_backend(name: str) -> Backend:
-    """Construct the named backend; no fallback: an unavailable backend raises BackendUnavailableError."""
+def select_backend(name: str, device: str = "cpu", text_device: str = "cpu", dtype: str | None = None) -> Backend:
+    """Construct the named backend; no fallback: an unavailable backend raises BackendUnavailableError.
+
+    `device` / `text_device` place the torch backend's graphs and `dtype` ("float32", "bfloat16"; default:
+    bf16 on CUDA, float32 on the CPU) is its compute type; the other backends choose their own."""
     started = time.perf_counter()
+    if ((device, text_device) != ("cpu", "cpu") or dtype) and name != "torch":
+        from runtime.errors import BackendUnavailableError
+
+        raise BackendUnavailableError(f"--device {device} / --text-device {text_device} apply to the torch backend; "
+                                      f"{name} places its graphs itself")
     if name == "torch":
         from runtime.backends.torch_backend import TorchBackend
 
-        backend: Backend = TorchBackend("requested: torch (reference implementation)")
+        where = "reference implementation" if device == "cpu" else f"on {device}"
+        import torch
+
+        backend: Backend = TorchBackend(f"requested: torch ({where})", device=device, text_device=text_device,
+                                        dtype=getattr(torch, dtype) if dtype else None)
     elif name == "onnxruntime":
         from runtime.backends.ort_backend import OrtBackend
 

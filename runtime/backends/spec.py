@@ -6,6 +6,7 @@ Graphs (all batch 1, all shapes static):
 - context_fill     : context latents at t=0 -> the global cache's K and V (whole buffers)
 - dit_chunk        : one chunk + both caches -> velocity and the chunk's K/V (for its local slot)
 - vae_decode_chunk : one chunk of latents + causal state -> 4 frames per latent (RGB, 0..255) + new state
+                     (a shot's first chunk: its first FIRST_KEEP frames are not part of the shot)
 - vae_encode_frame : one RGB frame (0..255) -> one latent frame (a shot's first-frame path)
 """
 from __future__ import annotations
@@ -59,7 +60,7 @@ def graph_specs(cfg: ModelConfig) -> dict[str, GraphSpec]:
                 T("text", (1, frames, cfg.text.text_len, d.text_dim)),
                 T("rope_cos", (frames * tpf, pairs)), T("rope_sin", (frames * tpf, pairs)))
 
-    state = (4 * cfg.vae.base_channels, cfg.latent_height, cfg.latent_width)
+    state = vae_state_shape(cfg)
     specs = [
         GraphSpec("text_encode", (T("ids", (1, cfg.text.text_len), "int64"),),
                   (T("text", (1, cfg.text.text_len, cfg.text.dim)),)),
@@ -76,6 +77,16 @@ def graph_specs(cfg: ModelConfig) -> dict[str, GraphSpec]:
         GraphSpec("vae_encode_frame", (T("frame", (1, cfg.height, cfg.width, 3)),), (T("latent", (1,) + lat),)),
     ]
     return {g.name: g for g in specs}
+
+
+def vae_state_shape(cfg: ModelConfig) -> tuple[int, ...]:
+    """The causal decode state carried from chunk to chunk: the tiny VAE's previous-latent features, or
+    the Wan2.1 VAE's flat feature cache (runtime/wan_vae.py)."""
+    if cfg.vae.kind == "wan2.1":
+        from runtime.wan_vae import state_size
+
+        return (state_size(cfg),)
+    return (4 * cfg.vae.base_channels, cfg.latent_height, cfg.latent_width)
 
 
 def spec_hash(specs: dict[str, GraphSpec]) -> str:
