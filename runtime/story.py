@@ -18,7 +18,7 @@ import numpy as np
 from runtime.cache import CACHE_TENSORS, DualKVCache
 from runtime.context import caption_index, context_plan, flags_for_shot, frames_ever_needed
 from runtime.errors import InvalidRequestError, SessionClosedError
-from runtime.text import shot_prompt
+from runtime.text import PROMPT_MODES, PromptCheck, shot_prompt
 from runtime.vae import FIRST_KEEP
 
 if TYPE_CHECKING:
@@ -40,20 +40,25 @@ class FrameChunk:
 class ShotRecord:
     prompt: str
     chunks: int
+    dropped: tuple[str, ...]  # words of the prompt left out (lenient mode); () in strict mode
     length: int  # pixel frames produced
     kept: dict[int, np.ndarray]  # frame index -> frame, only the indices a later context plan may pick
 
 
 class Story:
-    def __init__(self, engine: "Engine", seed: int, global_caption: str):
+    def __init__(self, engine: "Engine", seed: int, global_caption: str, prompt_mode: str = "strict"):
         if not isinstance(seed, int) or not 0 <= seed < 2**63:
             raise InvalidRequestError(f"seed must be an integer in [0, 2^63), got {seed!r}")
-        self.engine, self.cfg = engine, engine.cfg
+        if prompt_mode not in PROMPT_MODES:
+            raise InvalidRequestError(f"prompt mode must be one of {', '.join(PROMPT_MODES)}, got {prompt_mode!r}")
+        self.engine, self.cfg, self.prompt_mode = engine, engine.cfg, prompt_mode
         if not isinstance(global_caption, str):
             raise InvalidRequestError("the global caption must be text")
+        self.global_caption, self._caption_text = global_caption, ""  # as given; as the encoder reads it
+        self.caption_dropped: tuple[str, ...] = ()  # words of the caption left out (lenient mode)
         if global_caption.strip():
-            engine.check_prompt(global_caption)
-        self.global_caption = global_caption
+            check = engine.check_prompt(global_caption, prompt_mode)
+            self._caption_text, self.caption_dropped = check.text, check.dropped
         self.seed = seed
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self.history: list[ShotRecord] = []
@@ -97,10 +102,14 @@ class Story:
     def shots_done(self) -> int:
         return len(self.history)
 
-    def check_prompt(self, prompt: str) -> None:
-        """Raises InvalidPromptError / UnknownWordsError if this shot prompt cannot be encoded in this story."""
-        self.engine.check_prompt(prompt)
-        self.engine.tokenize(shot_prompt(self.global_caption, len(self.history), prompt))
+    def check_prompt(self, prompt: str, shot_index: int | None = None) -> PromptCheck:
+        """What this story's encoder would read for `prompt` as shot `shot_index` (default: the next shot):
+        the composed prompt (global caption + "shot{k}:" + prompt), checked in the story's mode; `dropped`
+        lists the prompt's own words left out. Raises InvalidPromptError / UnknownWordsError."""
+        own = self.engine.check_prompt(prompt, self.prompt_mode)
+        index = len(self.history) if shot_index is None else shot_index
+        full = self.engine.check_prompt(shot_prompt(self._caption_text, index, own.text), "strict")
+        return PromptCheck(full.tokens, full.text, own.dropped)
 
     def close(self) -> None:
         with self._lock:
@@ -117,29 +126,28 @@ class Story:
         chunks = max_chunks if chunks is None else chunks
         if isinstance(chunks, bool) or not isinstance(chunks, int) or not 1 <= chunks <= max_chunks:
             raise InvalidRequestError(f"chunks must be an integer in [1, {max_chunks}], got {chunks!r}")
-        self.engine.check_prompt(prompt)  # raises before anything is generated
-        ids_prompt = shot_prompt(self.global_caption, len(self.history), prompt)
-        self.engine.tokenize(ids_prompt)
-        return self._run_shot(prompt, ids_prompt, chunks, stop or threading.Event())
+        check = self.check_prompt(prompt)  # raises before anything is generated
+        return self._run_shot(prompt, check, chunks, stop or threading.Event())
 
     # -- the generator ---------------------------------------------------------------------------
-    def _run_shot(self, prompt: str, full_prompt: str, chunks: int, stop: threading.Event) -> Iterator[FrameChunk]:
+    def _run_shot(self, prompt: str, check: PromptCheck, chunks: int, stop: threading.Event) -> Iterator[FrameChunk]:
         if not self._lock.acquire(blocking=False):
             raise InvalidRequestError("this story is already generating a shot")
         try:
             if self._closed:
                 raise SessionClosedError("the story is closed")
-            yield from self._shot_chunks(prompt, full_prompt, chunks, stop)
+            check = self.check_prompt(prompt)  # composed again: shots may have ended since validation
+            yield from self._shot_chunks(prompt, check, chunks, stop)
         finally:
             self._lock.release()
 
-    def _shot_chunks(self, prompt, full_prompt, chunks, stop) -> Iterator[FrameChunk]:
+    def _shot_chunks(self, prompt: str, check: PromptCheck, chunks: int, stop: threading.Event) -> Iterator[FrameChunk]:
         k, produced, done = len(self.history), 0, 0
         if stop.is_set():
             return
         try:
             with self.engine.turn():
-                new_flag = self._begin_shot(full_prompt)
+                new_flag = self._begin_shot(check.text)
             for b in range(chunks):
                 if b > 0 and stop.is_set():
                     break
@@ -157,15 +165,15 @@ class Story:
         finally:
             # Whatever was generated stays in the story, even if the consumer walked away mid-shot.
             if done:
-                self._end_shot(prompt, done, produced)
+                self._end_shot(prompt, check.dropped, done, produced)
             elif len(self._captions) > len(self.history):
                 self._captions.pop()  # the shot began but produced nothing: forget its caption
 
-    def _begin_shot(self, full_prompt: str) -> int:
+    def _begin_shot(self, full_text: str) -> int:
         """Context selection, captions, global cache fill. Returns the new frames' shot flag."""
         cfg, eng, bufs = self.cfg, self.engine, self.buffers["context_fill"]
         n_ctx = cfg.shot.context_frames
-        self._captions.append(eng.encode_text(full_prompt))
+        self._captions.append(eng.encode_text(full_text))
         plan = context_plan([r.length for r in self.history], n_ctx)
         flags, new_flag = flags_for_shot(plan, n_ctx)
         x = bufs["x"]
@@ -226,9 +234,9 @@ class Story:
         view.flags.writeable = False
         return view
 
-    def _end_shot(self, prompt: str, chunks: int, length: int) -> None:
+    def _end_shot(self, prompt: str, dropped: tuple[str, ...], chunks: int, length: int) -> None:
         kept = {i: self._shot_frames[i].copy() for i in frames_ever_needed(length, self.cfg.shot.context_frames)}
-        self.history.append(ShotRecord(prompt, chunks, length, kept))
+        self.history.append(ShotRecord(prompt, chunks, dropped, length, kept))
 
 
 def _spec(shape, dtype):
