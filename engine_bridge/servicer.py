@@ -106,15 +106,28 @@ class StorytellerServicer(rpc.StorytellerServicer):
         half_closed = threading.Event()
         threading.Thread(target=self._read_commands, args=(request_iterator, session, half_closed),
                          name=f"play-{session.id[:8]}", daemon=True).start()
-        yield from _drain(session, ticket, context, finished=lambda: half_closed.is_set() and not session.busy)
+        yield from _drain(session, ticket, context, finished=lambda: self._play_done(session, half_closed, owned))
+
+    def _play_done(self, session: Session, half_closed: threading.Event, owned: bool) -> bool:
+        """True once the client half-closed and the session has nothing left to run or send. A session
+        this stream owns is closed then instead, so the stream ends after its `closed` update."""
+        if not half_closed.is_set() or session.busy or session.outbox.pending:
+            return False
+        if owned:
+            self._close_owned(session)
+            return False
+        return True
 
     def _play_ended(self, session: Session, ticket: int, owned: bool) -> None:
         session.detach(ticket)
         if owned:
-            try:
-                self.registry.close(session.id, pb.CLOSE_REASON_CLIENT)
-            except SessionNotFoundError:  # already closed by CloseSession or expiry
-                log.debug("play session already closed", extra={"session": session.id})
+            self._close_owned(session)
+
+    def _close_owned(self, session: Session) -> None:
+        try:
+            self.registry.close(session.id, pb.CLOSE_REASON_CLIENT)
+        except SessionNotFoundError:  # already closed by CloseSession or expiry
+            log.debug("play session already closed", extra={"session": session.id})
 
     def _read_commands(self, requests, session: Session, half_closed: threading.Event) -> None:
         """Applies each later Play request and queues its answer; ends the stream on a protocol error."""
@@ -209,5 +222,5 @@ def _drain(session: Session, ticket: int, context, finished=lambda: False) -> It
             raise item
         if item is not None:
             yield item
-        elif not context.is_active() or (finished() and session.outbox.pending == 0):
+        elif not context.is_active() or finished():
             return

@@ -288,12 +288,10 @@ class Session:
         return end
 
     def _frame(self, shot: _Shot, chunk, i: int, rgb, raw: bytes) -> pb.StoryUpdate:
-        s = self.settings
-        story_frame = chunk.story_frame + i
+        s = self.settings  # story_frame and pts_us are stamped by the outbox as the frame leaves
         return pb.StoryUpdate(frame=pb.Frame(
             session_id=self.id, shot_id=shot.id, shot_index=chunk.shot_index, chunk_index=chunk.chunk_index,
-            frame_index=chunk.first_frame + i, story_frame=story_frame, pts_us=frames.pts_us(story_frame, self.fps),
-            format=s.frame_format, width=rgb.shape[1], height=rgb.shape[0],
+            frame_index=chunk.first_frame + i, format=s.frame_format, width=rgb.shape[1], height=rgb.shape[0],
             data=frames.encode(rgb, raw, s.frame_format, s.jpeg_quality),
             chunk_gen_us=min(2**32 - 1, int(chunk.gen_seconds * 1e6))))
 
