@@ -26,9 +26,8 @@ def server(ort_engine):
 
 @pytest.fixture
 def stub(server):
-    channel = grpc.insecure_channel(server.target, options=SMALL_WINDOW)
-    yield rpc.StorytellerStub(channel)
-    channel.close()
+    with grpc.insecure_channel(server.target, options=SMALL_WINDOW) as channel:
+        yield rpc.StorytellerStub(channel)
 
 
 def shots(*specs):
