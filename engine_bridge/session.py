@@ -1,7 +1,9 @@
 """One session: a story, its shot queue, its worker thread and its playout buffer.
 
 The worker is the only thread that drives the story: it takes the next shot from the queue and iterates
-`story.generate_shot(prompt, chunks, stop)`, turning chunks into Frame updates in the outbox. Commands
+`story.generate_shot(prompt, chunks, stop)`, turning chunks into Frame updates in the outbox; when the
+queue runs empty it first prepares the next shot's context (`story.prepare_next`), so a shot submitted to
+an idle session waits for its first chunk only. Commands
 arrive from gRPC threads and only touch the queue and the current shot's stop event:
 - every prompt is checked as the story will read it (caption + "shot{k}:" + prompt, in the session's prompt
   mode) before anything is queued, with k the highest index the shot can get (no queued shot is skipped);
@@ -243,6 +245,10 @@ class Session:
 
     def _next_shot(self) -> _Shot | None:
         with self._cond:
+            idle = not self._queue and not self._closed
+        if idle:  # fill the next shot's context now, so its first frame waits for one chunk only
+            self._story.prepare_next()
+        with self._cond:
             while not self._queue and not self._closed:
                 self._cond.wait()
             if self._closed:
@@ -259,7 +265,8 @@ class Session:
         error = None
         try:
             for chunk in self._story.generate_shot(shot.request.prompt, shot.request.chunks, shot.stop):
-                done, generated, gen_seconds = done + 1, generated + len(chunk.frames), gen_seconds + chunk.gen_seconds
+                done, generated = done + 1, generated + len(chunk.frames)
+                gen_seconds += chunk.setup_seconds + chunk.gen_seconds
                 self.chunks_generated += 1
                 self.frames_generated += len(chunk.frames)
                 for i, rgb in enumerate(chunk.frames):
@@ -293,7 +300,8 @@ class Session:
             session_id=self.id, shot_id=shot.id, shot_index=chunk.shot_index, chunk_index=chunk.chunk_index,
             frame_index=chunk.first_frame + i, format=s.frame_format, width=rgb.shape[1], height=rgb.shape[0],
             data=frames.encode(rgb, raw, s.frame_format, s.jpeg_quality),
-            chunk_gen_us=min(2**32 - 1, int(chunk.gen_seconds * 1e6))))
+            chunk_gen_us=min(2**32 - 1, int(chunk.gen_seconds * 1e6)),
+            setup_us=min(2**32 - 1, int(chunk.setup_seconds * 1e6))))
 
     def _shot_event(self, shot: _Shot, phase: int, **fields) -> pb.StoryUpdate:
         r = shot.request

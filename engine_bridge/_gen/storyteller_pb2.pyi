@@ -362,7 +362,7 @@ class StoryUpdate(_message.Message):
     def __init__(self, frame: _Optional[_Union[Frame, _Mapping]] = ..., shot: _Optional[_Union[ShotEvent, _Mapping]] = ..., command: _Optional[_Union[CommandResult, _Mapping]] = ..., opened: _Optional[_Union[OpenSessionResponse, _Mapping]] = ..., closed: _Optional[_Union[SessionClosed, _Mapping]] = ...) -> None: ...
 
 class Frame(_message.Message):
-    __slots__ = ("session_id", "shot_id", "shot_index", "chunk_index", "frame_index", "story_frame", "pts_us", "format", "width", "height", "data", "chunk_gen_us", "buffered_us", "dropped_before")
+    __slots__ = ("session_id", "shot_id", "shot_index", "chunk_index", "frame_index", "story_frame", "pts_us", "format", "width", "height", "data", "chunk_gen_us", "buffered_us", "dropped_before", "setup_us")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     SHOT_ID_FIELD_NUMBER: _ClassVar[int]
     SHOT_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -377,6 +377,7 @@ class Frame(_message.Message):
     CHUNK_GEN_US_FIELD_NUMBER: _ClassVar[int]
     BUFFERED_US_FIELD_NUMBER: _ClassVar[int]
     DROPPED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    SETUP_US_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     shot_id: int
     shot_index: int
@@ -391,7 +392,8 @@ class Frame(_message.Message):
     chunk_gen_us: int
     buffered_us: int
     dropped_before: int
-    def __init__(self, session_id: _Optional[str] = ..., shot_id: _Optional[int] = ..., shot_index: _Optional[int] = ..., chunk_index: _Optional[int] = ..., frame_index: _Optional[int] = ..., story_frame: _Optional[int] = ..., pts_us: _Optional[int] = ..., format: _Optional[_Union[FrameFormat, str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., data: _Optional[bytes] = ..., chunk_gen_us: _Optional[int] = ..., buffered_us: _Optional[int] = ..., dropped_before: _Optional[int] = ...) -> None: ...
+    setup_us: int
+    def __init__(self, session_id: _Optional[str] = ..., shot_id: _Optional[int] = ..., shot_index: _Optional[int] = ..., chunk_index: _Optional[int] = ..., frame_index: _Optional[int] = ..., story_frame: _Optional[int] = ..., pts_us: _Optional[int] = ..., format: _Optional[_Union[FrameFormat, str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., data: _Optional[bytes] = ..., chunk_gen_us: _Optional[int] = ..., buffered_us: _Optional[int] = ..., dropped_before: _Optional[int] = ..., setup_us: _Optional[int] = ...) -> None: ...
 
 class ShotEvent(_message.Message):
     __slots__ = ("session_id", "shot_id", "phase", "shot_index", "prompt", "event", "chunks_requested", "chunks_done", "frames_generated", "frames_dropped", "frames_discarded", "frames_sha256", "gen_us", "error_code", "error_message", "dropped_words")
