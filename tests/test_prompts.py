@@ -77,6 +77,11 @@ def test_an_unknown_mode_is_refused(tokenizer):
         tokenizer.check("the knight", "loose")
 
 
+def test_every_vocabulary_entry_is_one_piece_as_the_tokenizer_splits_text(ort_engine):
+    # A word the splitter cannot produce (e.g. "close-up", "knight's", "Dragon") could never be used.
+    assert [w for w in ort_engine.info.vocabulary if split_words(w) != [w]] == []
+
+
 def test_engine_reports_its_vocabulary_and_checks_in_either_mode(ort_engine):
     vocabulary = ort_engine.info.vocabulary
     assert {",", ".", ":", "knight", "dragon", "walks"} <= set(vocabulary)
