@@ -1,8 +1,8 @@
 """ShotStream Runtime: live multi-shot cutscenes for games (causal video diffusion, dual KV cache, gRPC)."""
 from setuptools import setup
 
-# Pins from ../shared/reference/environment.md. torch is pinned to the CPU build that installs from the
-# local wheel; a looser pin pulls a multi-GB CUDA build. GPU users install their own torch first.
+# Exact pins: the versions this package is tested with. torch is pinned to its CPU build; a looser pin
+# pulls a multi-GB CUDA build. GPU users install their own torch first.
 CORE = [
     "torch==2.13.0",
     "numpy>=1.26",

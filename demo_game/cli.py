@@ -19,7 +19,8 @@ from typing import Iterator
 
 log = logging.getLogger("demo_game")
 DEFAULT_RECORD = Path("out/demo.mp4")
-AUTOPLAY_SECONDS = 45.0
+AUTOPLAY_SECONDS = 45.0  # a cap: the tour ends sooner, once its route is done and the last cutscene played
+PROGRESS_EVERY_S = 5.0  # game seconds between progress lines of a recorded run
 SCRIPT = Path(__file__).with_name("cutscenes.toml")
 TOKEN_ENV = "SHOTSTREAM_TOKEN"
 
@@ -92,7 +93,8 @@ def play(args: argparse.Namespace, *, autoplay: bool, record: Path | None, secon
             feed = _feed(address, args.seed, CAPTION)
             recorder = _recorder(record, FPS)
             game = Game(screen, feed.start(), seed=args.seed, scale=args.scale, pilot=Pilot() if autoplay else None,
-                        recorder=recorder, seconds=seconds, fixed_step=recorder is not None)
+                        recorder=recorder, seconds=seconds, fixed_step=recorder is not None,
+                        report=_progress(seconds) if recorder is not None else None)
             try:
                 code = game.run()
             finally:
@@ -154,6 +156,23 @@ def _feed(address: str, seed: int, caption: str):
 
     token = os.environ.get(TOKEN_ENV, "").strip() or None
     return Feed(address, seed=seed, caption=caption, script=SCRIPT.read_text(encoding="utf-8"), token=token)
+
+
+def _progress(seconds: float | None):
+    """A `Game.report` that prints one line every PROGRESS_EVERY_S seconds of game time (a recorded run
+    is otherwise silent until it ends)."""
+    next_at = [PROGRESS_EVERY_S]
+
+    def report(game) -> None:
+        if game.time + 1e-6 < next_at[0]:
+            return
+        next_at[0] += PROGRESS_EVERY_S
+        ended = sum(1 for shot in game.cutscene.shots.values() if shot.ended)
+        cap = f" of at most {seconds:g}" if seconds else ""
+        print(f"demo: {game.time:.0f} s{cap}, {ended} shots played, {game.cutscene.frames_shown} frames shown",
+              flush=True)
+
+    return report
 
 
 def _recorder(path: Path | None, fps: int):

@@ -31,6 +31,7 @@ class Shot:
     prompt: str = ""
     event: str = ""
     chunks: int = 0
+    dropped: tuple[str, ...] = ()  # words of the prompt the model did not know (left out)
     ended: str = ""  # "" while it can still produce frames, else a TERMINAL value
 
 
@@ -89,6 +90,7 @@ class Cutscene:
         shot = self.shots.setdefault(event.shot_id, Shot(event.shot_id))
         if event.prompt:
             shot.prompt, shot.event, shot.chunks = event.prompt, event.event, event.chunks_requested
+            shot.dropped = tuple(event.dropped_words)
         if event.phase in TERMINAL:
             shot.ended = TERMINAL[event.phase]
             self.pending.discard(event.shot_id)

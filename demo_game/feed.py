@@ -6,6 +6,10 @@ stream into its bounded queue, and this module's command thread connects, sends 
 arrived (never waits), and `trigger()` / `cut()`, which only enqueue. Results and failures come back
 as `Note`s in `poll()`'s output, so the HUD can show them.
 
+The session is lenient about prompt words (the director script is still checked strictly when the session
+opens): a line the player types plays with the words the model does not know left out, and those words
+come back in the `spoken` note and on the shot's events.
+
 The session uses "as fast as possible" pacing: generation runs ahead of playback until the buffers
 are full, then pauses (backpressure, nothing dropped). The game plays frames at the story's fps from
 its own buffer, so a slow game frame never speeds up or drops the cutscene.
@@ -26,6 +30,7 @@ CONNECT_TIMEOUT_S = 10.0   # unary calls, including open_session
 RETRY_PAUSE_S = 2.0        # between connection attempts
 SERVER_BUFFER_FRAMES = 16  # the server's playout buffer for this session
 SDK_QUEUE_FRAMES = 16      # the client SDK's receive queue
+SAY_CHUNKS = 3             # length of a shot the player types (2.1 s at 16 fps)
 NOTES = 64                 # undelivered notes kept; the oldest go first
 
 
@@ -34,6 +39,7 @@ class Note:
     """Something the command thread wants the game to know.
 
     kind: "connected" (info), "triggered" (shot_ids, interrupt), "suppressed" (cooldown_s),
+    "spoken" (text: the line typed, shot_ids, dropped: its words left out),
     "cancelled" (shot_ids: every shot issued so far), "refused" / "error" (text).
     """
 
@@ -44,13 +50,14 @@ class Note:
     interrupt: bool = False
     cooldown_s: float = 0.0
     info: pb.GetInfoResponse | None = None
+    dropped: tuple[str, ...] = ()
 
 
 class Feed:
     def __init__(self, address: str, *, seed: int, caption: str, script: str, token: str | None = None):
         self.address = address
         self.state = "connecting"  # connecting -> live -> closed, or error
-        self._open_args = dict(seed=seed, caption=caption, script=script, pacing="asap",
+        self._open_args = dict(seed=seed, caption=caption, script=script, pacing="asap", prompt_mode="lenient",
                                buffer_frames=SERVER_BUFFER_FRAMES, queue_frames=SDK_QUEUE_FRAMES)
         self._token = token
         self._commands: queue.Queue = queue.Queue(maxsize=64)
@@ -71,6 +78,13 @@ class Feed:
             self._note(Note("refused", f"not connected ({self.state})", event=event))
             return
         self._send(("trigger", event, params))
+
+    def say(self, text: str) -> None:
+        """A line the player typed: queued as the next shot of the story, after the shots already queued."""
+        if self.state != "live":
+            self._note(Note("refused", f"not connected ({self.state})", event="say"))
+            return
+        self._send(("say", text, {}))
 
     def cut(self) -> None:
         """Cancel: stop the shot playing at its next chunk boundary and drop the queued ones."""
@@ -183,10 +197,16 @@ class Feed:
                 self._session.cancel()
                 self._note(Note("cancelled", shot_ids=tuple(self._issued)))
                 return
+            if kind == "say":
+                shot_id = self._session.submit_shot(event, SAY_CHUNKS)
+                self._issued.append(shot_id)
+                self._note(Note("spoken", event, "say", (shot_id,),
+                                dropped=self._session.dropped_words.get(shot_id, ())))
+                return
             answer = self._session.trigger(event, **params)
         except ShotStreamRpcError as exc:
             words = f" (unknown words: {', '.join(exc.unknown_words)})" if exc.unknown_words else ""
-            self._note(Note("refused", f"{exc.code.name}: {exc.details}{words}", event=event))
+            self._note(Note("refused", f"{exc.code.name}: {exc.details}{words}", event="say" if kind == "say" else event))
             return
         log.debug("%s answered in %.1f ms", event, (time.monotonic() - started) * 1000)
         if answer.suppressed:

@@ -10,12 +10,16 @@ threads behind `Feed` (see feed.py), so nothing here ever waits for it.
 Controls:
     arrow keys   walk (during autoplay: take over)
     SPACE        talk to someone next to you, attack the dragon, or swing the sword
+    T            type what happens next: ENTER sends the line as the story's next shot (queued after
+                 the shots already waiting), ESC drops it. Words the model does not know are left out
+                 and shown under the shot's prompt; a line with no known word is refused in the log.
     C            cut: stop the cutscene playing and drop the queued ones
     Q / ESC      quit
 """
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import pygame
 
@@ -28,7 +32,8 @@ FPS = 30  # game frames per second (the cutscene itself plays at the story's fps
 HERO = "red knight"  # the hero as the model knows him
 CAPTION = "a red knight, a blue wizard and a green dragon, pixel art style."  # the story world's global caption form
 MOVE_KEYS = {pygame.K_LEFT: (-1, 0), pygame.K_RIGHT: (1, 0), pygame.K_UP: (0, -1), pygame.K_DOWN: (0, 1)}
-HINT = "arrows: walk    SPACE: talk / attack    C: cut    Q: quit"
+HINT = "arrows: walk   SPACE: talk / attack   T: type   C: cut   Q: quit"
+MAX_LINE_CHARS = 160
 SWING_S = 0.25
 
 
@@ -36,7 +41,9 @@ class Game:
     """All the game's state; `step(dt)` advances it by one frame, `run()` loops until quit or time out."""
 
     def __init__(self, screen: pygame.Surface, feed, *, seed: int = 7, scale: int = 4,
-                 pilot: Pilot | None = None, recorder=None, seconds: float | None = None, fixed_step: bool = False):
+                 pilot: Pilot | None = None, recorder=None, seconds: float | None = None, fixed_step: bool = False,
+                 report: Callable[["Game"], None] | None = None):
+        """`report`, if given, is called after every step (the headless run prints its progress with it)."""
         self.screen, self.feed = screen, feed
         self.layout = Layout(scale)
         self.hud = Hud(self.layout)
@@ -46,12 +53,13 @@ class Game:
         self.people = world.cast()
         self.cutscene = Cutscene()
         self.pilot, self.recorder = pilot, recorder
-        self.seconds, self.fixed_step = seconds, fixed_step
+        self.seconds, self.fixed_step, self.report = seconds, fixed_step, report
         self.clock = pygame.time.Clock()
         self.held: set[int] = set()
         self.place: world.Place | None = world.place_at(self.hero.x, self.hero.y)
         self.time = 0.0
         self.swing_left = 0.0
+        self.line: str | None = None  # the line being typed (T), None when not typing
         self.running = True
 
     # -- the loop ---------------------------------------------------------------------------------------
@@ -60,6 +68,8 @@ class Game:
         while self.running:
             elapsed = self.clock.tick(FPS) / 1000.0
             self.step(1.0 / FPS if self.fixed_step else min(elapsed, 0.1))
+            if self.report is not None:
+                self.report(self)
             if self.seconds is not None and self.time >= self.seconds - 1e-6:  # float steps: 90 x 1/30 < 3
                 self.running = False
             if self.pilot is not None and self.pilot.done and self.cutscene.idle:
@@ -89,6 +99,10 @@ class Game:
         for event in pygame.event.get():
             if event.type == pygame.QUIT:
                 self.running = False
+            elif self.line is not None:
+                self.type_into_line(event)
+            elif event.type == pygame.KEYDOWN and event.key == pygame.K_t:
+                self.open_line()
             elif event.type == pygame.KEYDOWN:
                 if event.key in (pygame.K_q, pygame.K_ESCAPE):
                     self.running = False
@@ -105,6 +119,24 @@ class Game:
             elif event.type == pygame.KEYUP:
                 self.held.discard(event.key)
         return press
+
+    def open_line(self) -> None:
+        self.line = ""
+        self.held.clear()  # the hero stops while the player types
+        pygame.key.start_text_input()
+
+    def type_into_line(self, event: pygame.event.Event) -> None:
+        """Text goes into the line; ENTER sends it, ESC drops it, BACKSPACE deletes."""
+        if event.type == pygame.TEXTINPUT:
+            self.line = (self.line + event.text)[:MAX_LINE_CHARS]
+        elif event.type == pygame.KEYDOWN and event.key == pygame.K_BACKSPACE:
+            self.line = self.line[:-1]
+        elif event.type == pygame.KEYDOWN and event.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_ESCAPE):
+            if event.key != pygame.K_ESCAPE and self.line.strip():
+                self.feed.say(self.line.strip())
+                self.hud.say(f'you: "{self.line.strip()}"', log_colour("ok"))
+            self.line = None
+            pygame.key.stop_text_input()
 
     def move_and_trigger(self, dt: float, press: bool) -> None:
         dx = sum(MOVE_KEYS[k][0] for k in self.held)
@@ -162,6 +194,11 @@ class Game:
             self.cutscene.issued(note.shot_ids, note.interrupt)
             how = "cut in now" if note.interrupt else "queued"
             self.hud.say(f"{note.event}: {len(note.shot_ids)} shots, {how}", log_colour("cut" if note.interrupt else "ok"))
+        elif note.kind == "spoken":
+            self.cutscene.issued(note.shot_ids, interrupt=False)
+            left_out = f"; left out: {', '.join(note.dropped)}" if note.dropped else ""
+            self.hud.say(f"your line: shot {note.shot_ids[0]} queued{left_out}",
+                         log_colour("cut" if note.dropped else "ok"))
         elif note.kind == "cancelled":
             self.cutscene.cancelled(note.shot_ids)
         elif note.kind == "suppressed":
@@ -190,7 +227,7 @@ class Game:
         if near is not None:
             verb = "attack" if near.event == "attack" else "talk"
             bubble = (f"SPACE: {verb}", near.pos)
-        self.hud.draw_map_overlay(self.screen, HINT, self.pilot is not None, bubble)
+        self.hud.draw_map_overlay(self.screen, HINT, self.pilot is not None, bubble, self.line)
         self.hud.draw_panel(self.screen, self.cutscene, self.connection)
         pygame.display.flip()
 

@@ -138,9 +138,14 @@ class Hud:
         x, width = self.layout.video_rect.x, self.layout.video_rect.width
         shot = cutscene.showing
         text = f'"{shot.prompt}"' if shot and shot.prompt else "the shot's prompt appears here"
-        lines = self.text.wrap(text, width, PROMPT_LINES)
-        for line in lines + [""] * (PROMPT_LINES - len(lines)):
+        limit = PROMPT_LINES - 1 if shot and shot.dropped else PROMPT_LINES
+        lines = self.text.wrap(text, width, limit)
+        for line in lines + [""] * (limit - len(lines)):
             self.text.draw(screen, line, (x, y), INK if shot and shot.prompt else DIM)
+            y += self.text.height
+        if shot and shot.dropped:  # what the model read is the rest
+            left_out = self.text.wrap("left out: " + ", ".join(shot.dropped), width, 1)[0]
+            self.text.draw(screen, left_out, (x, y), GOLD)
             y += self.text.height
         return y
 
@@ -174,7 +179,9 @@ class Hud:
             y += self.small.height
 
     # -- over the map ---------------------------------------------------------------------------------
-    def draw_map_overlay(self, screen: pygame.Surface, hint: str, autoplay: bool, bubble: tuple | None) -> None:
+    def draw_map_overlay(self, screen: pygame.Surface, hint: str, autoplay: bool, bubble: tuple | None,
+                         line: str | None = None) -> None:
+        """Signs, the bubble, the banner, and the strip under the map: the controls, or the line being typed."""
         area = self.layout.map_rect
         for place in world.PLACES:
             x, y = place.sign
@@ -190,6 +197,12 @@ class Hud:
         strip = self.layout.hint_rect
         screen.fill(PANEL_DARK, strip)
         y = strip.centery - self.small.height // 2
+        if line is not None:
+            shown = f"what happens next? {line}_"
+            while self.small.font.size(shown)[0] > strip.width - 20:  # keep the end, where the typing is
+                shown = "..." + shown[4:]
+            self.small.draw(screen, shown, (strip.x + 10, y), GOLD)
+            return
         self.small.draw(screen, hint, (strip.x + 10, y), INK)
         if autoplay:
             self.small.draw(screen, "AUTOPLAY", (strip.right - 10 - self.small.font.size("AUTOPLAY")[0], y), GOLD)

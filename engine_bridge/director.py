@@ -105,7 +105,7 @@ def load_script(path: str | Path, **limits) -> Script:
 
 
 def parse_script(text: str, *, source: str = "<script>", max_chunks: int = 7, max_shots: int = 8,
-                 max_bytes: int = 65536, check_prompt: Callable[[str], None] | None = None) -> Script:
+                 max_bytes: int = 65536, check_prompt: Callable[[str], object] | None = None) -> Script:
     """Parses and validates a script; raises ScriptError naming the line of the first problem."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:

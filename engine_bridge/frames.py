@@ -28,4 +28,4 @@ def encode(rgb: np.ndarray, raw: bytes, frame_format: int, jpeg_quality: int) ->
 
 def pts_us(story_frame: int, fps: int) -> int:
     """Presentation time of a story frame, microseconds."""
-    return story_frame * 1_000_000 // fps
+    return int(story_frame * 1_000_000 // fps)

@@ -3,7 +3,9 @@
 Two lanes. `replies` (Play command answers, stream failures) leave first, unpaced, never dropped. The
 `timeline` holds frames and shot events in story order. Invariants: at most `capacity` frames are held;
 only frames are ever dropped or discarded; a shot's terminal event leaves after every frame of that shot
-has left, been dropped or been discarded, and is stamped with those counts as it leaves.
+has left, been dropped or been discarded, and is stamped with those counts as it leaves. A frame's
+`story_frame` and `pts_us` are stamped as it leaves too: its place on the timeline of frames sent or
+dropped, so frames a cut discarded leave no gap.
 
 Pacing, with the playout clock running only while a stream is attached:
 - real time: frame i may leave at due_i = max(due_{i-1} + 1/fps, when it was queued or the stream
@@ -21,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
+from engine_bridge.frames import pts_us
 from engine_bridge.wire import TERMINAL_PHASES, pb
 
 CLOSED = object()  # `get` returns this once the outbox is closed and drained
@@ -42,7 +45,7 @@ class Outbox:
                  clock: Callable[[], float] = time.monotonic):
         if capacity < 1:
             raise ValueError("an outbox holds at least one frame")
-        self.capacity, self.real_time, self.period = capacity, real_time, 1.0 / fps
+        self.capacity, self.real_time, self.fps, self.period = capacity, real_time, fps, 1.0 / fps
         self._clock = clock
         self._cond = threading.Condition()
         self._replies: deque = deque()
@@ -54,6 +57,7 @@ class Outbox:
         self._dropped_since_sent = 0
         self._per_shot: dict[int, list[int]] = {}  # shot id -> [dropped, discarded]
         self.sent = self.dropped = 0
+        self._timeline_frames = 0  # frames sent or dropped so far: the next frame's story_frame
 
     # -- the stream side ----------------------------------------------------------------------------
     def attach(self) -> int:
@@ -107,6 +111,8 @@ class Outbox:
             frame = item.update.frame
             frame.buffered_us = min(_U32, int((now - item.queued) * 1e6))
             frame.dropped_before, self._dropped_since_sent = self._dropped_since_sent, 0
+            frame.story_frame, frame.pts_us = self._timeline_frames, pts_us(self._timeline_frames, self.fps)
+            self._timeline_frames += 1
             if item.due is not None:
                 self._released_due = item.due
             self._cond.notify_all()
@@ -197,6 +203,7 @@ class Outbox:
                 self._frames -= 1
                 self.dropped += 1
                 self._dropped_since_sent += 1
+                self._timeline_frames += 1
                 self._per_shot.setdefault(item.shot_id, [0, 0])[0] += 1
                 return True
         return False

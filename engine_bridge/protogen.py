@@ -4,7 +4,7 @@ The stubs are written flat (`_gen/storyteller_pb2.py`, ...), so `_gen` is the on
 
 Why committed: the client SDK then needs only grpcio and protobuf at run time (not grpcio-tools), any
 install mode (`pip install .` or `-e .`) ships them, and nothing is generated at import. The cost is
-that they must match the `.proto`: `tests/test_bridge_contract.py` regenerates them into a temporary
+that they must match the `.proto`: `tests/test_bridge_client.py` regenerates them into a temporary
 folder and compares byte for byte, so a stale stub fails the suite. Regenerate after editing the
 proto with
 

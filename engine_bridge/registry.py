@@ -65,9 +65,9 @@ class SessionRegistry:
         self._reserve()
         session = None
         try:
-            story = self.engine.open_story(seed=settings.seed, global_caption=settings.global_caption)
+            story = self.engine.open_story(seed=settings.seed, global_caption=settings.global_caption,
+                                           prompt_mode=settings.prompt_mode)
             session = Session(session_id=uuid.uuid4().hex, story=story, settings=settings, fps=self.fps,
-                              check_prompt=self.engine.check_prompt,
                               director=Director(scripts, max_param_chars=self.limits.max_param_chars),
                               max_queued=self.limits.max_queued_shots, clock=self._clock)
         finally:

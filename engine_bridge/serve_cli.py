@@ -67,6 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lim.add_argument("--max-message-bytes", type=byte_size, default=d.max_message_bytes,
                      help=f"largest request message (default {d.max_message_bytes})")
     parser.add_argument("--script", type=Path, help="server-wide director script (TOML)")
+    parser.add_argument("--prompt-mode", choices=("strict", "lenient"), default="strict",
+                        help="sessions that do not choose: unknown prompt words refused (strict, default) or "
+                             "left out and reported (lenient)")
     parser.add_argument("--log-format", choices=("json", "text"), default="json", help="log line format (default json)")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
 
@@ -93,7 +96,8 @@ def _serve(args: argparse.Namespace) -> int:
                     default_buffer_frames=min(Limits().default_buffer_frames, args.max_buffer_frames),
                     max_message_bytes=args.max_message_bytes)
     config = ServerConfig(bind=args.bind, port=args.port, limits=limits, token=token, tls_cert=tls_cert,
-                          tls_key=tls_key, grace_s=args.grace, available_presets=tuple(sorted(PRESETS)))
+                          tls_key=tls_key, grace_s=args.grace, available_presets=tuple(sorted(PRESETS)),
+                          default_prompt_mode=args.prompt_mode)
     try:
         engine = load_engine(args)
     except ShotStreamError as exc:

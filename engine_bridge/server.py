@@ -35,6 +35,7 @@ class ServerConfig:
     tls_key: bytes | None = None
     grace_s: float = 5.0
     available_presets: tuple[str, ...] = ()
+    default_prompt_mode: str = "strict"  # what PROMPT_MODE_UNSPECIFIED means: "strict" or "lenient"
 
     @property
     def threads(self) -> int:
@@ -45,6 +46,8 @@ class BridgeServer:
     def __init__(self, engine, config: ServerConfig = ServerConfig(), server_script: Script | None = None):
         if (config.tls_cert is None) != (config.tls_key is None):
             raise ValueError("TLS needs both a certificate and a key")
+        if config.default_prompt_mode not in ("strict", "lenient"):
+            raise ValueError(f"default_prompt_mode must be 'strict' or 'lenient', got {config.default_prompt_mode!r}")
         self.config = config
         self.registry = SessionRegistry(engine, config.limits, server_script)
         self.health = health.HealthServicer(experimental_non_blocking=True)
@@ -61,7 +64,8 @@ class BridgeServer:
                      ("grpc.so_reuseport", 0)],  # a port already in use is an error, not a shared port
             maximum_concurrent_rpcs=cfg.threads)
         servicer = StorytellerServicer(self.registry, available_presets=cfg.available_presets,
-                                       auth_required=cfg.token is not None)
+                                       auth_required=cfg.token is not None,
+                                       default_prompt_mode=cfg.default_prompt_mode)
         rpc.add_StorytellerServicer_to_server(servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

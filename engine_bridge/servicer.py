@@ -24,14 +24,17 @@ POLL_S = 0.2  # how often an idle stream checks that its client is still there
 _PACINGS = (pb.PACING_REAL_TIME, pb.PACING_AS_FAST_AS_POSSIBLE)
 _POLICIES = (pb.SHOT_POLICY_UNSPECIFIED, pb.SHOT_POLICY_QUEUE, pb.SHOT_POLICY_CUT)
 MAX_SEED = 2**63 - 1
+PROMPT_MODES = {pb.PROMPT_MODE_STRICT: "strict", pb.PROMPT_MODE_LENIENT: "lenient"}
+_MODE_ENUMS = {name: number for number, name in PROMPT_MODES.items()}
 
 
 class StorytellerServicer(rpc.StorytellerServicer):
     def __init__(self, registry: SessionRegistry, *, available_presets: tuple[str, ...] = (),
-                 auth_required: bool = False):
+                 auth_required: bool = False, default_prompt_mode: str = "strict"):
         self.registry, self.limits = registry, registry.limits
         self.info = registry.engine.info
         self.available_presets, self.auth_required = available_presets, auth_required
+        self.default_prompt_mode = _MODE_ENUMS[default_prompt_mode]
 
     # -- unary --------------------------------------------------------------------------------------
     def GetInfo(self, request: pb.GetInfoRequest, context) -> pb.GetInfoResponse:
@@ -50,7 +53,8 @@ class StorytellerServicer(rpc.StorytellerServicer):
                 idle_timeout_ms=int(lim.idle_timeout_s * 1000), max_script_bytes=lim.max_script_bytes,
                 max_param_chars=lim.max_param_chars),
             usage=use, auth_required=self.auth_required,
-            server_events=sorted(server_script.events) if server_script else [], model=info.model)
+            server_events=sorted(server_script.events) if server_script else [], model=info.model,
+            vocabulary=info.vocabulary, text_len=info.text_len, default_prompt_mode=self.default_prompt_mode)
 
     def OpenSession(self, request: pb.OpenSessionRequest, context) -> pb.OpenSessionResponse:
         session = self.registry.open(self._settings(request), request.director_script)
@@ -66,14 +70,15 @@ class StorytellerServicer(rpc.StorytellerServicer):
     def SubmitShot(self, request: pb.SubmitShotRequest, context) -> pb.SubmitShotResponse:
         session = self.registry.get(request.session_id)
         queued = self._submit(session, request.shots, request.policy)
-        return pb.SubmitShotResponse(shot_ids=queued.shot_ids, queued_shots=queued.queued_shots)
+        return pb.SubmitShotResponse(shot_ids=queued.shot_ids, queued_shots=queued.queued_shots,
+                                     dropped=_dropped(queued))
 
     def TriggerEvent(self, request: pb.TriggerEventRequest, context) -> pb.TriggerEventResponse:
         queued = self.registry.get(request.session_id).trigger(request.event, dict(request.params))
         return pb.TriggerEventResponse(
             shot_ids=queued.shot_ids, suppressed=queued.suppressed, queued_shots=queued.queued_shots,
             cooldown_remaining_ms=int(queued.cooldown_remaining_s * 1000),
-            policy=pb.SHOT_POLICY_CUT if queued.interrupt else pb.SHOT_POLICY_QUEUE)
+            policy=pb.SHOT_POLICY_CUT if queued.interrupt else pb.SHOT_POLICY_QUEUE, dropped=_dropped(queued))
 
     # -- streams ------------------------------------------------------------------------------------
     def WatchFrames(self, request: pb.WatchFramesRequest, context) -> Iterator[pb.StoryUpdate]:
@@ -101,15 +106,28 @@ class StorytellerServicer(rpc.StorytellerServicer):
         half_closed = threading.Event()
         threading.Thread(target=self._read_commands, args=(request_iterator, session, half_closed),
                          name=f"play-{session.id[:8]}", daemon=True).start()
-        yield from _drain(session, ticket, context, finished=lambda: half_closed.is_set() and not session.busy)
+        yield from _drain(session, ticket, context, finished=lambda: self._play_done(session, half_closed, owned))
+
+    def _play_done(self, session: Session, half_closed: threading.Event, owned: bool) -> bool:
+        """True once the client half-closed and the session has nothing left to run or send. A session
+        this stream owns is closed then instead, so the stream ends after its `closed` update."""
+        if not half_closed.is_set() or session.busy or session.outbox.pending:
+            return False
+        if owned:
+            self._close_owned(session)
+            return False
+        return True
 
     def _play_ended(self, session: Session, ticket: int, owned: bool) -> None:
         session.detach(ticket)
         if owned:
-            try:
-                self.registry.close(session.id, pb.CLOSE_REASON_CLIENT)
-            except SessionNotFoundError:  # already closed by CloseSession or expiry
-                log.debug("play session already closed", extra={"session": session.id})
+            self._close_owned(session)
+
+    def _close_owned(self, session: Session) -> None:
+        try:
+            self.registry.close(session.id, pb.CLOSE_REASON_CLIENT)
+        except SessionNotFoundError:  # already closed by CloseSession or expiry
+            log.debug("play session already closed", extra={"session": session.id})
 
     def _read_commands(self, requests, session: Session, half_closed: threading.Event) -> None:
         """Applies each later Play request and queues its answer; ends the stream on a protocol error."""
@@ -139,7 +157,8 @@ class StorytellerServicer(rpc.StorytellerServicer):
                                     unknown_words=status.unknown_words)
         return pb.CommandResult(request_id=request.request_id, shot_ids=queued.shot_ids,
                                 suppressed=queued.suppressed, queued_shots=queued.queued_shots,
-                                cooldown_remaining_ms=int(queued.cooldown_remaining_s * 1000))
+                                cooldown_remaining_ms=int(queued.cooldown_remaining_s * 1000),
+                                dropped=_dropped(queued))
 
     # -- translation --------------------------------------------------------------------------------
     def _settings(self, r: pb.OpenSessionRequest) -> SessionSettings:
@@ -147,11 +166,14 @@ class StorytellerServicer(rpc.StorytellerServicer):
         frame_format = r.frame_format or pb.FRAME_FORMAT_RGB8
         pacing = r.pacing or pb.PACING_REAL_TIME
         quality = r.jpeg_quality or 90
+        jpeg = frame_format == pb.FRAME_FORMAT_JPEG
+        mode = r.prompt_mode or self.default_prompt_mode
         buffer_frames = r.buffer_frames or lim.default_buffer_frames
         problems = [
             (frame_format not in frames.FORMATS, f"frame_format {r.frame_format} is not a FrameFormat"),
             (pacing not in _PACINGS, f"pacing {r.pacing} is not a Pacing"),
-            (not 1 <= quality <= 100, f"jpeg_quality must be 1..100 (0 = 90), got {r.jpeg_quality}"),
+            (jpeg and not 1 <= quality <= 100, f"jpeg_quality must be 1..100 (0 = 90), got {r.jpeg_quality}"),
+            (mode not in PROMPT_MODES, f"prompt_mode {r.prompt_mode} is not a PromptMode"),
             (not 1 <= buffer_frames <= lim.max_buffer_frames,
              f"buffer_frames must be 1..{lim.max_buffer_frames} (0 = {lim.default_buffer_frames}), got {r.buffer_frames}"),
             (r.seed > MAX_SEED, f"seed must be at most 2^63 - 1, got {r.seed}"),
@@ -159,7 +181,8 @@ class StorytellerServicer(rpc.StorytellerServicer):
         for bad, message in problems:
             if bad:
                 raise BadRequestError(message)
-        return SessionSettings(r.seed, r.global_caption, frame_format, quality, pacing, buffer_frames)
+        return SessionSettings(r.seed, r.global_caption, frame_format, quality if jpeg else 90, pacing, buffer_frames,
+                               PROMPT_MODES[mode])
 
     def _submit(self, session: Session, specs, policy: int) -> Queued:
         max_chunks, most = self.info.max_chunks_per_shot, self.limits.max_shots_per_request
@@ -181,7 +204,12 @@ class StorytellerServicer(rpc.StorytellerServicer):
             session_id=session.id, width=info.width, height=info.height, fps=info.fps,
             frame_format=s.frame_format, pacing=s.pacing, buffer_frames=s.buffer_frames, jpeg_quality=s.jpeg_quality,
             cache_bytes=info.session_cache_bytes, idle_timeout_ms=int(self.limits.idle_timeout_s * 1000),
-            events=session.director.events)
+            events=session.director.events, prompt_mode=_MODE_ENUMS[s.prompt_mode],
+            caption_dropped_words=session.caption_dropped)
+
+
+def _dropped(queued: Queued) -> list[pb.DroppedWords]:
+    return [pb.DroppedWords(words=words) for words in queued.dropped]
 
 
 def _drain(session: Session, ticket: int, context, finished=lambda: False) -> Iterator[pb.StoryUpdate]:
@@ -194,5 +222,5 @@ def _drain(session: Session, ticket: int, context, finished=lambda: False) -> It
             raise item
         if item is not None:
             yield item
-        elif not context.is_active() or (finished() and session.outbox.pending == 0):
+        elif not context.is_active() or finished():
             return

@@ -1,10 +1,16 @@
 """One session: a story, its shot queue, its worker thread and its playout buffer.
 
 The worker is the only thread that drives the story: it takes the next shot from the queue and iterates
-`story.generate_shot(prompt, chunks, stop)`, turning chunks into Frame updates in the outbox. Commands
+`story.generate_shot(prompt, chunks, stop)`, turning chunks into Frame updates in the outbox; when the
+queue runs empty it first prepares the next shot's context (`story.prepare_next`), so a shot submitted to
+an idle session waits for its first chunk only. Commands
 arrive from gRPC threads and only touch the queue and the current shot's stop event:
+- every prompt is checked as the story will read it (caption + "shot{k}:" + prompt, in the session's prompt
+  mode) before anything is queued, with k the highest index the shot can get (no queued shot is skipped);
 - queue: append; cut: drop the queued shots, stop the current one at its next chunk boundary and discard
-  its unsent frames, then queue the new shots first; cancel: a cut with no new shots;
+  its unsent frames, then queue the new shots first; cancel: a cut with no new shots. Story order: the
+  stopped shot's CUT / CANCELLED event leaves before the DROPPED events of the shots that were queued
+  behind it (the worker sends them right after it);
 - a frame stream that goes away (disconnect, cancel, deadline) cancels the same way;
 - close: cancel, wait for the worker to leave the story, close the story.
 Lock order: the session's lock may be held while taking the outbox's lock, never the reverse.
@@ -37,6 +43,7 @@ class SessionSettings:
     jpeg_quality: int  # 1..100
     pacing: int  # pb.Pacing, never UNSPECIFIED
     buffer_frames: int
+    prompt_mode: str = "strict"  # "strict" or "lenient" (runtime.text)
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class ShotRequest:
     prompt: str
     chunks: int  # 1..max_chunks_per_shot
     event: str = ""  # the director event that produced it
+    dropped: tuple[str, ...] = ()  # the prompt's words left out (lenient), set when it is queued
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ class Queued:
 
     shot_ids: tuple[int, ...] = ()
     queued_shots: int = 0
+    dropped: tuple[tuple[str, ...], ...] = ()  # per queued shot: its prompt's words left out (lenient)
     suppressed: bool = False
     cooldown_remaining_s: float = 0.0
     interrupt: bool = False
@@ -63,14 +72,14 @@ class _Shot:
     request: ShotRequest
     stop: threading.Event = field(default_factory=threading.Event)
     early_end: int = pb.SHOT_PHASE_CANCELLED  # the phase it ends with if stopped early
+    dropped_after: list["_Shot"] = field(default_factory=list)  # queued shots dropped while it ran
 
 
 class Session:
-    def __init__(self, *, session_id: str, story, settings: SessionSettings, fps: int,
-                 check_prompt: Callable[[str], None], director: Director, max_queued: int,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, *, session_id: str, story, settings: SessionSettings, fps: int, director: Director,
+                 max_queued: int, clock: Callable[[], float] = time.monotonic):
         self.id, self.settings, self.fps, self.director = session_id, settings, fps, director
-        self._story, self._check_prompt, self._max_queued, self._clock = story, check_prompt, max_queued, clock
+        self._story, self._max_queued, self._clock = story, max_queued, clock
         self.outbox = Outbox(capacity=settings.buffer_frames, real_time=settings.pacing == pb.PACING_REAL_TIME,
                              fps=fps, clock=clock)
         self._cond = threading.Condition()
@@ -90,10 +99,8 @@ class Session:
     def submit(self, shots: Sequence[ShotRequest], *, cut: bool) -> Queued:
         if not shots and not cut:
             raise BadRequestError("no shots given; an empty request is only valid as a cut (= cancel)")
-        for shot in shots:
-            self._check_prompt(shot.prompt)
         with self._cond:
-            return self._enqueue(shots, cut)
+            return self._enqueue(self._checked(shots, cut), cut)
 
     def cancel(self) -> Queued:
         return self.submit([], cut=True)
@@ -101,17 +108,17 @@ class Session:
     def trigger(self, event: str, params: Mapping[str, str]) -> Queued:
         cue: Cue = self.director.expand(event, params)
         shots = [ShotRequest(prompt, chunks, event) for prompt, chunks in cue.shots]
-        for shot in shots:
-            self._check_prompt(shot.prompt)
-        with self._cond:  # the cool-down check and the queueing are one step
+        with self._cond:  # the check, the cool-down check and the queueing are one step
+            shots = self._checked(shots, cue.interrupt)
             remaining = self.director.cooldown_remaining(cue)
             if remaining > 0:
                 self._usable()
                 self.last_active = self._clock()
-                return Queued((), len(self._queue), True, remaining, cue.interrupt)
+                return Queued((), len(self._queue), suppressed=True, cooldown_remaining_s=remaining,
+                              interrupt=cue.interrupt)
             queued = self._enqueue(shots, cue.interrupt)
             self.director.fired(cue)
-            return Queued(queued.shot_ids, queued.queued_shots, interrupt=cue.interrupt)
+            return Queued(queued.shot_ids, queued.queued_shots, queued.dropped, interrupt=cue.interrupt)
 
     def attach(self) -> int:
         """A frame stream starts; only one at a time. Returns its ticket (for `outbox.get`, `detach`)."""
@@ -152,6 +159,11 @@ class Session:
 
     # -- state --------------------------------------------------------------------------------------
     @property
+    def caption_dropped(self) -> tuple[str, ...]:
+        """Words of the global caption the story left out (lenient mode)."""
+        return self._story.caption_dropped
+
+    @property
     def busy(self) -> bool:
         with self._cond:
             return self._current is not None or bool(self._queue)
@@ -176,6 +188,15 @@ class Session:
         if self._failure:
             raise PreconditionError(f"session {self.id} failed earlier and takes no more work: {self._failure}")
 
+    def _checked(self, shots: Sequence[ShotRequest], cut: bool) -> list[ShotRequest]:
+        """Under the lock: each prompt checked as the story will read it, with the dropped words filled in.
+        The shot index used is the highest it can get (every shot ahead of it played), since "shot{k}:"
+        grows with k; a cut only lowers it."""
+        ahead = self._story.shots_done + (self._current is not None) + (0 if cut else len(self._queue))
+        return [ShotRequest(shot.prompt, shot.chunks, shot.event,
+                            self._story.check_prompt(shot.prompt, shot_index=ahead + i).dropped)
+                for i, shot in enumerate(shots)]
+
     def _enqueue(self, shots: Sequence[ShotRequest], cut: bool) -> Queued:
         """Under the lock: queue `shots` (prompts already checked), after a cut if `cut`."""
         self._usable()
@@ -190,14 +211,18 @@ class Session:
         self._next_id += len(shots)
         self.last_active = self._clock()
         self._cond.notify_all()
-        return Queued(ids, len(self._queue))
+        return Queued(ids, len(self._queue), tuple(shot.dropped for shot in shots))
 
     def _stop_all(self, phase: int) -> None:
-        """Under the lock: drop the queue, stop the current shot and discard its unsent frames."""
-        for shot in self._queue:
-            self.outbox.put_event(self._shot_event(shot, pb.SHOT_PHASE_DROPPED), shot.id)
-        self._queue.clear()
+        """Under the lock: drop the queue, stop the current shot and discard its unsent frames. The DROPPED
+        events follow the current shot's own end (the worker sends them), or leave now when none runs."""
         current = self._current
+        if current is not None:
+            current.dropped_after.extend(self._queue)
+        else:
+            for shot in self._queue:
+                self.outbox.put_event(self._shot_event(shot, pb.SHOT_PHASE_DROPPED), shot.id)
+        self._queue.clear()
         if current is not None and not current.stop.is_set():
             current.early_end = phase
             current.stop.set()
@@ -209,13 +234,20 @@ class Session:
     def _run(self) -> None:
         try:
             while (shot := self._next_shot()) is not None:
-                self._play(shot)
-                with self._cond:
+                end = self._play(shot)
+                with self._cond:  # in one step, so a cut cannot leave DROPPED events with a shot already ended
+                    self.outbox.put_event(end, shot.id)
+                    for dropped in shot.dropped_after:
+                        self.outbox.put_event(self._shot_event(dropped, pb.SHOT_PHASE_DROPPED), dropped.id)
                     self._current = None
         finally:
             self._story.close()
 
     def _next_shot(self) -> _Shot | None:
+        with self._cond:
+            idle = not self._queue and not self._closed
+        if idle:  # fill the next shot's context now, so its first frame waits for one chunk only
+            self._story.prepare_next()
         with self._cond:
             while not self._queue and not self._closed:
                 self._cond.wait()
@@ -224,8 +256,8 @@ class Session:
             self._current = self._queue.popleft()
             return self._current
 
-    def _play(self, shot: _Shot) -> None:
-        """Generates one shot into the outbox; always ends it with exactly one terminal event."""
+    def _play(self, shot: _Shot) -> pb.StoryUpdate:
+        """Generates one shot into the outbox; returns its one terminal event (the caller queues it)."""
         done = generated = discarded = 0
         hasher, gen_seconds = hashlib.sha256(), 0.0
         index = self._story.shots_done
@@ -233,7 +265,8 @@ class Session:
         error = None
         try:
             for chunk in self._story.generate_shot(shot.request.prompt, shot.request.chunks, shot.stop):
-                done, generated, gen_seconds = done + 1, generated + len(chunk.frames), gen_seconds + chunk.gen_seconds
+                done, generated = done + 1, generated + len(chunk.frames)
+                gen_seconds += chunk.setup_seconds + chunk.gen_seconds
                 self.chunks_generated += 1
                 self.frames_generated += len(chunk.frames)
                 for i, rgb in enumerate(chunk.frames):
@@ -257,21 +290,21 @@ class Session:
                                gen_us=int(gen_seconds * 1e6))
         if error is not None:
             end.shot.error_code, end.shot.error_message = error.number, error.message
-        self.outbox.put_event(end, shot.id)
         log.info("shot ended", extra={"session": self.id, "shot": shot.id, "phase": pb.ShotPhase.Name(phase),
                                       "chunks": done, "frames": generated, "gen_s": round(gen_seconds, 3)})
+        return end
 
     def _frame(self, shot: _Shot, chunk, i: int, rgb, raw: bytes) -> pb.StoryUpdate:
-        s = self.settings
-        story_frame = chunk.story_frame + i
+        s = self.settings  # story_frame and pts_us are stamped by the outbox as the frame leaves
         return pb.StoryUpdate(frame=pb.Frame(
             session_id=self.id, shot_id=shot.id, shot_index=chunk.shot_index, chunk_index=chunk.chunk_index,
-            frame_index=chunk.first_frame + i, story_frame=story_frame, pts_us=frames.pts_us(story_frame, self.fps),
-            format=s.frame_format, width=rgb.shape[1], height=rgb.shape[0],
+            frame_index=chunk.first_frame + i, format=s.frame_format, width=rgb.shape[1], height=rgb.shape[0],
             data=frames.encode(rgb, raw, s.frame_format, s.jpeg_quality),
-            chunk_gen_us=min(2**32 - 1, int(chunk.gen_seconds * 1e6))))
+            chunk_gen_us=min(2**32 - 1, int(chunk.gen_seconds * 1e6)),
+            setup_us=min(2**32 - 1, int(chunk.setup_seconds * 1e6))))
 
     def _shot_event(self, shot: _Shot, phase: int, **fields) -> pb.StoryUpdate:
         r = shot.request
         return pb.StoryUpdate(shot=pb.ShotEvent(session_id=self.id, shot_id=shot.id, phase=phase, prompt=r.prompt,
-                                                event=r.event, chunks_requested=r.chunks, **fields))
+                                                event=r.event, chunks_requested=r.chunks,
+                                                dropped_words=r.dropped, **fields))

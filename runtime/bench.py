@@ -1,11 +1,15 @@
 """`shotstream bench`: speed and memory of one run, as figures a user can compare across machines.
 
 Reported: frames per second with the VAE decode included (`fps`) and with the DiT alone (`dit_fps`: frames
-over the time spent in the DiT graphs), time to the first frame of a shot, chunk milliseconds p50/p99, peak
-device memory (CUDA) or peak resident memory (CPU), the memory estimate made before loading, and the
-real-time factor against the model's 16 fps. The first shot includes one-time work (CUDA graph capture,
-warm-up); `first_shot_seconds` reports it apart and the steady figures leave it out when there are more.
-"""
+over the time spent in the DiT graphs), the real-time factor against the model's 16 fps, chunk milliseconds
+p50/p99, peak device memory (CUDA) or peak resident memory (CPU), and the memory estimate made before loading
+(official preset). The first shot includes one-time work (CUDA graph capture, warm-up); `first_shot_seconds`
+reports it apart and the steady figures leave it out when there are more.
+
+Time to first frame, in process: from `generate_shot` to its first chunk, for shots after the first, with the
+next shot's context prepared between shots (`Story.prepare_next`, as a server session does while idle), next
+to the first chunk's own generation time. The same through gRPC comes from `engine_bridge.bench` (the CLI
+adds it; this module never imports grpc)."""
 from __future__ import annotations
 
 import resource
@@ -22,31 +26,27 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def run_bench(preset, backend: str, shots: int = 3, seed: int = 0, *, weights=None, device: str = "cpu",
-              text_device: str = "cpu", random_weights: bool = False, chunks: int | None = None) -> dict:
-    """`preset` is a name or a config (a reduced official one for CPU runs and tests)."""
+def run_bench(engine, shots: int = 3, seed: int = 0, *, device: str = "cpu", text_device: str = "cpu",
+              random_weights: bool = False, chunks: int | None = None) -> dict:
+    """Time `shots` shots of one story on a loaded engine (a reduced official one for CPU runs and tests)."""
     import torch
 
-    from runtime import Engine
-
     cuda = device.startswith("cuda")
-    t0 = time.perf_counter()
-    engine = Engine.load(preset, backend, weights, device=device, text_device=text_device,
-                         random_weights=random_weights, seed=seed)
-    load_s = time.perf_counter() - t0
     info = engine.info
     story = engine.open_story(seed=seed, global_caption="a knight and a wizard, pixel art")
     addresses = story.buffer_addresses()
     engine.backend.seconds = {}
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    chunk_s, first_frame_s, shot_s, shot_frames, alloc_peaks = [], [], [], [], []
+    chunk_s, first_frame_s, first_chunk_s, shot_s, shot_frames, alloc_peaks = [], [], [], [], [], []
     for i in range(shots):
+        story.prepare_next()  # what a session does while idle (nothing before the first shot)
         started, frames = time.perf_counter(), 0
         it = story.generate_shot(PROMPTS[i % len(PROMPTS)], chunks=chunks)
         for b, chunk in enumerate(it if cuda else _traced(it, alloc_peaks)):  # tracing would skew GPU timings
             if b == 0:
                 first_frame_s.append(time.perf_counter() - started)
+                first_chunk_s.append(chunk.gen_seconds)
             chunk_s.append((chunk.gen_seconds, len(chunk.frames)))
             frames += len(chunk.frames)
         shot_s.append(time.perf_counter() - started)
@@ -57,18 +57,23 @@ def run_bench(preset, backend: str, shots: int = 3, seed: int = 0, *, weights=No
     frames_steady, seconds_steady = sum(shot_frames[steady]), sum(shot_s[steady])
     dit_s = sum(engine.backend.seconds.get(g, 0.0) for g in ("context_fill", "dit_chunk"))
     dit_steady = dit_s - dit_first if shots > 1 else dit_s
-    chunk_ms = [1000 * s for s, _ in (chunk_s[1:] if len(chunk_s) > 1 else chunk_s)]
+    chunk_steady = chunk_s[1:] if len(chunk_s) > 1 else chunk_s
+    chunk_ms = [1000 * s for s, _ in chunk_steady]
     result = {
         "preset": info.preset, "model": info.model, "backend": engine.backend.name, "device": _device_name(device),
         "dtype": str(getattr(engine.backend, "dtype", "float32")).replace("torch.", ""),
         "shots": shots, "resolution": [info.height, info.width], "layers": engine.cfg.dit.num_layers,
-        "load_seconds": round(load_s, 2), "first_shot_seconds": round(shot_s[0], 3),
+        "first_shot_seconds": round(shot_s[0], 3),
         "fps": round(frames_steady / seconds_steady, 2),
         "dit_fps": round(frames_steady / dit_steady, 2) if dit_steady else None,
         "realtime_factor": round(frames_steady / info.fps / seconds_steady, 2),
-        "first_frame_ms_p50": round(1000 * statistics.median(first_frame_s[steady] or first_frame_s), 2),
-        "first_frame_ms_first_shot": round(1000 * first_frame_s[0], 2),
+        "worst_chunk_realtime_factor": round(min(n / info.fps / s for s, n in chunk_steady), 2),
         "chunk_ms_p50": round(statistics.median(chunk_ms), 2), "chunk_ms_p99": round(_percentile(chunk_ms, 0.99), 2),
+        "first_frame_ms_p50": round(1000 * statistics.median(first_frame_s[steady]), 2),
+        "first_chunk_gen_ms_p50": round(1000 * statistics.median(first_chunk_s[steady]), 2),
+        "first_frame_over_first_chunk": round(statistics.median(
+            f / c for f, c in zip(first_frame_s[steady], first_chunk_s[steady])), 3),
+        "first_shot_first_frame_ms": round(1000 * first_frame_s[0], 2),
         "graph_seconds": {g: round(s, 3) for g, s in sorted(engine.backend.seconds.items())},
         "first_frame_over_whole_shot": round(statistics.median(f / s for f, s in zip(first_frame_s, shot_s)), 3),
         # Peak Python-heap growth while one steady chunk (not a shot's first) is generated: the yielded

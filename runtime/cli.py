@@ -9,6 +9,7 @@ import importlib
 import json
 import logging
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -42,6 +43,15 @@ def load_story_file(path: Path) -> tuple[str, list[str]]:
     return data["global_caption"], shots
 
 
+DEFAULT_OUT_DIR = Path("out")
+
+
+def default_out(args) -> Path:
+    """Where `render` writes when --out is not given: out/<story name or "prompts">-seed<S>.mp4."""
+    stem = Path(args.story).stem if args.story else "prompts"
+    return DEFAULT_OUT_DIR / f"{stem}-seed{args.seed}.mp4"
+
+
 def render(args) -> int:
     from runtime.progress import progress
 
@@ -50,17 +60,26 @@ def render(args) -> int:
     else:
         caption, prompts = args.global_caption, list(args.prompt or [])
     if not prompts:
-        raise SystemExit("give a story file or at least one --prompt")
+        raise SystemExit("shotstream render: give a story file or at least one --prompt")
+    if not 1 <= args.chunks <= 7:
+        raise SystemExit(f"shotstream render: --chunks must be 1..7, got {args.chunks}")
+    out = None if args.no_out else Path(args.out) if args.out else default_out(args)
     t0 = time.perf_counter()
     engine = load_engine(args, seed=args.seed)
     info = engine.info
-    story = engine.open_story(seed=args.seed, global_caption=caption)
+    story = engine.open_story(seed=args.seed, global_caption=caption, prompt_mode=args.prompt_mode)
+    # Every prompt is checked (as shot k of this story) before anything is generated or drawn.
+    dropped = [list(story.check_prompt(p, shot_index=k).dropped) for k, p in enumerate(prompts)]
+    for k, words in enumerate(dropped):
+        if words and not args.json:
+            print(f"shot{k + 1}: left out (not in the vocabulary): {', '.join(words)}", file=sys.stderr)
     load_s = time.perf_counter() - t0
     digest, frames, first_frame_s, writer = hashlib.sha256(), 0, None, None
-    if args.out:
+    if out is not None:
         from runtime.video import VideoWriter
 
-        writer = VideoWriter(args.out, fps=info.fps, scale=args.scale)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        writer = VideoWriter(str(out), fps=info.fps, scale=args.scale)
     total = len(prompts) * engine.cfg.shot_pixel_frames(args.chunks)
     t1 = time.perf_counter()
     with progress(total, "render", unit="frame", disable=args.json or args.quiet) as bar:
@@ -80,9 +99,27 @@ def render(args) -> int:
         "frames_sha256": digest.hexdigest(), "preset": info.preset, "backend": info.backend, "seed": args.seed,
         "load_seconds": round(load_s, 3), "generate_seconds": round(gen_s, 3),
         "first_frame_seconds": round(first_frame_s or 0.0, 3),
-        "realtime_factor": round(frames / info.fps / gen_s, 2) if gen_s else None, "out": args.out,
+        "realtime_factor": round(frames / info.fps / gen_s, 2) if gen_s else None,
+        "prompt_mode": args.prompt_mode, "dropped_words": dropped, "out": str(out) if out else None,
     }
     print(json.dumps(summary) if args.json else "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    return 0
+
+
+def vocab(args) -> int:
+    from runtime.model import load_tokenizer
+
+    tokenizer = load_tokenizer(args.preset, args.weights)
+    words = tokenizer.words
+    if args.json:
+        print(json.dumps({"preset": args.preset, "text_len": tokenizer.text_len, "vocabulary": list(words)}))
+    else:
+        marks = [w for w in words if not w.isalnum()]
+        plain = [w for w in words if w.isalnum()]
+        print(f"{len(words)} words and marks a prompt of the {args.preset} preset may use "
+              f"(at most {tokenizer.text_len} tokens with the caption and 'shotN:'):")
+        print("marks: " + " ".join(marks))
+        print(textwrap.fill(" ".join(plain), width=100))
     return 0
 
 
@@ -109,11 +146,20 @@ def model_info(args) -> int:
 
 
 def bench(args) -> int:
+    from runtime import Engine
     from runtime.bench import run_bench
 
-    result = run_bench(preset_config(args), backend_for(args), shots=args.shots, seed=args.seed, weights=args.weights,
-                       device=args.device, text_device=args.text_device, random_weights=args.random_weights,
-                       chunks=args.chunks)
+    cfg = preset_config(args)
+    started = time.perf_counter()
+    engine = Engine.load(cfg, backend_for(args), args.weights, device=args.device, text_device=args.text_device,
+                         random_weights=args.random_weights, seed=args.seed)
+    load_s = time.perf_counter() - started
+    result = run_bench(engine, shots=args.shots, seed=args.seed, device=args.device, text_device=args.text_device,
+                       random_weights=args.random_weights, chunks=args.chunks)
+    result["load_seconds"] = round(load_s, 2)
+    if not args.no_grpc:  # a real server on 127.0.0.1, started and stopped by the bench
+        result.update(importlib.import_module("engine_bridge.bench").grpc_first_frame(
+            engine, shots=args.shots, seed=args.seed))
     print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
     return 0
 
@@ -166,39 +212,50 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    def common(p):
-        p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
-        p.add_argument("--backend", choices=["onnxruntime", "torch", "tensorrt"],
-                       help="default: onnxruntime; torch for the official preset or a --device other than cpu")
-        p.add_argument("--seed", type=int, default=0)
+    def model(p, generates: bool = True):
+        p.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="model preset (default tiny)")
+        p.add_argument("--weights", help="weights folder: the tiny preset's (default: the embedded one), or the "
+                       "official one (shotstream_merged.pt, Wan2.1_VAE.pth, models_t5_umt5-xxl-enc-bf16.pth, "
+                       "google/umt5-xxl/)")
+        if generates:
+            p.add_argument("--backend", choices=["onnxruntime", "torch", "tensorrt"],
+                           help="inference backend (default onnxruntime; torch for the official preset or a "
+                                "--device other than cpu)")
+            p.add_argument("--seed", type=int, default=0, help="story seed: same seed, same frames (default 0)")
+            add_model_options(p)
 
     r = sub.add_parser("render", help="render a story to a video file")
-    common(r)
+    model(r)
     r.add_argument("story", nargs="?", help="story JSON (official test-set format: global_caption, shot1..shotN)")
     r.add_argument("--prompt", action="append", help="a shot prompt (repeat for more shots)")
     r.add_argument("--global-caption", default="", help="cast and style, used with --prompt")
-    r.add_argument("--chunks", type=int, default=7, help="chunks per shot, 1..7 (7 = 81 frames)")
-    r.add_argument("--out", help="output video (.mp4, .gif) or folder of PNGs")
-    r.add_argument("--scale", type=int, default=4, help="nearest-neighbour upscale of the written video")
-    r.add_argument("--weights", help="weights folder: the tiny preset's, or the official one (shotstream_merged.pt, "
-                   "Wan2.1_VAE.pth, models_t5_umt5-xxl-enc-bf16.pth, google/umt5-xxl/)")
-    add_model_options(r)
+    r.add_argument("--chunks", type=int, default=7, help="chunks per shot, 1..7 (7 = 81 frames; default 7)")
+    r.add_argument("--prompt-mode", choices=["strict", "lenient"], default="strict",
+                   help="unknown words: refused (strict, default) or left out and listed (lenient)")
+    r.add_argument("--out", help=f"output video (.mp4, .gif) or folder of PNGs "
+                                 f"(default {DEFAULT_OUT_DIR}/<story>-seed<S>.mp4)")
+    r.add_argument("--no-out", action="store_true", help="write nothing (figures and frames_sha256 only)")
+    r.add_argument("--scale", type=int, default=4, help="nearest-neighbour upscale of the written video (default 4)")
     r.add_argument("--json", action="store_true", help="print one JSON summary line")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=render)
 
+    v = sub.add_parser("vocab", help="print the words and marks prompts may use (the model's vocabulary)")
+    model(v, generates=False)
+    v.add_argument("--json", action="store_true", help="one JSON line: preset, text_len, vocabulary")
+    v.set_defaults(func=vocab)
+
     m = sub.add_parser("model-info", help="describe a preset's DiT (built on the meta device)")
-    m.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+    m.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="model preset (default tiny)")
     m.add_argument("--state-dict", action="store_true", help="one line per tensor: name<TAB>shape")
     m.set_defaults(func=model_info)
 
-    b = sub.add_parser("bench", help="speed and memory figures of one run, as ratios")
-    common(b)
-    b.add_argument("--shots", type=int, default=3)
-    b.add_argument("--json", action="store_true")
-    b.add_argument("--weights", help="weights folder (official preset), as for render")
-    add_model_options(b)
+    b = sub.add_parser("bench", help="speed and memory figures of one run, as ratios (in process and through gRPC)")
+    model(b)
+    b.add_argument("--shots", type=int, default=3, help="shots to time, each way (default 3)")
     b.add_argument("--chunks", type=int, help="chunks per shot, 1..7 (default 7)")
+    b.add_argument("--no-grpc", action="store_true", help="skip the time to first frame through a gRPC server")
+    b.add_argument("--json", action="store_true", help="print one JSON line")
     small = b.add_argument_group("reduced geometry (official preset: CPU runs, parity checks)")
     small.add_argument("--layers", type=int, help="DiT layers (official: 30)")
     small.add_argument("--size", help="frame HEIGHTxWIDTH, multiples of 16 (official: 480x832)")
@@ -207,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=bench)
 
     for name, (_, help_text) in PLUGINS.items():
-        sub.add_parser(name, help=help_text)  # listed in --help; main() hands these to their module
+        sub.add_parser(name, help=help_text, add_help=False)  # listed in --help; main() hands these to their module
     return ap
 
 

@@ -28,6 +28,7 @@ from runtime.model import ModelBundle, load_bundle
 from runtime.official import describe
 from runtime.rope import RopeTable
 from runtime.scheduler import FlowMatchScheduler
+from runtime.text import PromptCheck
 
 log = logging.getLogger(__name__)
 MAX_PROMPT_CHARS = 1000
@@ -54,6 +55,7 @@ class EngineInfo:
     text_len: int
     weights_id: str
     model: str = ""  # which model is served, in words (preset, architecture, weights source)
+    vocabulary: tuple[str, ...] = ()  # the words and marks a prompt may use (the shipped tokenizer's)
 
 
 class FairTurn:
@@ -141,6 +143,7 @@ class Engine:
             frames_per_shot=cfg.frames_per_shot, session_cache_bytes=self.session_bytes(),
             max_prompt_chars=MAX_PROMPT_CHARS, text_len=cfg.text.text_len, weights_id=self.bundle.weights_id,
             model=describe(cfg, self.bundle.manifest),
+            vocabulary=self.bundle.tokenizer.words,
         )
 
     def session_bytes(self) -> int:
@@ -154,19 +157,18 @@ class Engine:
         return caches + io + frames + 2 * self.specs["dit_chunk"].tensor("x").nbytes
 
     # -- text ------------------------------------------------------------------------------------
-    def check_prompt(self, text: str) -> None:
-        """Raises InvalidPromptError (empty, too long) or UnknownWordsError (listing the words)."""
-        self.tokenize(text)
-
-    def tokenize(self, text: str) -> np.ndarray:
+    def check_prompt(self, text: str, mode: str = "strict") -> PromptCheck:
+        """What the encoder would read of `text` in `mode` ("strict" or "lenient"). Raises InvalidPromptError
+        (not text, empty, too long, nothing known left) or UnknownWordsError (strict, listing the words)."""
         if not isinstance(text, str):
             raise InvalidPromptError(f"a prompt must be text, got {type(text).__name__}")
         if len(text) > MAX_PROMPT_CHARS:
             raise InvalidPromptError(f"the prompt is {len(text)} characters; at most {MAX_PROMPT_CHARS}")
-        return self.bundle.tokenizer.encode(text)
+        return self.bundle.tokenizer.check(text, mode)
 
     def encode_text(self, text: str) -> np.ndarray:
-        """(text_len, text_dim) embeddings of a full prompt, cached per prompt. Call inside a turn."""
+        """(text_len, text_dim) embeddings of a full prompt (strict: pass `PromptCheck.text` for a lenient
+        one), cached per prompt. Call inside a turn."""
         with self._text_lock:
             hit = self._text_cache.get(text)
             if hit is not None:
@@ -182,7 +184,9 @@ class Engine:
             return emb
 
     # -- stories ---------------------------------------------------------------------------------
-    def open_story(self, seed: int, global_caption: str):
+    def open_story(self, seed: int, global_caption: str, prompt_mode: str = "strict"):
+        """A new story. `prompt_mode` applies to its caption and every shot prompt: "strict" refuses unknown
+        words, "lenient" drops them and reports them (see runtime.text)."""
         from runtime.story import Story
 
-        return Story(self, seed, global_caption)
+        return Story(self, seed, global_caption, prompt_mode)

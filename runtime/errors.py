@@ -15,7 +15,7 @@ class InvalidPromptError(InvalidRequestError):
 
 
 class UnknownWordsError(InvalidPromptError):
-    """The prompt holds words outside the text encoder's vocabulary; they are listed, never dropped."""
+    """The prompt holds words outside the text encoder's vocabulary (strict mode): they are listed."""
 
     def __init__(self, words: list[str]):
         self.words = list(words)

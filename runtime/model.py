@@ -46,6 +46,19 @@ def default_weights_dir(preset: str) -> Path:
     return ASSETS / preset
 
 
+def load_tokenizer(preset: str, weights: str | Path | None = None) -> Tokenizer:
+    """The preset's tokenizer from its weights directory's vocab.txt (what the text encoder was trained on)."""
+    cfg = get_preset(preset)
+    if cfg.text.kind != "tiny":
+        raise ComponentUnavailableError(f"preset {preset!r} reads prompts with the {cfg.text.kind} text encoder, which "
+                                        "brings its own tokenizer; this package does not bundle it")
+    directory = Path(weights) if weights is not None else default_weights_dir(preset)
+    tokenizer = Tokenizer.from_file(directory / "vocab.txt", cfg.text.text_len)
+    if len(tokenizer.vocab) > cfg.text.vocab_size:
+        raise ComponentUnavailableError(f"vocabulary of {len(tokenizer.vocab)} words exceeds vocab_size {cfg.text.vocab_size}")
+    return tokenizer
+
+
 def load_bundle(preset: str | ModelConfig, weights: str | Path | None = None, *, random_weights: bool = False,
                 seed: int = 0) -> ModelBundle:
     """A preset (by name, or a config such as a reduced official one) with its weights loaded."""
@@ -66,9 +79,7 @@ def load_bundle(preset: str | ModelConfig, weights: str | Path | None = None, *,
         load_strict(module, read_state_dict(directory / name), source=str(directory / name), prefix=prefix)
     for m in (dit, text_encoder, vae):
         m.eval().requires_grad_(False)
-    tokenizer = Tokenizer.from_file(directory / "vocab.txt", cfg.text.text_len)
-    if len(tokenizer.vocab) > cfg.text.vocab_size:
-        raise ComponentUnavailableError(f"vocabulary of {len(tokenizer.vocab)} words exceeds vocab_size {cfg.text.vocab_size}")
+    tokenizer = load_tokenizer(cfg.name, directory)
     digest = hashlib.sha256("".join(sorted(e["sha256"] for e in manifest["files"].values())).encode()).hexdigest()
     log.info("loaded %s weights from %s (%s)", preset, directory, digest[:12])
     return ModelBundle(cfg, dit, text_encoder, vae, tokenizer, digest, manifest)

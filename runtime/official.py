@@ -25,6 +25,7 @@ import torch
 from runtime.cache import CacheSpec
 from runtime.config import ModelConfig
 from runtime.errors import CapacityError, WeightsError
+from runtime.text import OpenVocabulary
 from runtime.weights import DIT_PREFIX, read_state_dict
 
 log = logging.getLogger(__name__)
@@ -186,16 +187,13 @@ def check_memory(est: dict[str, int], device: str) -> None:
 
 
 # -- loading ---------------------------------------------------------------------------------------
-class HashTokenizer:
+class HashTokenizer(OpenVocabulary):
     """Random-weights stand-in for the umT5 tokenizer: each word hashes to an id; end token 1, padding 0."""
 
     def __init__(self, vocab_size: int, text_len: int):
         self.vocab_size, self.text_len = vocab_size, text_len
 
-    def unknown_words(self, text: str) -> list[str]:
-        return []
-
-    def encode(self, text: str, out=None):
+    def encode(self, text: str, out=None, mode: str = "strict"):
         from runtime.errors import InvalidPromptError
         import numpy as np
 

@@ -5,12 +5,16 @@ cache (one pass at t=0), then per chunk runs the 4 denoising steps (each writes 
 local slot), a clean pass at t=0 (its K/V are the ones kept, then committed), decodes the chunk with the
 VAE's causal state carried over, and yields its frames at once. `stop` ends the shot at the next chunk
 boundary. Every buffer is allocated in `__init__` and bound once; a chunk allocates nothing.
+
+Once a story has a shot, the next shot's context (frames, flags, and the captions they read) does not
+depend on the next prompt, so `prepare_next` can fill the global cache while the story is idle; the next
+shot then starts with its caption only, and its first frame comes one chunk after the request.
 """
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
@@ -18,7 +22,7 @@ import numpy as np
 from runtime.cache import CACHE_TENSORS, DualKVCache
 from runtime.context import caption_index, context_plan, flags_for_shot, frames_ever_needed
 from runtime.errors import InvalidRequestError, SessionClosedError
-from runtime.text import shot_prompt
+from runtime.text import PROMPT_MODES, PromptCheck, shot_prompt
 from runtime.vae import FIRST_KEEP
 
 if TYPE_CHECKING:
@@ -33,32 +37,40 @@ class FrameChunk:
     first_frame: int  # index of frames[0] within the shot
     story_frame: int  # index of frames[0] within the story
     is_last: bool
-    gen_seconds: float
+    gen_seconds: float  # this chunk's own model time
+    setup_seconds: float = 0.0  # chunk 0 only: model time before it (caption, and the context fill if not prepared)
 
 
 @dataclass
 class ShotRecord:
     prompt: str
     chunks: int
+    dropped: tuple[str, ...]  # words of the prompt left out (lenient mode); () in strict mode
     length: int  # pixel frames produced
     kept: dict[int, np.ndarray]  # frame index -> frame, only the indices a later context plan may pick
+    latents: dict[int, np.ndarray] = field(default_factory=dict)  # frame index -> its VAE latent, once encoded
 
 
 class Story:
-    def __init__(self, engine: "Engine", seed: int, global_caption: str):
+    def __init__(self, engine: "Engine", seed: int, global_caption: str, prompt_mode: str = "strict"):
         if not isinstance(seed, int) or not 0 <= seed < 2**63:
             raise InvalidRequestError(f"seed must be an integer in [0, 2^63), got {seed!r}")
-        self.engine, self.cfg = engine, engine.cfg
+        if prompt_mode not in PROMPT_MODES:
+            raise InvalidRequestError(f"prompt mode must be one of {', '.join(PROMPT_MODES)}, got {prompt_mode!r}")
+        self.engine, self.cfg, self.prompt_mode = engine, engine.cfg, prompt_mode
         if not isinstance(global_caption, str):
             raise InvalidRequestError("the global caption must be text")
+        self.global_caption, self._caption_text = global_caption, ""  # as given; as the encoder reads it
+        self.caption_dropped: tuple[str, ...] = ()  # words of the caption left out (lenient mode)
         if global_caption.strip():
-            engine.check_prompt(global_caption)
-        self.global_caption = global_caption
+            check = engine.check_prompt(global_caption, prompt_mode)
+            self._caption_text, self.caption_dropped = check.text, check.dropped
         self.seed = seed
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self.history: list[ShotRecord] = []
         self._captions: list[np.ndarray] = []  # text embeddings (L, Dt) of shots 0..k, shared read-only
         self._frames_done = 0
+        self._prepared: tuple[int, int] | None = None  # (shots in history, new flag) the global cache was filled for
         self._closed = False
         self._lock = threading.Lock()  # one driver at a time
         self._allocate()
@@ -97,10 +109,29 @@ class Story:
     def shots_done(self) -> int:
         return len(self.history)
 
-    def check_prompt(self, prompt: str) -> None:
-        """Raises InvalidPromptError / UnknownWordsError if this shot prompt cannot be encoded in this story."""
-        self.engine.check_prompt(prompt)
-        self.engine.tokenize(shot_prompt(self.global_caption, len(self.history), prompt))
+    def check_prompt(self, prompt: str, shot_index: int | None = None) -> PromptCheck:
+        """What this story's encoder would read for `prompt` as shot `shot_index` (default: the next shot):
+        the composed prompt (global caption + "shot{k}:" + prompt), checked in the story's mode; `dropped`
+        lists the prompt's own words left out. Raises InvalidPromptError / UnknownWordsError."""
+        own = self.engine.check_prompt(prompt, self.prompt_mode)
+        index = len(self.history) if shot_index is None else shot_index
+        full = self.engine.check_prompt(shot_prompt(self._caption_text, index, own.text), "strict")
+        return PromptCheck(full.tokens, full.text, own.dropped)
+
+    def prepare_next(self) -> bool:
+        """Fills the global cache for the next shot now, off its first frame's path (see the module
+        docstring). False when there is nothing to do: no shot yet (the first shot's context reads its own
+        caption), already prepared, closed, or a shot is running. Frames are the same either way."""
+        if not self.history or self._prepared is not None or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self._closed:
+                return False
+            with self.engine.turn():
+                self._prepared = (len(self.history), self._fill_context(len(self._captions) + 1))
+            return True
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         with self._lock:
@@ -117,29 +148,30 @@ class Story:
         chunks = max_chunks if chunks is None else chunks
         if isinstance(chunks, bool) or not isinstance(chunks, int) or not 1 <= chunks <= max_chunks:
             raise InvalidRequestError(f"chunks must be an integer in [1, {max_chunks}], got {chunks!r}")
-        self.engine.check_prompt(prompt)  # raises before anything is generated
-        ids_prompt = shot_prompt(self.global_caption, len(self.history), prompt)
-        self.engine.tokenize(ids_prompt)
-        return self._run_shot(prompt, ids_prompt, chunks, stop or threading.Event())
+        check = self.check_prompt(prompt)  # raises before anything is generated
+        return self._run_shot(prompt, check, chunks, stop or threading.Event())
 
     # -- the generator ---------------------------------------------------------------------------
-    def _run_shot(self, prompt: str, full_prompt: str, chunks: int, stop: threading.Event) -> Iterator[FrameChunk]:
+    def _run_shot(self, prompt: str, check: PromptCheck, chunks: int, stop: threading.Event) -> Iterator[FrameChunk]:
         if not self._lock.acquire(blocking=False):
             raise InvalidRequestError("this story is already generating a shot")
         try:
             if self._closed:
                 raise SessionClosedError("the story is closed")
-            yield from self._shot_chunks(prompt, full_prompt, chunks, stop)
+            check = self.check_prompt(prompt)  # composed again: shots may have ended since validation
+            yield from self._shot_chunks(prompt, check, chunks, stop)
         finally:
             self._lock.release()
 
-    def _shot_chunks(self, prompt, full_prompt, chunks, stop) -> Iterator[FrameChunk]:
+    def _shot_chunks(self, prompt: str, check: PromptCheck, chunks: int, stop: threading.Event) -> Iterator[FrameChunk]:
         k, produced, done = len(self.history), 0, 0
         if stop.is_set():
             return
         try:
+            started = time.perf_counter()
             with self.engine.turn():
-                new_flag = self._begin_shot(full_prompt)
+                new_flag = self._begin_shot(check.text)
+            setup = time.perf_counter() - started
             for b in range(chunks):
                 if b > 0 and stop.is_set():
                     break
@@ -149,7 +181,7 @@ class Story:
                 produced, done = produced + len(frames), b + 1
                 last = done == chunks or stop.is_set()
                 chunk = FrameChunk(frames, k, b, produced - len(frames), self._frames_done, last,
-                                   time.perf_counter() - started)
+                                   time.perf_counter() - started, setup if b == 0 else 0.0)
                 self._frames_done += len(frames)
                 yield chunk
                 if last:
@@ -157,34 +189,50 @@ class Story:
         finally:
             # Whatever was generated stays in the story, even if the consumer walked away mid-shot.
             if done:
-                self._end_shot(prompt, done, produced)
+                self._end_shot(prompt, check.dropped, done, produced)
             elif len(self._captions) > len(self.history):
                 self._captions.pop()  # the shot began but produced nothing: forget its caption
 
-    def _begin_shot(self, full_prompt: str) -> int:
-        """Context selection, captions, global cache fill. Returns the new frames' shot flag."""
+    def _begin_shot(self, full_text: str) -> int:
+        """Caption, then the global cache fill unless `prepare_next` did it. Returns the new frames' flag."""
+        self._captions.append(self.engine.encode_text(full_text))
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] == len(self.history):
+            new_flag = prepared[1]
+        else:
+            new_flag = self._fill_context(len(self._captions))
+        self.buffers["dit_chunk"]["text"][0, :] = self._captions[caption_index(new_flag, len(self._captions))]
+        self.buffers["vae_decode_chunk"]["state"].fill(0.0)
+        return new_flag
+
+    def _fill_context(self, n_cap: int) -> int:
+        """Context selection and the global cache fill, with `n_cap` captions (the new shot's included).
+        Returns the new frames' shot flag."""
         cfg, eng, bufs = self.cfg, self.engine, self.buffers["context_fill"]
         n_ctx = cfg.shot.context_frames
-        self._captions.append(eng.encode_text(full_prompt))
         plan = context_plan([r.length for r in self.history], n_ctx)
         flags, new_flag = flags_for_shot(plan, n_ctx)
         x = bufs["x"]
         x.fill(0.0)
         for i, (shot, idx) in enumerate(plan):
-            enc = self.buffers["vae_encode_frame"]
-            np.copyto(enc["frame"][0], self.history[shot].kept[idx], casting="unsafe")
-            eng.backend.run("vae_encode_frame", self.bindings["vae_encode_frame"])
-            x[0, i] = enc["latent"][0]
-        n_cap = len(self._captions)
+            x[0, i] = self._latent(self.history[shot], idx)
         for i, flag in enumerate(flags):
             bufs["text"][0, i] = self._captions[caption_index(flag, n_cap)]
-        self.buffers["dit_chunk"]["text"][0, :] = self._captions[caption_index(new_flag, n_cap)]
         eng.rope.fill(range(n_ctx), flags, bufs["rope_cos"], bufs["rope_sin"], self._rope_scratch["context_fill"])
         np.copyto(bufs["t_freq"], eng.t_freq_zero(n_ctx))
         self.cache.start_shot()
         eng.backend.run("context_fill", self.bindings["context_fill"])
-        self.buffers["vae_decode_chunk"]["state"].fill(0.0)
         return new_flag
+
+    def _latent(self, record: ShotRecord, idx: int) -> np.ndarray:
+        """The VAE latent of a kept frame, encoded the first time a plan picks it (plans pick frame 0 of
+        every shot again and again)."""
+        if idx not in record.latents:
+            enc = self.buffers["vae_encode_frame"]
+            np.copyto(enc["frame"][0], record.kept[idx], casting="unsafe")
+            self.engine.backend.run("vae_encode_frame", self.bindings["vae_encode_frame"])
+            record.latents[idx] = enc["latent"][0].copy()
+        return record.latents[idx]
 
     def _chunk(self, b: int, flag: int) -> np.ndarray:
         """Denoise chunk b, clean pass, commit, decode. Returns a read-only view of its frames."""
@@ -226,9 +274,9 @@ class Story:
         view.flags.writeable = False
         return view
 
-    def _end_shot(self, prompt: str, chunks: int, length: int) -> None:
+    def _end_shot(self, prompt: str, dropped: tuple[str, ...], chunks: int, length: int) -> None:
         kept = {i: self._shot_frames[i].copy() for i in frames_ever_needed(length, self.cfg.shot.context_frames)}
-        self.history.append(ShotRecord(prompt, chunks, length, kept))
+        self.history.append(ShotRecord(prompt, chunks, dropped, length, kept))
 
 
 def _spec(shape, dtype):

@@ -1,14 +1,28 @@
 """Text side of the model: the tokenizer over the model's vocabulary and the tiny text encoder.
 
-The tokenizer lower-cases and splits a prompt into words `[a-z]+`, single digits and single punctuation
-marks; every piece must be in the vocabulary, and the ones that are not are reported back to the caller
-(`UnknownWordsError`), never dropped. Prompts longer than the encoder's `text_len` are refused, not truncated.
+How a prompt becomes tokens (`split_words`), as a writer means the text:
+- case-insensitive; accents are folded ("Café" -> cafe); words are runs of letters, digits are one token each;
+- hyphens and dashes separate words ("close-up" -> close up) and are never a token themselves;
+- a possessive "'s" (or a trailing "'") is dropped ("the knight's sword" -> the knight sword); an
+  apostrophe inside a word is removed ("don't" -> dont);
+- `,` `.` `:` are the vocabulary's punctuation; `!` `?` `;` and an ellipsis end a sentence like `.`, and a
+  run of sentence marks counts once ("what?!" -> what .);
+- quotes, brackets and whitespace only separate; any other symbol is a piece of its own (unknown unless the
+  vocabulary has it).
+
+Two prompt modes, chosen per story: `strict` refuses a prompt with pieces outside the vocabulary
+(`UnknownWordsError` lists them); `lenient` drops them and reports them (`PromptCheck.dropped`), and still
+refuses a prompt with no known word left. In both, prompts longer than the encoder's `text_len` are refused,
+never truncated. `strict` is the runtime's default: text a developer writes should fail where it is written,
+not turn silently into a different shot; `lenient` is for text typed by players.
 The encoder gives per-token embeddings (1, text_len, dim); padded positions are zeroed, as in Wan.
 The official preset's umT5-XXL is user-supplied and is not part of this package.
 """
 from __future__ import annotations
 
 import re
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,16 +32,44 @@ from runtime.config import TextConfig
 from runtime.errors import InvalidPromptError, UnknownWordsError
 
 PAD, BOS = "<pad>", "<bos>"
-_PIECE = re.compile(r"[a-z]+|[0-9]|[^\sa-z0-9]")
+PROMPT_MODES = ("strict", "lenient")
+PUNCTUATION = frozenset(",.:")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
+# a word (letters, inner apostrophes), a digit, a run of sentence marks, or any other single symbol
+_PIECE = re.compile(r"[a-z]+(?:'[a-z]+)*'?|[0-9]|[.!?;\u2026]+|[^\sa-z0-9]")
+_SEPARATORS = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015_'\"()[]{}<>\u201c\u201d\u00ab\u00bb")
 
 
 def split_words(text: str) -> list[str]:
-    return _PIECE.findall(text.lower())
+    """The pieces of `text` as the vocabulary spells them (see the module docstring for the rules)."""
+    folded = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES).casefold())
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    pieces = []
+    for piece in _PIECE.findall(folded):
+        if piece in _SEPARATORS:
+            continue
+        if piece[0].isalpha():
+            piece = piece[:-2] if piece.endswith("'s") else piece.rstrip("'")
+            piece = piece.replace("'", "")
+        elif piece[0] in ".!?;\u2026":
+            piece = "."
+        pieces.append(piece)
+    return pieces
 
 
 def shot_prompt(global_caption: str, shot_index: int, caption: str) -> str:
     """The official composition: global caption + "shot{i}:" + shot caption (1-based i)."""
     return f"{global_caption.strip()} shot{shot_index + 1}: {caption.strip()}"
+
+
+@dataclass(frozen=True)
+class PromptCheck:
+    """What the encoder reads of a prompt: `tokens` (with the leading <bos>, at most `text_len`), `text` (the
+    known pieces joined by spaces; encoding it strictly gives the same ids) and the pieces `dropped` (lenient)."""
+
+    tokens: int
+    text: str
+    dropped: tuple[str, ...] = ()
 
 
 class Tokenizer:
@@ -43,6 +85,11 @@ class Tokenizer:
         words = [w.strip() for w in Path(path).read_text().splitlines() if w.strip()]
         return cls(words, text_len)
 
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The vocabulary a prompt may use (no special tokens), in id order."""
+        return tuple(self.vocab[2:])
+
     def unknown_words(self, text: str) -> list[str]:
         seen: dict[str, None] = {}
         for w in split_words(text):
@@ -50,23 +97,50 @@ class Tokenizer:
                 seen.setdefault(w)
         return list(seen)
 
-    def encode(self, text: str, out=None):
-        """Token ids, padded to text_len (int64). Raises for empty, unknown or too-long prompts."""
-        import numpy as np
-
+    def check(self, text: str, mode: str = "strict") -> PromptCheck:
+        """Validates `text` in `mode` without encoding it. Raises InvalidPromptError (empty, too long,
+        nothing known left) or UnknownWordsError (strict)."""
+        if mode not in PROMPT_MODES:
+            raise InvalidPromptError(f"prompt mode must be one of {', '.join(PROMPT_MODES)}, got {mode!r}")
         pieces = split_words(text)
         if not pieces:
             raise InvalidPromptError("the prompt is empty")
         unknown = self.unknown_words(text)
-        if unknown:
+        if unknown and mode == "strict":
             raise UnknownWordsError(unknown)
-        if len(pieces) + 1 > self.text_len:
-            raise InvalidPromptError(f"the prompt is {len(pieces) + 1} tokens; the model reads at most {self.text_len}")
+        kept = [w for w in pieces if w in self.index]
+        if not any(w not in PUNCTUATION for w in kept):
+            raise InvalidPromptError(f"no word of the prompt is in the model's vocabulary (dropped: {', '.join(unknown)})")
+        if len(kept) + 1 > self.text_len:
+            raise InvalidPromptError(f"the prompt is {len(kept) + 1} tokens; the model reads at most {self.text_len}")
+        return PromptCheck(len(kept) + 1, " ".join(kept), tuple(unknown))
+
+    def encode(self, text: str, out=None, mode: str = "strict"):
+        """Token ids, padded to text_len (int64). Raises as `check` does."""
+        import numpy as np
+
+        pieces = self.check(text, mode).text.split()
         ids = np.zeros((1, self.text_len), np.int64) if out is None else out
         ids.fill(0)
         ids[0, 0] = self.index[BOS]
         ids[0, 1:len(pieces) + 1] = [self.index[w] for w in pieces]
         return ids
+
+
+class OpenVocabulary:
+    """Base of tokenizers that spell any text (sentencepiece, the random-weights stand-in): no word is unknown,
+    so both prompt modes read a prompt whole. Subclasses give `encode(text, out=None)` and `text_len`."""
+
+    words: tuple[str, ...] = ()  # an open vocabulary is not listed
+
+    def unknown_words(self, text: str) -> list[str]:
+        return []
+
+    def check(self, text: str, mode: str = "strict") -> PromptCheck:
+        if mode not in PROMPT_MODES:
+            raise InvalidPromptError(f"prompt mode must be one of {', '.join(PROMPT_MODES)}, got {mode!r}")
+        ids = self.encode(text)  # raises for empty and too-long prompts
+        return PromptCheck(int((ids != 0).sum()), text)
 
 
 class _EncoderLayer(nn.Module):

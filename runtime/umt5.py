@@ -23,6 +23,7 @@ from torch import nn
 
 from runtime.config import TextConfig
 from runtime.errors import InvalidPromptError
+from runtime.text import OpenVocabulary
 
 PAD_ID = 0  # umT5's pad id; the encoder zeroes these positions
 
@@ -135,8 +136,8 @@ def clean_prompt(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-class UmT5Tokenizer:
-    """The runtime's tokenizer interface (`encode`, `unknown_words`) over the Wan folder's umT5 tokenizer."""
+class UmT5Tokenizer(OpenVocabulary):
+    """The runtime's tokenizer interface (`encode`, `check`) over the Wan folder's umT5 tokenizer."""
 
     def __init__(self, tokenizer, text_len: int):
         self.tok, self.text_len = tokenizer, text_len
@@ -149,10 +150,7 @@ class UmT5Tokenizer:
 
         return cls(AutoTokenizer.from_pretrained(str(path)), text_len)
 
-    def unknown_words(self, text: str) -> list[str]:
-        return []  # a sentencepiece vocabulary spells every word
-
-    def encode(self, text: str, out=None):
+    def encode(self, text: str, out=None, mode: str = "strict"):
         """Token ids (1, text_len) int64, end token then padding. Raises for empty or too-long prompts."""
         import numpy as np
 

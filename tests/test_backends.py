@@ -121,7 +121,7 @@ TRT_MISSING = importlib.util.find_spec("tensorrt") is None or importlib.util.fin
 
 
 @pytest.mark.trt
-@pytest.mark.skipif(TRT_MISSING, reason="TensorRT and pycuda are not installable on this machine (no NVIDIA index, no GPU driver); see environment.md")
+@pytest.mark.skipif(TRT_MISSING, reason="needs TensorRT and pycuda (pip extra [gpu]) and an NVIDIA GPU; neither package is installed here")
 def test_tensorrt_generates_the_same_shot_geometry():
     from runtime import Engine
 

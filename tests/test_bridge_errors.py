@@ -139,7 +139,7 @@ def test_unknown_words_are_listed_in_the_message_and_the_trailers(stub, session_
     ({"pacing": 7}, "pacing 7 is not a Pacing"),
     ({"frame_format": 9}, "frame_format 9"),
     ({"buffer_frames": 100_000}, "buffer_frames must be 1..256"),
-    ({"jpeg_quality": 101}, "jpeg_quality"),
+    ({"jpeg_quality": 101, "frame_format": pb.FRAME_FORMAT_JPEG}, "jpeg_quality"),
     ({"seed": 2**63}, "seed"),
     ({"global_caption": "a zorblax, pixel art"}, "zorblax"),
     ({"director_script": "version = 1\n[events.a]\nshots = [{ prompt = 'a cat', chunks = 0 }]\n"},
@@ -159,29 +159,35 @@ def test_events_unknown_or_without_a_script(stub, session_id):
     stub.CloseSession(pb.CloseSessionRequest(session_id=plain), timeout=10)
 
 
-def test_a_shot_the_runtime_refuses_late_fails_alone_and_the_session_goes_on(stub):
-    # Each prompt passes alone, but with this long caption the model's 80 tokens are exceeded: the
-    # runtime refuses the shot when it starts, and the shot ends FAILED with the refusal's code.
+def test_a_prompt_too_long_with_its_caption_is_refused_before_anything_is_queued(stub):
+    # Each prompt fits alone, but with this long caption the model's text length is exceeded: SubmitShot
+    # refuses the whole request (the proto: validated before queued), and the session goes on.
     caption = ("a knight and a dragon and a wizard and a robot and a ghost and a cat and an owl and a princess, "
                "retro pixel art, storybook style")
+    long_prompt = ("the red knight walks slowly through the dark woods at night, while the green dragon soars above "
+                   "the snowy mountains and the blue wizard watches quietly in the middle of the sandy street, as "
+                   "the grey ghost looks on happily next to the pink cat")
     opened = stub.OpenSession(open_request(global_caption=caption), timeout=10)
-    stream = stub.WatchFrames(pb.WatchFramesRequest(session_id=opened.session_id), timeout=60)
-    stub.SubmitShot(pb.SubmitShotRequest(session_id=opened.session_id, shots=[
-        pb.ShotSpec(prompt="the red knight walks slowly through the dark woods at night, while the green dragon "
-                           "soars above the snowy mountains and the blue wizard watches quietly in the middle of the "
-                           "sandy street, as the grey ghost looks on happily next to the pink cat", chunks=1),
-        pb.ShotSpec(prompt="the knight walks", chunks=1)]), timeout=10)
-    ends = []
-    for update in stream:
-        if update.HasField("shot") and update.shot.phase != pb.SHOT_PHASE_STARTED:
-            ends.append(update.shot)
-            if len(ends) == 2:
-                break
-    stream.cancel()
-    stub.CloseSession(pb.CloseSessionRequest(session_id=opened.session_id), timeout=10)
-    assert ends[0].phase == pb.SHOT_PHASE_FAILED and ends[0].error_code == Code.INVALID_ARGUMENT.value[0]
-    assert "tokens" in ends[0].error_message
-    assert ends[1].phase == pb.SHOT_PHASE_COMPLETED
+    try:
+        error = refused(stub.SubmitShot, pb.SubmitShotRequest(session_id=opened.session_id, shots=[
+            pb.ShotSpec(prompt="the knight walks", chunks=1), pb.ShotSpec(prompt=long_prompt, chunks=1)]))
+        assert error.code() == Code.INVALID_ARGUMENT and "tokens" in error.details()
+        stream = stub.WatchFrames(pb.WatchFramesRequest(session_id=opened.session_id), timeout=60)
+        answer = stub.SubmitShot(pb.SubmitShotRequest(session_id=opened.session_id, shots=[
+            pb.ShotSpec(prompt="the knight walks", chunks=1)]), timeout=10)
+        assert list(answer.shot_ids) == [1] and answer.queued_shots == 1  # nothing of the refused request
+        end = next(u.shot for u in stream if u.HasField("shot") and u.shot.phase != pb.SHOT_PHASE_STARTED)
+        stream.cancel()
+    finally:
+        stub.CloseSession(pb.CloseSessionRequest(session_id=opened.session_id), timeout=10)
+    assert end.shot_id == 1 and end.phase == pb.SHOT_PHASE_COMPLETED
+
+
+def test_jpeg_quality_is_ignored_on_sessions_that_do_not_send_jpeg(stub):
+    for frame_format in (pb.FRAME_FORMAT_RGB8, pb.FRAME_FORMAT_PNG, pb.FRAME_FORMAT_UNSPECIFIED):
+        opened = stub.OpenSession(open_request(frame_format=frame_format, jpeg_quality=101), timeout=10)
+        stub.CloseSession(pb.CloseSessionRequest(session_id=opened.session_id), timeout=10)
+        assert opened.frame_format in (pb.FRAME_FORMAT_RGB8, pb.FRAME_FORMAT_PNG)
 
 
 def test_unknown_sessions_are_not_found(stub, session_id):

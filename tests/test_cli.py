@@ -1,17 +1,24 @@
-"""`shotstream render` and `shotstream model-info` as a user runs them (a real subprocess)."""
+"""`shotstream render`, `vocab`, `model-info` and every subcommand's help as a user runs them (a real subprocess)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
 
 STORY = {"global_caption": "a knight and a dragon, pixel art",
          "shot1": "the knight walks in the forest", "shot2": "the dragon flies above the castle"}
 
 
-def shotstream(*args, check=True):
+def shotstream(*args, check=True, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", "runtime.cli", *args], capture_output=True, text=True,
-                          check=check, timeout=300)
+                          check=check, timeout=300, cwd=cwd or REPO, env=env)
 
 
 def render(tmp_path, seed, *extra):
@@ -23,9 +30,9 @@ def render(tmp_path, seed, *extra):
 
 def test_two_shot_story_is_162_frames_and_reproducible_by_seed(tmp_path):
     a = render(tmp_path, 1, "--out", str(tmp_path / "a.mp4"))
-    b = render(tmp_path, 1)
-    c = render(tmp_path, 2)
-    assert a["frames"] == 162 and a["shots"] == 2 and (a["width"], a["height"], a["fps"]) == (64, 64, 16)
+    b = render(tmp_path, 1, "--no-out")
+    c = render(tmp_path, 2, "--no-out")
+    assert b["out"] is None and a["frames"] == 162 and a["shots"] == 2 and (a["width"], a["height"], a["fps"]) == (64, 64, 16)
     assert a["frames_sha256"] == b["frames_sha256"] != c["frames_sha256"]
     assert (tmp_path / "a.mp4").stat().st_size > 1000
     assert a["generate_seconds"] > 0 and a["first_frame_seconds"] <= a["generate_seconds"]
@@ -46,3 +53,45 @@ def test_bad_story_file_is_a_clear_error(tmp_path):
     unknown.write_text(json.dumps({"global_caption": "a knight", "shot1": "the knight rides a zeppelin"}))
     r = shotstream("render", str(unknown), check=False)
     assert r.returncode == 2 and "zeppelin" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_render_without_out_writes_a_default_path_it_prints(tmp_path):
+    r = shotstream("render", "--prompt", "the knight walks", "--chunks", "1", "--seed", "3", "--quiet", cwd=tmp_path)
+    out = next(line.split(": ", 1)[1] for line in r.stdout.splitlines() if line.startswith("out: "))
+    assert out == "out/prompts-seed3.mp4" and (tmp_path / out).stat().st_size > 1000
+
+
+def test_prompts_are_refused_before_any_progress_bar_and_lenient_lists_what_it_left_out(tmp_path):
+    r = shotstream("render", "--prompt", "the knight walks", "--prompt", "the zorblax flies", "--chunks", "1",
+                   "--no-out", check=False, cwd=tmp_path)
+    assert r.returncode == 2 and "zorblax" in r.stderr and "%|" not in r.stderr  # no tqdm bar was drawn
+    r = shotstream("render", "--prompt", "the knight zorblaxes", "--chunks", "1", "--no-out", "--json",
+                   "--prompt-mode", "lenient", cwd=tmp_path)
+    assert json.loads(r.stdout)["dropped_words"] == [["zorblaxes"]]
+
+
+def test_vocab_lists_what_the_shipped_tokenizer_knows(ort_engine):
+    listed = json.loads(shotstream("vocab", "--json").stdout)
+    assert tuple(listed["vocabulary"]) == ort_engine.info.vocabulary and listed["text_len"] == 80
+    text = shotstream("vocab").stdout
+    assert "knight" in text and "marks: , . :" in text
+
+
+@pytest.mark.parametrize("command", ["render", "vocab", "model-info", "bench", "serve", "demo", "eval"])
+def test_every_option_of_every_subcommand_has_help(command):
+    lines = shotstream(command, "--help").stdout.splitlines()
+    options = [i for i, line in enumerate(lines) if line.lstrip().startswith("-")]
+    assert options
+    for i in options:  # help follows an option after two spaces, or on the next, deeper indented line
+        follows = i + 1 < len(lines) and lines[i + 1].startswith(" " * 20) and not lines[i + 1].lstrip().startswith("-")
+        assert "  " in lines[i].strip() or follows, f"no help text: {lines[i].strip()}"
+
+
+def test_bench_reports_time_to_first_frame_in_process_and_through_grpc():
+    result = json.loads(shotstream("bench", "--shots", "2", "--json").stdout.strip().splitlines()[-1])
+    for key in ("first_frame_ms_p50", "first_chunk_gen_ms_p50", "grpc_first_frame_ms_p50",
+                "grpc_first_chunk_gen_ms_p50", "grpc_first_frame_over_first_chunk"):
+        assert result[key] > 0, key
+    # the idle session prepared the shot's context: what the first frame waits for is its first chunk
+    assert result["grpc_setup_ms_p50"] < result["grpc_first_chunk_gen_ms_p50"] / 2
+    assert result["grpc_first_frame_ms_p50"] >= result["grpc_first_chunk_gen_ms_p50"]

@@ -105,6 +105,55 @@ def test_c_cuts_the_cutscene_and_q_quits(game):
     assert not game.running
 
 
+def type_line(text: str) -> None:
+    """What a keyboard sends: T opens the line, the text arrives as TEXTINPUT, ENTER sends it."""
+    press(pygame.K_t)
+    for ch in text:
+        pygame.event.post(pygame.event.Event(pygame.TEXTINPUT, text=ch))
+    press(pygame.K_RETURN)
+
+
+def test_the_player_types_a_line_and_its_shot_plays_with_the_unknown_words_left_out(game):
+    line = "The red knight zorblaxes in the forest, quux!"
+    type_line(line)
+    game.step(DT)
+    assert game.line is None  # ENTER sent it
+    step_until(game, lambda: any(s.prompt == line for s in game.cutscene.shots.values()), what="the shot to start")
+    shot = next(s for s in game.cutscene.shots.values() if s.prompt == line)
+    assert shot.dropped == ("zorblaxes", "quux") and shot.event == ""
+    step_until(game, lambda: game.cutscene.showing is shot and game.cutscene.frames_shown > 0, what="its frames")
+    assert any("left out: zorblaxes, quux" in text for text, _ in game.hud.log)
+    assert panel_bytes(game) == panel_bytes(game, pygame.transform.scale(game.cutscene.image,
+                                                                           game.layout.video_rect.size))
+
+
+def test_while_typing_keys_write_instead_of_playing_and_esc_drops_the_line(game):
+    press(pygame.K_t)
+    for key in (pygame.K_LEFT, pygame.K_q, pygame.K_c):
+        press(key)
+    pygame.event.post(pygame.event.Event(pygame.TEXTINPUT, text="ab"))
+    press(pygame.K_BACKSPACE)
+    start = (game.hero.x, game.hero.y)
+    for _ in range(3):
+        game.step(DT)
+    assert game.running and game.line == "a" and (game.hero.x, game.hero.y) == start
+    press(pygame.K_ESCAPE)
+    game.step(DT)
+    assert game.running and game.line is None and not game.cutscene.pending
+
+
+def test_the_autoplay_tour_types_its_line_through_the_keyboard_path(game):
+    from demo_game.pilot import LINE, ROUTE, Pilot
+
+    assert ("type", LINE) in ROUTE
+    game.pilot = Pilot(route=(("type", "the knight zorblaxes in the cave."), ("wait", 9.0)))
+    step_until(game, lambda: game.line is not None, timeout=2, what="the line to open")
+    step_until(game, lambda: game.line is None, timeout=10, what="the pilot to send its line")
+    step_until(game, lambda: game.cutscene.showing is not None
+               and game.cutscene.showing.prompt == "the knight zorblaxes in the cave.", what="its shot")
+    assert game.cutscene.showing.dropped == ("zorblaxes",)
+
+
 def test_every_cutscene_prompt_is_in_the_models_vocabulary(ort_engine):
     """Each event, at each place, with each cast member, renders to a prompt the model accepts."""
     from engine_bridge.director import parse_script
@@ -126,14 +175,15 @@ def test_headless_autoplay_records_the_screen_and_leaves_nothing_running(tmp_pat
     imageio = pytest.importorskip("imageio.v2")
     before = set(threading.enumerate())
     video = tmp_path / "demo.mp4"
-    assert cli.main(["--seconds", "3", "--record", str(video), "--scale", "3"]) == 0
-    assert str(video) in capsys.readouterr().out
+    assert cli.main(["--seconds", "6", "--record", str(video), "--scale", "3"]) == 0
+    out = capsys.readouterr().out
+    assert str(video) in out and "demo: 5 s of at most 6" in out  # a progress line while it records
     reader = imageio.get_reader(video)
     frames = [frame for frame in reader]
     reader.close()
     width, height = Layout(3).size
     assert frames[0].shape == (height, width, 3)
-    assert len(frames) == 3 * FPS
+    assert len(frames) == 6 * FPS
     assert frames[-1].std() > 10  # a drawn game, not a blank screen
     deadline = time.monotonic() + 5
     while set(threading.enumerate()) - before and time.monotonic() < deadline:

@@ -36,6 +36,12 @@ class ShotPhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SHOT_PHASE_DROPPED: _ClassVar[ShotPhase]
     SHOT_PHASE_FAILED: _ClassVar[ShotPhase]
 
+class PromptMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROMPT_MODE_UNSPECIFIED: _ClassVar[PromptMode]
+    PROMPT_MODE_STRICT: _ClassVar[PromptMode]
+    PROMPT_MODE_LENIENT: _ClassVar[PromptMode]
+
 class CloseReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CLOSE_REASON_UNSPECIFIED: _ClassVar[CloseReason]
@@ -59,6 +65,9 @@ SHOT_PHASE_CUT: ShotPhase
 SHOT_PHASE_CANCELLED: ShotPhase
 SHOT_PHASE_DROPPED: ShotPhase
 SHOT_PHASE_FAILED: ShotPhase
+PROMPT_MODE_UNSPECIFIED: PromptMode
+PROMPT_MODE_STRICT: PromptMode
+PROMPT_MODE_LENIENT: PromptMode
 CLOSE_REASON_UNSPECIFIED: CloseReason
 CLOSE_REASON_CLIENT: CloseReason
 CLOSE_REASON_IDLE: CloseReason
@@ -69,7 +78,7 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetInfoResponse(_message.Message):
-    __slots__ = ("server_version", "preset", "available_presets", "backend", "backend_reason", "width", "height", "fps", "frames_per_shot", "max_chunks_per_shot", "chunk_frames", "max_prompt_chars", "limits", "usage", "auth_required", "server_events", "model")
+    __slots__ = ("server_version", "preset", "available_presets", "backend", "backend_reason", "width", "height", "fps", "frames_per_shot", "max_chunks_per_shot", "chunk_frames", "max_prompt_chars", "limits", "usage", "auth_required", "server_events", "vocabulary", "text_len", "default_prompt_mode", "model")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_PRESETS_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +95,9 @@ class GetInfoResponse(_message.Message):
     USAGE_FIELD_NUMBER: _ClassVar[int]
     AUTH_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     SERVER_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    VOCABULARY_FIELD_NUMBER: _ClassVar[int]
+    TEXT_LEN_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_PROMPT_MODE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     preset: str
@@ -103,8 +115,11 @@ class GetInfoResponse(_message.Message):
     usage: Usage
     auth_required: bool
     server_events: _containers.RepeatedScalarFieldContainer[str]
+    vocabulary: _containers.RepeatedScalarFieldContainer[str]
+    text_len: int
+    default_prompt_mode: PromptMode
     model: str
-    def __init__(self, server_version: _Optional[str] = ..., preset: _Optional[str] = ..., available_presets: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., backend_reason: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[int] = ..., frames_per_shot: _Optional[int] = ..., max_chunks_per_shot: _Optional[int] = ..., chunk_frames: _Optional[_Iterable[int]] = ..., max_prompt_chars: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., auth_required: _Optional[bool] = ..., server_events: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ...) -> None: ...
+    def __init__(self, server_version: _Optional[str] = ..., preset: _Optional[str] = ..., available_presets: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., backend_reason: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[int] = ..., frames_per_shot: _Optional[int] = ..., max_chunks_per_shot: _Optional[int] = ..., chunk_frames: _Optional[_Iterable[int]] = ..., max_prompt_chars: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., auth_required: _Optional[bool] = ..., server_events: _Optional[_Iterable[str]] = ..., vocabulary: _Optional[_Iterable[str]] = ..., text_len: _Optional[int] = ..., default_prompt_mode: _Optional[_Union[PromptMode, str]] = ..., model: _Optional[str] = ...) -> None: ...
 
 class Limits(_message.Message):
     __slots__ = ("max_sessions", "cache_budget_bytes", "session_cache_bytes", "max_shots_per_request", "max_queued_shots", "max_buffer_frames", "default_buffer_frames", "max_message_bytes", "idle_timeout_ms", "max_script_bytes", "max_param_chars")
@@ -149,7 +164,7 @@ class Usage(_message.Message):
     def __init__(self, open_sessions: _Optional[int] = ..., busy_sessions: _Optional[int] = ..., cache_bytes_in_use: _Optional[int] = ..., chunks_generated: _Optional[int] = ..., frames_sent: _Optional[int] = ..., frames_dropped: _Optional[int] = ...) -> None: ...
 
 class OpenSessionRequest(_message.Message):
-    __slots__ = ("seed", "global_caption", "frame_format", "jpeg_quality", "pacing", "buffer_frames", "director_script")
+    __slots__ = ("seed", "global_caption", "frame_format", "jpeg_quality", "pacing", "buffer_frames", "director_script", "prompt_mode")
     SEED_FIELD_NUMBER: _ClassVar[int]
     GLOBAL_CAPTION_FIELD_NUMBER: _ClassVar[int]
     FRAME_FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -157,6 +172,7 @@ class OpenSessionRequest(_message.Message):
     PACING_FIELD_NUMBER: _ClassVar[int]
     BUFFER_FRAMES_FIELD_NUMBER: _ClassVar[int]
     DIRECTOR_SCRIPT_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_MODE_FIELD_NUMBER: _ClassVar[int]
     seed: int
     global_caption: str
     frame_format: FrameFormat
@@ -164,10 +180,11 @@ class OpenSessionRequest(_message.Message):
     pacing: Pacing
     buffer_frames: int
     director_script: str
-    def __init__(self, seed: _Optional[int] = ..., global_caption: _Optional[str] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., jpeg_quality: _Optional[int] = ..., pacing: _Optional[_Union[Pacing, str]] = ..., buffer_frames: _Optional[int] = ..., director_script: _Optional[str] = ...) -> None: ...
+    prompt_mode: PromptMode
+    def __init__(self, seed: _Optional[int] = ..., global_caption: _Optional[str] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., jpeg_quality: _Optional[int] = ..., pacing: _Optional[_Union[Pacing, str]] = ..., buffer_frames: _Optional[int] = ..., director_script: _Optional[str] = ..., prompt_mode: _Optional[_Union[PromptMode, str]] = ...) -> None: ...
 
 class OpenSessionResponse(_message.Message):
-    __slots__ = ("session_id", "width", "height", "fps", "frame_format", "pacing", "buffer_frames", "jpeg_quality", "cache_bytes", "idle_timeout_ms", "events")
+    __slots__ = ("session_id", "width", "height", "fps", "frame_format", "pacing", "buffer_frames", "jpeg_quality", "cache_bytes", "idle_timeout_ms", "events", "prompt_mode", "caption_dropped_words")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -179,6 +196,8 @@ class OpenSessionResponse(_message.Message):
     CACHE_BYTES_FIELD_NUMBER: _ClassVar[int]
     IDLE_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_MODE_FIELD_NUMBER: _ClassVar[int]
+    CAPTION_DROPPED_WORDS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     width: int
     height: int
@@ -190,7 +209,9 @@ class OpenSessionResponse(_message.Message):
     cache_bytes: int
     idle_timeout_ms: int
     events: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, session_id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[int] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., pacing: _Optional[_Union[Pacing, str]] = ..., buffer_frames: _Optional[int] = ..., jpeg_quality: _Optional[int] = ..., cache_bytes: _Optional[int] = ..., idle_timeout_ms: _Optional[int] = ..., events: _Optional[_Iterable[str]] = ...) -> None: ...
+    prompt_mode: PromptMode
+    caption_dropped_words: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, session_id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[int] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., pacing: _Optional[_Union[Pacing, str]] = ..., buffer_frames: _Optional[int] = ..., jpeg_quality: _Optional[int] = ..., cache_bytes: _Optional[int] = ..., idle_timeout_ms: _Optional[int] = ..., events: _Optional[_Iterable[str]] = ..., prompt_mode: _Optional[_Union[PromptMode, str]] = ..., caption_dropped_words: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CloseSessionRequest(_message.Message):
     __slots__ = ("session_id",)
@@ -225,12 +246,20 @@ class SubmitShotRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., shots: _Optional[_Iterable[_Union[ShotSpec, _Mapping]]] = ..., policy: _Optional[_Union[ShotPolicy, str]] = ...) -> None: ...
 
 class SubmitShotResponse(_message.Message):
-    __slots__ = ("shot_ids", "queued_shots")
+    __slots__ = ("shot_ids", "queued_shots", "dropped")
     SHOT_IDS_FIELD_NUMBER: _ClassVar[int]
     QUEUED_SHOTS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
     shot_ids: _containers.RepeatedScalarFieldContainer[int]
     queued_shots: int
-    def __init__(self, shot_ids: _Optional[_Iterable[int]] = ..., queued_shots: _Optional[int] = ...) -> None: ...
+    dropped: _containers.RepeatedCompositeFieldContainer[DroppedWords]
+    def __init__(self, shot_ids: _Optional[_Iterable[int]] = ..., queued_shots: _Optional[int] = ..., dropped: _Optional[_Iterable[_Union[DroppedWords, _Mapping]]] = ...) -> None: ...
+
+class DroppedWords(_message.Message):
+    __slots__ = ("words",)
+    WORDS_FIELD_NUMBER: _ClassVar[int]
+    words: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, words: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TriggerEventRequest(_message.Message):
     __slots__ = ("session_id", "event", "params")
@@ -250,18 +279,20 @@ class TriggerEventRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., event: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class TriggerEventResponse(_message.Message):
-    __slots__ = ("shot_ids", "suppressed", "cooldown_remaining_ms", "policy", "queued_shots")
+    __slots__ = ("shot_ids", "suppressed", "cooldown_remaining_ms", "policy", "queued_shots", "dropped")
     SHOT_IDS_FIELD_NUMBER: _ClassVar[int]
     SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     COOLDOWN_REMAINING_MS_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     QUEUED_SHOTS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
     shot_ids: _containers.RepeatedScalarFieldContainer[int]
     suppressed: bool
     cooldown_remaining_ms: int
     policy: ShotPolicy
     queued_shots: int
-    def __init__(self, shot_ids: _Optional[_Iterable[int]] = ..., suppressed: _Optional[bool] = ..., cooldown_remaining_ms: _Optional[int] = ..., policy: _Optional[_Union[ShotPolicy, str]] = ..., queued_shots: _Optional[int] = ...) -> None: ...
+    dropped: _containers.RepeatedCompositeFieldContainer[DroppedWords]
+    def __init__(self, shot_ids: _Optional[_Iterable[int]] = ..., suppressed: _Optional[bool] = ..., cooldown_remaining_ms: _Optional[int] = ..., policy: _Optional[_Union[ShotPolicy, str]] = ..., queued_shots: _Optional[int] = ..., dropped: _Optional[_Iterable[_Union[DroppedWords, _Mapping]]] = ...) -> None: ...
 
 class WatchFramesRequest(_message.Message):
     __slots__ = ("session_id",)
@@ -333,7 +364,7 @@ class StoryUpdate(_message.Message):
     def __init__(self, frame: _Optional[_Union[Frame, _Mapping]] = ..., shot: _Optional[_Union[ShotEvent, _Mapping]] = ..., command: _Optional[_Union[CommandResult, _Mapping]] = ..., opened: _Optional[_Union[OpenSessionResponse, _Mapping]] = ..., closed: _Optional[_Union[SessionClosed, _Mapping]] = ...) -> None: ...
 
 class Frame(_message.Message):
-    __slots__ = ("session_id", "shot_id", "shot_index", "chunk_index", "frame_index", "story_frame", "pts_us", "format", "width", "height", "data", "chunk_gen_us", "buffered_us", "dropped_before")
+    __slots__ = ("session_id", "shot_id", "shot_index", "chunk_index", "frame_index", "story_frame", "pts_us", "format", "width", "height", "data", "chunk_gen_us", "buffered_us", "dropped_before", "setup_us")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     SHOT_ID_FIELD_NUMBER: _ClassVar[int]
     SHOT_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -348,6 +379,7 @@ class Frame(_message.Message):
     CHUNK_GEN_US_FIELD_NUMBER: _ClassVar[int]
     BUFFERED_US_FIELD_NUMBER: _ClassVar[int]
     DROPPED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    SETUP_US_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     shot_id: int
     shot_index: int
@@ -362,10 +394,11 @@ class Frame(_message.Message):
     chunk_gen_us: int
     buffered_us: int
     dropped_before: int
-    def __init__(self, session_id: _Optional[str] = ..., shot_id: _Optional[int] = ..., shot_index: _Optional[int] = ..., chunk_index: _Optional[int] = ..., frame_index: _Optional[int] = ..., story_frame: _Optional[int] = ..., pts_us: _Optional[int] = ..., format: _Optional[_Union[FrameFormat, str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., data: _Optional[bytes] = ..., chunk_gen_us: _Optional[int] = ..., buffered_us: _Optional[int] = ..., dropped_before: _Optional[int] = ...) -> None: ...
+    setup_us: int
+    def __init__(self, session_id: _Optional[str] = ..., shot_id: _Optional[int] = ..., shot_index: _Optional[int] = ..., chunk_index: _Optional[int] = ..., frame_index: _Optional[int] = ..., story_frame: _Optional[int] = ..., pts_us: _Optional[int] = ..., format: _Optional[_Union[FrameFormat, str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., data: _Optional[bytes] = ..., chunk_gen_us: _Optional[int] = ..., buffered_us: _Optional[int] = ..., dropped_before: _Optional[int] = ..., setup_us: _Optional[int] = ...) -> None: ...
 
 class ShotEvent(_message.Message):
-    __slots__ = ("session_id", "shot_id", "phase", "shot_index", "prompt", "event", "chunks_requested", "chunks_done", "frames_generated", "frames_dropped", "frames_discarded", "frames_sha256", "gen_us", "error_code", "error_message")
+    __slots__ = ("session_id", "shot_id", "phase", "shot_index", "prompt", "event", "chunks_requested", "chunks_done", "frames_generated", "frames_dropped", "frames_discarded", "frames_sha256", "gen_us", "error_code", "error_message", "dropped_words")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     SHOT_ID_FIELD_NUMBER: _ClassVar[int]
     PHASE_FIELD_NUMBER: _ClassVar[int]
@@ -381,6 +414,7 @@ class ShotEvent(_message.Message):
     GEN_US_FIELD_NUMBER: _ClassVar[int]
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_WORDS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     shot_id: int
     phase: ShotPhase
@@ -396,10 +430,11 @@ class ShotEvent(_message.Message):
     gen_us: int
     error_code: int
     error_message: str
-    def __init__(self, session_id: _Optional[str] = ..., shot_id: _Optional[int] = ..., phase: _Optional[_Union[ShotPhase, str]] = ..., shot_index: _Optional[int] = ..., prompt: _Optional[str] = ..., event: _Optional[str] = ..., chunks_requested: _Optional[int] = ..., chunks_done: _Optional[int] = ..., frames_generated: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., frames_discarded: _Optional[int] = ..., frames_sha256: _Optional[str] = ..., gen_us: _Optional[int] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ...) -> None: ...
+    dropped_words: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, session_id: _Optional[str] = ..., shot_id: _Optional[int] = ..., phase: _Optional[_Union[ShotPhase, str]] = ..., shot_index: _Optional[int] = ..., prompt: _Optional[str] = ..., event: _Optional[str] = ..., chunks_requested: _Optional[int] = ..., chunks_done: _Optional[int] = ..., frames_generated: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., frames_discarded: _Optional[int] = ..., frames_sha256: _Optional[str] = ..., gen_us: _Optional[int] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., dropped_words: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CommandResult(_message.Message):
-    __slots__ = ("request_id", "code", "message", "unknown_words", "shot_ids", "suppressed", "cooldown_remaining_ms", "queued_shots")
+    __slots__ = ("request_id", "code", "message", "unknown_words", "shot_ids", "suppressed", "cooldown_remaining_ms", "queued_shots", "dropped")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -408,6 +443,7 @@ class CommandResult(_message.Message):
     SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     COOLDOWN_REMAINING_MS_FIELD_NUMBER: _ClassVar[int]
     QUEUED_SHOTS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
     request_id: int
     code: int
     message: str
@@ -416,7 +452,8 @@ class CommandResult(_message.Message):
     suppressed: bool
     cooldown_remaining_ms: int
     queued_shots: int
-    def __init__(self, request_id: _Optional[int] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., unknown_words: _Optional[_Iterable[str]] = ..., shot_ids: _Optional[_Iterable[int]] = ..., suppressed: _Optional[bool] = ..., cooldown_remaining_ms: _Optional[int] = ..., queued_shots: _Optional[int] = ...) -> None: ...
+    dropped: _containers.RepeatedCompositeFieldContainer[DroppedWords]
+    def __init__(self, request_id: _Optional[int] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., unknown_words: _Optional[_Iterable[str]] = ..., shot_ids: _Optional[_Iterable[int]] = ..., suppressed: _Optional[bool] = ..., cooldown_remaining_ms: _Optional[int] = ..., queued_shots: _Optional[int] = ..., dropped: _Optional[_Iterable[_Union[DroppedWords, _Mapping]]] = ...) -> None: ...
 
 class SessionClosed(_message.Message):
     __slots__ = ("session_id", "reason")

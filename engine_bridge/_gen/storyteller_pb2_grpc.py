@@ -117,7 +117,9 @@ class StorytellerServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchFrames(self, request, context):
-        """Server streaming: the session's frames and shot lifecycle, in story order, until the session is
+        """Server streaming: the session's frames and shot lifecycle, in story order (a shot stopped by a cut
+        or cancel sends its CUT / CANCELLED event before the DROPPED events of the shots queued behind
+        it, then the next shot's STARTED), until the session is
         closed (the last update is `closed`, then the stream ends with OK). One stream per session at a
         time (a second is FAILED_PRECONDITION). Cancelling this stream, or losing the connection, stops
         the session's work within one chunk and drops its queued shots; the session stays open.
@@ -133,8 +135,11 @@ class StorytellerServicer:
         `command` update with the same `request_id`, sent ahead of frames still waiting in the buffer.
         A refused command does not end the stream; a malformed stream (no open/attach first, a second
         open/attach) ends it with INVALID_ARGUMENT. After the client half-closes, the stream ends (OK) as
-        soon as the session has no shot running or queued and every update was sent. Cancelling the stream
-        stops the session's work as WatchFrames does; a session opened by this stream is then closed.
+        soon as the session has no shot running or queued and every update was sent; a session opened by
+        this stream is closed then, and its `closed` update is the stream's last. A session that ends for
+        another reason (CloseSession, idle, shutdown) ends the stream with its `closed` update too.
+        Cancelling the stream stops the session's work as WatchFrames does; a session opened by this
+        stream is then closed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

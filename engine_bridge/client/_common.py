@@ -22,6 +22,7 @@ CHANNEL_OPTIONS = (("grpc.max_receive_message_length", 64 * 2**20), ("grpc.http2
 _FORMATS = {"rgb8": pb.FRAME_FORMAT_RGB8, "png": pb.FRAME_FORMAT_PNG, "jpeg": pb.FRAME_FORMAT_JPEG}
 _PACINGS = {"real_time": pb.PACING_REAL_TIME, "asap": pb.PACING_AS_FAST_AS_POSSIBLE,
             "as_fast_as_possible": pb.PACING_AS_FAST_AS_POSSIBLE}
+_PROMPT_MODES = {"strict": pb.PROMPT_MODE_STRICT, "lenient": pb.PROMPT_MODE_LENIENT}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -79,10 +80,12 @@ def call_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
 
 
 def open_request(*, seed: int, caption: str, frame_format: str | int, pacing: str | int, buffer_frames: int,
-                 jpeg_quality: int, script: str) -> pb.OpenSessionRequest:
+                 jpeg_quality: int, script: str, prompt_mode: str | int | None = None) -> pb.OpenSessionRequest:
+    """`prompt_mode`: "strict", "lenient", or None for the server's default."""
+    mode = pb.PROMPT_MODE_UNSPECIFIED if prompt_mode is None else _enum(prompt_mode, _PROMPT_MODES)
     return pb.OpenSessionRequest(seed=seed, global_caption=caption, frame_format=_enum(frame_format, _FORMATS),
                                  pacing=_enum(pacing, _PACINGS), buffer_frames=buffer_frames,
-                                 jpeg_quality=jpeg_quality, director_script=script)
+                                 jpeg_quality=jpeg_quality, director_script=script, prompt_mode=mode)
 
 
 def submit_request(session_id: str, shots: Sequence[tuple[str, int] | str], cut: bool) -> pb.SubmitShotRequest:
@@ -113,11 +116,12 @@ class Triggered:
     suppressed: bool  # the event is in its cool-down; nothing was queued
     cooldown_remaining_s: float
     interrupt: bool
+    dropped: tuple[tuple[str, ...], ...] = ()  # per shot: words a lenient session left out
 
 
 def triggered(response: pb.TriggerEventResponse) -> Triggered:
     return Triggered(tuple(response.shot_ids), response.suppressed, response.cooldown_remaining_ms / 1000,
-                     response.policy == pb.SHOT_POLICY_CUT)
+                     response.policy == pb.SHOT_POLICY_CUT, tuple(tuple(d.words) for d in response.dropped))
 
 
 class StreamEnd:
@@ -132,7 +136,15 @@ class Inbox:
 
     def __init__(self):
         self.shot_events: dict[int, pb.ShotEvent] = {}
+        self.dropped_words: dict[int, tuple[str, ...]] = {}  # shot id -> words a lenient session left out
         self.end: StreamEnd | None = None
+
+    def queued(self, shot_ids, dropped) -> list[int]:
+        """Records the dropped words of an answer's shots (SubmitShotResponse, TriggerEventResponse)."""
+        for shot_id, words in zip(shot_ids, dropped):
+            if words.words:
+                self.dropped_words[shot_id] = tuple(words.words)
+        return list(shot_ids)
 
     def accept(self, item) -> bool:
         """Records `item`; False when it is the stream's end (nothing to hand to the game)."""

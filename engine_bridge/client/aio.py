@@ -44,10 +44,12 @@ class AsyncStorytellerClient:
 
     async def open_session(self, *, caption: str, seed: int = 0, frame_format: str | int = "rgb8",
                            pacing: str | int = "real_time", buffer_frames: int = 0, jpeg_quality: int = 0,
-                           script: str = "", queue_frames: int = c.DEFAULT_QUEUE_FRAMES) -> "AsyncSession":
+                           script: str = "", prompt_mode: str | None = None,
+                           queue_frames: int = c.DEFAULT_QUEUE_FRAMES) -> "AsyncSession":
+        """As StorytellerClient.open_session."""
         opened = await self.call(self.stub.OpenSession, c.open_request(
             seed=seed, caption=caption, frame_format=frame_format, pacing=pacing, buffer_frames=buffer_frames,
-            jpeg_quality=jpeg_quality, script=script))
+            jpeg_quality=jpeg_quality, script=script, prompt_mode=prompt_mode))
         return AsyncSession(self, opened, queue_frames)
 
     async def close(self) -> None:
@@ -74,10 +76,11 @@ class AsyncSession:
 
     async def submit_shots(self, shots: Sequence[tuple[str, int] | str], *, cut: bool = False) -> list[int]:
         reply = await self.client.call(self.client.stub.SubmitShot, c.submit_request(self.id, shots, cut))
-        return list(reply.shot_ids)
+        return self._inbox.queued(reply.shot_ids, reply.dropped)
 
     async def trigger(self, event: str, /, **params) -> c.Triggered:
         reply = await self.client.call(self.client.stub.TriggerEvent, c.trigger_request(self.id, event, params))
+        self._inbox.queued(reply.shot_ids, reply.dropped)
         return c.triggered(reply)
 
     async def cancel(self) -> None:
@@ -108,6 +111,11 @@ class AsyncSession:
     @property
     def shot_events(self) -> dict[int, pb.ShotEvent]:
         return self._inbox.shot_events
+
+    @property
+    def dropped_words(self) -> dict[int, tuple[str, ...]]:
+        """Lenient sessions: the words each shot's prompt lost, by shot id (shots that lost none are absent)."""
+        return self._inbox.dropped_words
 
     async def _receive(self) -> None:
         end = c.StreamEnd()

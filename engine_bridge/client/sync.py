@@ -48,11 +48,14 @@ class StorytellerClient:
 
     def open_session(self, *, caption: str, seed: int = 0, frame_format: str | int = "rgb8",
                      pacing: str | int = "real_time", buffer_frames: int = 0, jpeg_quality: int = 0,
-                     script: str = "", queue_frames: int = c.DEFAULT_QUEUE_FRAMES) -> "Session":
-        """Opens a session and starts receiving its frames. `pacing`: "real_time" or "asap"."""
+                     script: str = "", prompt_mode: str | None = None,
+                     queue_frames: int = c.DEFAULT_QUEUE_FRAMES) -> "Session":
+        """Opens a session and starts receiving its frames. `pacing`: "real_time" or "asap". `prompt_mode`:
+        "strict" (unknown words refused: InvalidArgument.unknown_words), "lenient" (left out, reported in
+        `dropped_words` and on the shot's events), or None for the server's default (strict unless changed)."""
         opened = self.call(self.stub.OpenSession, c.open_request(
             seed=seed, caption=caption, frame_format=frame_format, pacing=pacing, buffer_frames=buffer_frames,
-            jpeg_quality=jpeg_quality, script=script))
+            jpeg_quality=jpeg_quality, script=script, prompt_mode=prompt_mode))
         return Session(self, opened, queue_frames)
 
     def close(self) -> None:
@@ -83,11 +86,13 @@ class Session:
 
     def submit_shots(self, shots: Sequence[tuple[str, int] | str], *, cut: bool = False) -> list[int]:
         reply = self.client.call(self.client.stub.SubmitShot, c.submit_request(self.id, shots, cut))
-        return list(reply.shot_ids)
+        return self._inbox.queued(reply.shot_ids, reply.dropped)
 
     def trigger(self, event: str, /, **params) -> c.Triggered:
         """Sends a game event to the director, e.g. trigger("boss_appears", hero="knight")."""
-        return c.triggered(self.client.call(self.client.stub.TriggerEvent, c.trigger_request(self.id, event, params)))
+        reply = self.client.call(self.client.stub.TriggerEvent, c.trigger_request(self.id, event, params))
+        self._inbox.queued(reply.shot_ids, reply.dropped)
+        return c.triggered(reply)
 
     def cancel(self) -> None:
         """Stops the current shot at its next chunk boundary and drops the queued ones."""
@@ -122,6 +127,11 @@ class Session:
     def shot_events(self) -> dict[int, pb.ShotEvent]:
         """The latest lifecycle event of each shot seen so far, by shot id."""
         return self._inbox.shot_events
+
+    @property
+    def dropped_words(self) -> dict[int, tuple[str, ...]]:
+        """Lenient sessions: the words each shot's prompt lost, by shot id (shots that lost none are absent)."""
+        return self._inbox.dropped_words
 
     def _receive(self) -> None:
         end = c.StreamEnd()

@@ -1,0 +1,154 @@
+"""Docs that hold: every command the README and docs/ show runs as written (CI: at a reduced size where it is
+long; the full size is marked slow), every story file in docs/ renders, and no doc, setup.py or test names a
+file outside the repository. Commands run as subprocesses in a scratch folder, like a user on a fresh clone."""
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+# Shown, but not run here: the test suite itself, and generators covered by their own tests
+# (test_bridge_client regenerates the stubs into a temporary folder; protoc needs a toolchain).
+NOT_RUN = ("python -m pytest", "python -m grpc_tools.protoc", "python -m engine_bridge.protogen")
+# CI sizes: options added (or replacing the documented value) so that each long command takes seconds.
+REDUCED = {
+    "render": {"--chunks": "1"},
+    "demo": {"--seconds": "3"},
+    "bench": {"--shots": "2"},
+    "eval": {"--shots": "2", "--stories": "4"},
+    "generate": {"--stories": "2"},
+    "contact-sheet": {"--stories": "1"},
+}
+SERVERS = ("shotstream serve", "python -m engine_bridge.serve_cli")
+
+
+def _subcommands() -> list[str]:
+    from runtime.cli import build_parser
+
+    action = next(a for a in build_parser()._actions if a.dest == "command")
+    return sorted(action.choices)
+
+
+COMMAND = re.compile(rf"(shotstream ({'|'.join(_subcommands())})\b|python -m [\w.]+( |$))")
+
+
+def documented_commands() -> list[str]:
+    """`shotstream ...` and `python -m ...` commands in ```bash blocks and inline code, alternatives written
+    `a|b|c` expanded, each once."""
+    found: dict[str, None] = {}
+    for path in DOCS:
+        text = path.read_text()
+        blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
+        lines = [line for block in blocks for line in block.replace("\\\n", " ").splitlines()]
+        spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+        for line in lines + spans:
+            for part in line.split("#")[0].split("&&"):
+                part = " ".join(part.split())
+                if COMMAND.match(part) and not part.startswith(NOT_RUN):
+                    for command in expand(part):
+                        found.setdefault(command)
+    return list(found)
+
+
+def expand(command: str) -> list[str]:
+    words = [word.split("|") if re.fullmatch(r"[\w.-]+(\|[\w.-]+)+", word) else [word] for word in command.split()]
+    return [" ".join(choice) for choice in itertools.product(*words)]
+
+
+def argv(command: str, reduced: bool, scratch: Path) -> list[str]:
+    words = shlex.split(command)
+    words = ["-m", "runtime.cli", *words[1:]] if words[0] == "shotstream" else words[1:]
+    if reduced:
+        for key, options in REDUCED.items():
+            if key in words:
+                for option, value in options.items():
+                    if option in words:
+                        words[words.index(option) + 1] = value
+                    else:
+                        words += [option, value]
+    if "demo" in words and "--record" not in words:
+        words += ["--record", str(scratch / "out" / "demo.mp4")]
+    if "--port" in words:
+        words[words.index("--port") + 1] = "0"  # any free port
+    return [sys.executable, *words]
+
+
+def scratch_folder(tmp_path: Path) -> Path:
+    """A folder holding the repository's story files where the docs name them (docs/...)."""
+    (tmp_path / "docs").mkdir()
+    for story in (REPO / "docs").glob("*.json"):
+        shutil.copy(story, tmp_path / "docs" / story.name)
+    return tmp_path
+
+
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
+
+
+def run(command: str, reduced: bool, tmp_path: Path) -> None:
+    scratch = scratch_folder(tmp_path)
+    args = argv(command, reduced, scratch)
+    if command.startswith(SERVERS):
+        serve(args, scratch)
+        return
+    done = subprocess.run(args, cwd=scratch, env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+
+
+def serve(args: list[str], scratch: Path) -> None:
+    """Starts the server, waits for its 'serving on' line, stops it with SIGTERM (graceful), checks it ended."""
+    if "--port" not in args:
+        args += ["--port", "0"]
+    server = subprocess.Popen(args, cwd=scratch, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("shotstream serving on 127.0.0.1:"), line + server.stderr.read()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        server.stdout.close()
+        server.stderr.close()
+    assert server.returncode == 0
+
+
+COMMANDS = documented_commands()
+
+
+def test_the_docs_show_the_commands_a_user_needs():
+    shown = " ".join(COMMANDS)
+    for needed in ("shotstream render docs/example_story.json", "shotstream demo", "shotstream serve",
+                   "shotstream vocab", "shotstream bench", "shotstream eval --suite vae"):
+        assert needed in shown, needed
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_documented_command_runs(command, tmp_path):
+    run(command, reduced=True, tmp_path=tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [c for c in COMMANDS if any(k in shlex.split(c) for k in REDUCED)])
+def test_every_documented_command_runs_at_full_size(command, tmp_path):
+    run(command, reduced=False, tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize("story", sorted((REPO / "docs").glob("*.json")), ids=lambda p: p.name)
+def test_every_story_file_renders_strictly(story, tmp_path):
+    run(f"shotstream render {story} --no-out --prompt-mode strict", reduced=True, tmp_path=tmp_path)
+
+
+def test_no_doc_setup_or_test_names_a_file_outside_the_repository():
+    outside = re.compile(r"\.\./shared|\bissue \d+\b|environment\.md|/work/")
+    files = [*DOCS, REPO / "setup.py", *sorted((REPO / "tests").glob("*.py"))]
+    offenders = [f"{path.name}:{n}" for path in files if path != Path(__file__)
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if outside.search(line)]
+    assert offenders == []
