@@ -1,0 +1,56 @@
+"""The embedded model's language, tried with prompts as game writers type them (tests/data/writer_prompts.txt)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runtime.errors import UnknownWordsError
+from runtime.model import load_bundle
+
+PROMPTS = Path(__file__).parent / "data" / "writer_prompts.txt"
+
+
+def _sections() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    section = None
+    for line in PROMPTS.read_text().splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            section = out.setdefault(line[1:-1], [])
+        elif line.strip() and not line.startswith("#"):
+            section.append(line)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_bundle("tiny").tokenizer
+
+
+def test_nine_in_ten_prompts_about_the_world_are_accepted_as_typed(tokenizer):
+    world = _sections()["world"]
+    refused = {}
+    for prompt in world:
+        try:
+            tokenizer.check(prompt, "strict")
+        except UnknownWordsError as e:
+            refused[prompt] = e.words
+    assert len(world) >= 50
+    assert len(refused) <= len(world) // 10, refused
+
+
+def test_lenient_mode_takes_every_prompt_and_names_what_it_dropped(tokenizer):
+    sections = _sections()
+    for prompt in sections["world"] + sections["beyond"]:
+        check = tokenizer.check(prompt, "lenient")
+        assert set(check.dropped) == set(tokenizer.unknown_words(prompt))
+        assert not set(check.text.split()) & set(check.dropped)
+    for prompt in sections["beyond"]:  # the words the world cannot draw are the ones dropped
+        assert tokenizer.check(prompt, "lenient").dropped, prompt
+
+
+def test_every_word_the_story_world_can_say_is_in_the_shipped_vocabulary(tokenizer):
+    from storyworld import vocabulary
+
+    words = {w for w in vocabulary() if not (w.startswith("shot") and w[4:].isdigit())}
+    assert words <= set(tokenizer.words), words - set(tokenizer.words)
