@@ -26,6 +26,7 @@ import time
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -60,6 +61,7 @@ class TeacherRecipe:
     weight_decay: float = 0.01
     clip: float = 1.0
     checkpoint_every: int = 500
+    snapshot_every: int = 0  # EMA weights kept every N steps in snapshots/ (for the eval over training time); 0: none
     phases: tuple[Phase, ...] = field(default_factory=tuple)
 
     @staticmethod
@@ -191,11 +193,11 @@ class State:
     samples: int = 0
 
 
-def train(recipe: TeacherRecipe, data: dict[str, dict], out: str | Path, *, device: str = "cpu",
+def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out: str | Path, *, device: str = "cpu",
           text_weights: str | Path | None = None, init: str | Path | None = None,
           max_steps: int | None = None, max_seconds: float | None = None) -> dict:
-    """Run (or resume) every phase of `recipe` on `data` ({"frames": shards, "shots": shards}); returns the
-    manifest entry written beside the EMA weights in `out`.
+    """Run (or resume) every phase of `recipe` on `data` ({"frames": shards, "shots": shards}, or a function
+    loading them when a phase first needs them); returns the manifest entry written beside the EMA weights.
 
     `max_steps` / `max_seconds` end this call early (a checkpoint, and the EMA weights so far with
     `"complete": false`); calling again with the same folder goes on from there."""
@@ -208,13 +210,16 @@ def train(recipe: TeacherRecipe, data: dict[str, dict], out: str | Path, *, devi
     torch.manual_seed(recipe.seed)
     bundle = load_bundle(recipe.preset, text_weights)
     ns = NextShot(cfg)
-    prompts = np.concatenate([d["prompt"] for d in data.values()])
-    bank = CaptionBank(prompts, bundle.text_encoder.float().eval(), bundle.tokenizer)
-    offset, samples = 0, {}
-    for kind, d in data.items():
-        sub = _SubBank(bank, offset)
-        samples[kind] = FrameSamples(d, sub) if kind == "frames" else ShotSamples(d, sub, ns)
-        offset += len(d["prompt"])
+    samples: dict = {}
+
+    def pool_for(kind: str):
+        if kind not in data:
+            raise ValueError(f"a phase needs {kind!r} shards, which were not given")
+        if kind not in samples:
+            d = data[kind]() if callable(data[kind]) else data[kind]
+            bank = CaptionBank(d["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer)
+            samples[kind] = FrameSamples(d, bank) if kind == "frames" else ShotSamples(d, bank, ns)
+        return samples[kind]
     model = init_weights(build_dit(cfg), recipe.seed).to(device)
     if init is not None:
         model.load_state_dict(_read_dit(init))
@@ -242,9 +247,7 @@ def train(recipe: TeacherRecipe, data: dict[str, dict], out: str | Path, *, devi
 
     while state.phase < len(recipe.phases):
         phase = recipe.phases[state.phase]
-        if phase.data not in samples:
-            raise ValueError(f"phase {phase.name!r} needs {phase.data!r} shards, which were not given")
-        pool = samples[phase.data]
+        pool = pool_for(phase.data)
         opt = torch.optim.AdamW(model.parameters(), lr=phase.lr, betas=(0.9, 0.99), weight_decay=recipe.weight_decay)
         if resumed_opt is not None:
             opt.load_state_dict(resumed_opt)
@@ -280,20 +283,11 @@ def train(recipe: TeacherRecipe, data: dict[str, dict], out: str | Path, *, devi
                     bar.set_postfix(loss=f"{loss.item():.4f}")
                 if state.step % recipe.checkpoint_every == 0:
                     _checkpoint(ckpt_path, model, ema, opt, state, gen)
+                if recipe.snapshot_every and state.total % recipe.snapshot_every == 0:
+                    _snapshot(recipe, ema, out / "snapshots", state)
         state.phase, state.step = state.phase + 1, 0
         _checkpoint(ckpt_path, model, ema, None, state, gen)
     return _finish(recipe, ema, out, state, device, complete=True)
-
-
-class _SubBank:
-    """A view of a CaptionBank for one data kind's rows."""
-
-    def __init__(self, bank: CaptionBank, offset: int):
-        self.table, self._offset, self._bank = bank.table, offset, bank
-        self.ids = bank.ids[offset:]
-
-    def rows(self, sample_ids) -> torch.Tensor:
-        return self.table[self.ids[sample_ids]]
 
 
 def _lr(phase: Phase, step: int) -> float:
@@ -315,6 +309,21 @@ def _checkpoint(path: Path, model, ema, opt, state: State, gen: torch.Generator)
                 "opt_phase": state.phase if opt is not None else None, "state": asdict(state),
                 "generator": gen.get_state()}, tmp)
     tmp.replace(path)
+
+
+def _snapshot(recipe: TeacherRecipe, ema, folder: Path, state: State) -> None:
+    """EMA weights at this step, with the manifest the sampler reads (`<name>.json` beside them)."""
+    import copy
+
+    from runtime.weights import DIT_PREFIX, save_module
+
+    folder.mkdir(exist_ok=True)
+    path = folder / f"teacher-{state.total:06d}.safetensors"
+    save_module(copy.deepcopy(ema).cpu(), path, prefix=DIT_PREFIX, dtype=torch.float16)
+    path.with_suffix(".json").write_text(json.dumps({"preset": recipe.preset, "shift": recipe.shift_value(),
+                                                     "steps": state.total, "seconds": round(state.seconds, 1),
+                                                     "phase": recipe.phases[state.phase].name}) + "
+")
 
 
 def _read_dit(path: str | Path) -> dict:

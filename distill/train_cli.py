@@ -64,10 +64,16 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     recipe = TeacherRecipe.from_toml(args.recipe)
-    data = {kind: shards.load(args.data / kind) for kind in kinds}
+    first = recipe.phases[0].data
+    if not (args.data / first / "index.json").exists():
+        raise SystemExit(f"no {first} shards in {args.data / first}: run `shotstream train data` first")
+    # each kind is loaded when its first phase starts (a later kind may still be being prepared; a run
+    # that stops for want of it resumes where it stopped)
+    data = {kind: (lambda kind=kind: shards.load(args.data / kind)) for kind in kinds}
     entry = train(recipe, data, args.out, device=args.device, init=args.init,
                   max_seconds=None if args.minutes is None else 60 * args.minutes)
-    entry["data"] = {kind: {k: data[kind]["index"][k] for k in ("seed", "stories", "samples")} for kind in kinds}
+    indexes = {kind: json.loads((args.data / kind / "index.json").read_text()) for kind in kinds}
+    entry["data"] = {kind: {k: indexes[kind][k] for k in ("seed", "stories", "samples")} for kind in kinds}
     (args.out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     print(json.dumps({k: entry[k] for k in ("file", "steps", "wall_seconds", "device", "complete")}))
     return 0
