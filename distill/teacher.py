@@ -322,8 +322,7 @@ def _snapshot(recipe: TeacherRecipe, ema, folder: Path, state: State) -> None:
     save_module(copy.deepcopy(ema).cpu(), path, prefix=DIT_PREFIX, dtype=torch.float16)
     path.with_suffix(".json").write_text(json.dumps({"preset": recipe.preset, "shift": recipe.shift_value(),
                                                      "steps": state.total, "seconds": round(state.seconds, 1),
-                                                     "phase": recipe.phases[state.phase].name}) + "
-")
+                                                     "phase": recipe.phases[state.phase].name}) + "\n")
 
 
 def _read_dit(path: str | Path) -> dict:
