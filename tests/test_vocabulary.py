@@ -54,3 +54,16 @@ def test_every_word_the_story_world_can_say_is_in_the_shipped_vocabulary(tokeniz
 
     words = {w for w in vocabulary() if not (w.startswith("shot") and w[4:].isdigit())}
     assert words <= set(tokenizer.words), words - set(tokenizer.words)
+
+
+def test_the_readme_examples_of_what_the_model_knows_are_accepted(tokenizer):
+    import re
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## What the embedded model knows", 1)[1].split("\n## ", 1)[0]
+    examples = [row.rsplit("|", 2)[-2].strip().strip("`") for row in section.splitlines()
+                if row.startswith("| ") and not row.startswith("| kind") and "`" in row.rsplit("|", 2)[-2]]
+    assert len(examples) == 6
+    for prompt in examples:
+        tokenizer.check(prompt, "strict")
+    assert re.search(r"`shotstream vocab` prints all (\d+)", section).group(1) == str(len(tokenizer.words))
