@@ -63,11 +63,18 @@ def smoothed(values: np.ndarray, window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def loss_curve(log_path: str | Path, png: str | Path, *, window: int = 20) -> Path:
-    """The teacher's loss log (`loss.jsonl`) as one smoothed line per phase against wall-clock minutes."""
+def loss_records(log_path: str | Path) -> list[dict]:
+    """The records of a loss log in step order; a resumed run logs again the steps it redoes after its last
+    checkpoint, so each step keeps its last record."""
     rows = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
     if not rows:
         raise ValueError(f"{log_path} holds no loss records")
+    return sorted({r["total"]: r for r in rows}.values(), key=lambda r: r["total"])
+
+
+def loss_curve(log_path: str | Path, png: str | Path, *, window: int = 20) -> Path:
+    """The teacher's loss log (`loss.jsonl`) as one smoothed line per phase against training minutes."""
+    rows = loss_records(log_path)
     series = {}
     for phase in dict.fromkeys(r["phase"] for r in rows):
         part = [r for r in rows if r["phase"] == phase]

@@ -114,12 +114,15 @@ def test_the_teacher_fits_a_small_set_of_frames(data, tmp_path):
 def test_the_loss_curve_is_drawn_from_the_log(tmp_path):
     from PIL import Image
 
-    from distill.plots import loss_curve
+    from distill.plots import loss_curve, loss_records
 
     log = tmp_path / "loss.jsonl"
-    rows = [{"phase": p, "step": i, "loss": 1.0 / (1 + i), "seconds": 6.0 * i} for p in ("image", "sequence")
-            for i in range(1, 30)]
-    log.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    rows = [{"phase": p, "step": i, "total": i + 30 * k, "loss": 1.0 / (1 + i), "seconds": 6.0 * (i + 30 * k)}
+            for k, p in enumerate(("image", "sequence")) for i in range(1, 30)]
+    redone = [{"phase": "image", "step": 5, "total": 5, "loss": 1e6, "seconds": 1.0}]  # an abandoned record
+    log.write_text("\n".join(json.dumps(r) for r in redone + rows) + "\n")
+    kept = loss_records(log)
+    assert [r["total"] for r in kept] == sorted({r["total"] for r in rows}) and max(r["loss"] for r in kept) < 1
     img = np.asarray(Image.open(loss_curve(log, tmp_path / "loss.png")))
     assert img.shape == (360, 720, 3)
     inside = img[40:310, 70:700].reshape(-1, 3)
@@ -129,3 +132,21 @@ def test_the_loss_curve_is_drawn_from_the_log(tmp_path):
     empty.write_text("")
     with pytest.raises(ValueError):
         loss_curve(empty, tmp_path / "x.png")
+
+
+def test_the_long_run_script_prepares_data_trains_and_leaves_weights(tmp_path):
+    """build/train_teacher.sh, the one script a GPU call runs, end to end at a test's size on the CPU."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    out = tmp_path / "run"
+    proc = subprocess.run(["bash", str(root / "build" / "train_teacher.sh"), str(out),
+                           str(root / "tests" / "data" / "teacher_smoke.toml"), "cpu"],
+                          capture_output=True, text=True, timeout=600, env={**__import__("os").environ,
+                                                                             "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads((out / "teacher" / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["steps"] == 5 and manifest["data"]["shots"]["stories"] == 2
+    assert (out / "teacher" / "teacher.safetensors").stat().st_size > 1_000_000
+    assert "done" in (out / "run.log").read_text()
