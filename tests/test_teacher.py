@@ -150,3 +150,16 @@ def test_the_long_run_script_prepares_data_trains_and_leaves_weights(tmp_path):
     assert manifest["complete"] and manifest["steps"] == 5 and manifest["data"]["shots"]["stories"] == 2
     assert (out / "teacher" / "teacher.safetensors").stat().st_size > 1_000_000
     assert "done" in (out / "run.log").read_text()
+
+
+def test_the_eval_over_training_time_scores_every_snapshot_and_the_final_weights(data, tmp_path):
+    from distill.training_report import over_time, plot, snapshot_points
+
+    torch.set_num_threads(1)
+    recipe = _recipe(phases=(Phase("image", "frames", steps=4, batch=4, lr=1e-3, warmup=1),), snapshot_every=3)
+    train(recipe, _load(data), tmp_path / "run")
+    assert [m["steps"] for _, m in snapshot_points(tmp_path / "run")] == [3, 4]
+    points = over_time(tmp_path / "run", stories=1, seed=84, steps=1, guidance=2.0)
+    assert [p["phase"] for p in points] == ["image", "final"]
+    assert all(0.0 <= p["adherence"]["mean"] <= 1.0 for p in points)
+    assert plot(points, tmp_path / "over_time.png").stat().st_size > 1000
