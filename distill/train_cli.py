@@ -2,9 +2,10 @@
 
   shotstream train data --recipe R [--kind frames|shots] [--out DIR] [--workers N]
       render and encode the recipe's story-world shards (resumable; skips shards already written)
-  shotstream train teacher --recipe R [--data DIR] [--out DIR] [--device cpu|cuda] [--threads N]
-      flow-matching training of the bidirectional next-shot teacher, every phase of the recipe; resumes from
-      DIR/checkpoint.pt; writes DIR/teacher.safetensors (EMA, fp16), DIR/manifest.json and DIR/loss.jsonl
+  shotstream train teacher --recipe R [--data DIR] [--out DIR] [--device cpu|cuda] [--threads N] [--minutes M]
+      flow-matching training of the bidirectional next-shot teacher, every phase of the recipe (its data is
+      prepared first where --data lacks it); resumes from DIR/checkpoint.pt; writes DIR/teacher.safetensors
+      (EMA, fp16), DIR/manifest.json and DIR/loss.jsonl
 """
 from __future__ import annotations
 
@@ -64,11 +65,9 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     recipe = TeacherRecipe.from_toml(args.recipe)
-    first = recipe.phases[0].data
-    if not (args.data / first / "index.json").exists():
-        raise SystemExit(f"no {first} shards in {args.data / first}: run `shotstream train data` first")
-    # each kind is loaded when its first phase starts (a later kind may still be being prepared; a run
-    # that stops for want of it resumes where it stopped)
+    for kind in kinds:  # shards not yet written are prepared first (resumable: written ones are kept)
+        if not (args.data / kind / "index.json").exists():
+            shards.prepare(args.data / kind, kind=kind, workers=args.workers, device=args.device, **data_cfg[kind])
     data = {kind: (lambda kind=kind: shards.load(args.data / kind)) for kind in kinds}
     entry = train(recipe, data, args.out, device=args.device, init=args.init,
                   max_seconds=None if args.minutes is None else 60 * args.minutes)

@@ -25,11 +25,14 @@ REDUCED = {
     "render": {"--chunks": "1"},
     "demo": {"--seconds": "3"},
     "bench": {"--shots": "2"},
-    "eval": {"--shots": "2", "--stories": "4"},
+    "eval": {"--shots": "2", "--stories": "4", "--steps": "2"},
+    "train": {"--recipe": str(REPO / "tests" / "data" / "teacher_smoke.toml")},
     "generate": {"--stories": "2"},
     "contact-sheet": {"--stories": "1"},
 }
 SERVERS = ("shotstream serve", "python -m engine_bridge.serve_cli")
+# Hours of compute at full size (training runs): only their reduced form runs, even with the slow tests.
+NO_FULL_SIZE = ("train",)
 
 
 def _subcommands() -> list[str]:
@@ -84,10 +87,12 @@ def argv(command: str, reduced: bool, scratch: Path) -> list[str]:
 
 
 def scratch_folder(tmp_path: Path) -> Path:
-    """A folder holding the repository's story files where the docs name them (docs/...)."""
-    (tmp_path / "docs").mkdir()
-    for story in (REPO / "docs").glob("*.json"):
-        shutil.copy(story, tmp_path / "docs" / story.name)
+    """A folder holding the repository's files where the docs name them: story files (docs/...), recipes
+    (build/recipes/...) and the committed teacher (distill/weights/...)."""
+    for folder, pattern in (("docs", "*.json"), ("build/recipes", "*.toml"), ("distill/weights", "teacher-*")):
+        (tmp_path / folder).mkdir(parents=True)
+        for path in (REPO / folder).glob(pattern):
+            shutil.copy(path, tmp_path / folder / path.name)
     return tmp_path
 
 
@@ -136,7 +141,8 @@ def test_every_documented_command_runs(command, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", [c for c in COMMANDS if any(k in shlex.split(c) for k in REDUCED)])
+@pytest.mark.parametrize("command", [c for c in COMMANDS if any(k in shlex.split(c) for k in REDUCED)
+                                     and not any(k in shlex.split(c) for k in NO_FULL_SIZE)])
 def test_every_documented_command_runs_at_full_size(command, tmp_path):
     run(command, reduced=False, tmp_path=tmp_path)
 
