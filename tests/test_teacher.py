@@ -163,3 +163,17 @@ def test_the_eval_over_training_time_scores_every_snapshot_and_the_final_weights
     assert [p["phase"] for p in points] == ["image", "final"]
     assert all(0.0 <= p["adherence"]["mean"] <= 1.0 for p in points)
     assert plot(points, tmp_path / "over_time.png").stat().st_size > 1000
+
+
+def test_the_committed_teacher_matches_its_manifest_and_loads():
+    from pathlib import Path
+
+    from distill.sampling import load_teacher
+    from runtime.weights import sha256_file
+
+    weights = Path(__file__).parents[1] / "distill" / "weights" / "teacher-tiny.safetensors"
+    manifest = json.loads(weights.with_suffix(".json").read_text())
+    assert sha256_file(weights) == manifest["sha256"] and manifest["complete"]
+    teacher = load_teacher(weights)
+    assert teacher.shift == manifest["shift"] == teacher.cfg.shot.shift
+    assert {"recipe", "data", "steps", "wall_seconds", "device", "eval"} <= set(manifest)
