@@ -25,6 +25,7 @@ import math
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -155,6 +156,13 @@ class ShotSamples:
 
 
 # -- the loop --------------------------------------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def sigma_table(shift: float) -> torch.Tensor:
+    """The shifted 1000-step sigma table, float32 (computed once per shift, read every step)."""
+    return torch.from_numpy(shifted_sigmas(shift)).float()
+
+
+@lru_cache(maxsize=4)
 def loss_weights(shift: float) -> torch.Tensor:
     """Official bell weighting over the 1000-step table, normalised to mean 1."""
     t = shifted_sigmas(shift) * NUM_TRAIN_STEPS
@@ -165,8 +173,7 @@ def loss_weights(shift: float) -> torch.Tensor:
 def flow_matching_loss(model, ns: NextShot, x0, context, text, cos, sin, gen: torch.Generator, shift: float,
                        device, autocast: bool) -> torch.Tensor:
     b = x0.shape[0]
-    sigmas = torch.from_numpy(shifted_sigmas(shift)).float()
-    weights = loss_weights(shift)
+    sigmas, weights = sigma_table(shift), loss_weights(shift)
     i = torch.randint(0, NUM_TRAIN_STEPS, (b,), generator=gen)
     sigma = sigmas[i].view(b, 1, 1, 1, 1)
     noise = torch.randn(x0.shape, generator=gen)
@@ -313,16 +320,22 @@ def _checkpoint(path: Path, model, ema, opt, state: State, gen: torch.Generator)
 
 def _snapshot(recipe: TeacherRecipe, ema, folder: Path, state: State) -> None:
     """EMA weights at this step, with the manifest the sampler reads (`<name>.json` beside them)."""
+    folder.mkdir(exist_ok=True)
+    path = folder / f"teacher-{state.total:06d}.safetensors"
+    _save_ema(ema, path)
+    path.with_suffix(".json").write_text(json.dumps({"preset": recipe.preset, "shift": recipe.shift_value(),
+                                                     "steps": state.total, "seconds": round(state.seconds, 1),
+                                                     "phase": recipe.phases[state.phase].name}) + "\n")
+
+
+def _save_ema(ema, path: Path) -> str:
+    """The EMA weights as fp16 safetensors with the runtime's DiT key prefix (a CPU copy: training goes on);
+    returns the file's sha256."""
     import copy
 
     from runtime.weights import DIT_PREFIX, save_module
 
-    folder.mkdir(exist_ok=True)
-    path = folder / f"teacher-{state.total:06d}.safetensors"
-    save_module(copy.deepcopy(ema).cpu(), path, prefix=DIT_PREFIX, dtype=torch.float16)
-    path.with_suffix(".json").write_text(json.dumps({"preset": recipe.preset, "shift": recipe.shift_value(),
-                                                     "steps": state.total, "seconds": round(state.seconds, 1),
-                                                     "phase": recipe.phases[state.phase].name}) + "\n")
+    return save_module(copy.deepcopy(ema).cpu(), path, prefix=DIT_PREFIX, dtype=torch.float16)
 
 
 def _read_dit(path: str | Path) -> dict:
@@ -333,12 +346,8 @@ def _read_dit(path: str | Path) -> dict:
 
 
 def _finish(recipe: TeacherRecipe, ema, out: Path, state: State, device: str, complete: bool) -> dict:
-    import copy
-
-    from runtime.weights import DIT_PREFIX, save_module
-
     path = out / "teacher.safetensors"
-    digest = save_module(copy.deepcopy(ema).cpu(), path, prefix=DIT_PREFIX, dtype=torch.float16)
+    digest = _save_ema(ema, path)
     entry = {"file": path.name, "sha256": digest, "bytes": path.stat().st_size, "preset": recipe.preset,
              "shift": recipe.shift_value(), "seed": recipe.seed, "steps": state.total, "samples": state.samples,
              "phases": [asdict(p) for p in recipe.phases], "wall_seconds": round(state.seconds, 1),
