@@ -8,6 +8,7 @@ measures PSNR on whole held-out shots decoded chunk by chunk, and writes vae.saf
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -42,21 +43,31 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when another training shares a 2-core machine)")
     ap.add_argument("--eval-shots", type=int, default=24)
+    ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="wall-time budget of the training steps; the learning rate anneals over it (stops at --steps or here)")
+    ap.add_argument("--workers", type=int, default=1, help="processes rendering the clip pool")
+    ap.add_argument("--base-channels", type=int, default=None, help="VAE width (default: the tiny preset's)")
+    ap.add_argument("--decoder-blocks", type=int, default=None,
+                    help="residual blocks per decoder resolution (default: the tiny preset's)")
     ap.add_argument("--out", type=Path, default=default_weights_dir("tiny"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     started = time.time()
-    clips = clip_pool(args.seed, "train", args.clips, frames=9)
-    vae = TinyVAE(get_preset("tiny").vae)
+    clips = clip_pool(args.seed, "train", args.clips, frames=9, workers=args.workers)
+    shape = {k: v for k, v in (("base_channels", args.base_channels), ("decoder_blocks", args.decoder_blocks)) if v}
+    cfg = dataclasses.replace(get_preset("tiny").vae, **shape)
+    vae = TinyVAE(cfg)
     done_before = 0  # steps already in the --init checkpoint
     if args.init:
         state = torch.load(args.init)
         vae.load_state_dict(state["vae"])
         done_before = int(state.get("step", 0))
-    ckpt = ROOT / "artifacts" / "vae_training.pt"
-    ckpt.parent.mkdir(exist_ok=True)
+    vae.to(args.device)
+    ckpt = args.out / "vae_training.pt" if args.out != default_weights_dir("tiny") else ROOT / "artifacts" / "vae_training.pt"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
 
     def checkpoint(step: int, losses: list[float]) -> None:
         if (step + 1) % 1000 == 0:
@@ -64,28 +75,40 @@ def main() -> int:
             logging.info("step %d loss %.4f (checkpoint %s)", step + 1, sum(losses[-50:]) / 50, ckpt)
 
     losses = train_vae(vae, clips, args.steps, batch=args.batch, lr=args.lr, seed=args.seed, crop=args.crop,
-                       whole_tail=args.whole_tail, on_step=checkpoint)
+                       whole_tail=args.whole_tail, on_step=checkpoint, device=args.device,
+                       max_seconds=None if args.minutes is None else 60 * args.minutes)
+    trained = len(losses)
     set_latent_stats(vae, clips[:256])
     psnr = shot_psnr(vae, shot_pool(args.seed, "heldout", args.eval_shots))
     path = args.out / "vae.safetensors"
-    digest = save_module(vae, path, dtype=torch.float16)
+    digest = save_module(vae.cpu(), path, dtype=torch.float16)
     manifest_path = args.out / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"files": {}, "preset": "tiny"}
     manifest["files"][path.name] = {
         "sha256": digest, "bytes": path.stat().st_size, "trained": True,
         "recipe": f"python build/train_vae.py --steps {args.steps} --clips {args.clips} --batch {args.batch} --lr {args.lr} --seed {args.seed} --threads {args.threads}"
                   f" --crop {args.crop} --whole-tail {args.whole_tail}"
-                  + (f" --init {args.init}" if args.init else ""),
+                  + (f" --init {args.init}" if args.init else "")
+                  + (f" --minutes {args.minutes} --device {args.device} --workers {args.workers}" if args.minutes else "")
+                  + "".join(f" --{k.replace('_', '-')} {v}" for k, v in shape.items()),
+        "config": dataclasses.asdict(cfg), "device": _device_name(args.device),
         "data_seed": args.seed, "wall_seconds": round(time.time() - started, 1),
-        "heldout_psnr_db": round(psnr, 2), "trained_steps": done_before + args.steps,
+        "heldout_psnr_db": round(psnr, 2), "trained_steps": done_before + trained,
     }
     if psnr < TARGET_PSNR_DB:
         manifest["files"][path.name]["note"] = f"below the {TARGET_PSNR_DB} dB target"
     if losses:  # --steps 0 only finalises a checkpoint: no loss of its own to report
         manifest["files"][path.name]["final_loss"] = round(sum(losses[-50:]) / len(losses[-50:]), 5)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    print(json.dumps({"psnr_db": round(psnr, 2), "bytes": path.stat().st_size, "wall_seconds": round(time.time() - started)}))
+    print(json.dumps({"psnr_db": round(psnr, 2), "bytes": path.stat().st_size, "steps": trained,
+                      "wall_seconds": round(time.time() - started)}))
     return 0
+
+
+def _device_name(device: str) -> str:
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"cpu ({torch.get_num_threads()} threads)"
 
 
 if __name__ == "__main__":

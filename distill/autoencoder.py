@@ -33,15 +33,20 @@ def encode_clips(vae: TinyVAE, x: torch.Tensor) -> torch.Tensor:
 
 def reconstruct(vae: TinyVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     z = encode_clips(vae, x)
-    state = torch.zeros(x.shape[0], vae.state_channels, *z.shape[-2:], dtype=z.dtype)
+    state = torch.zeros(x.shape[0], vae.state_channels, *z.shape[-2:], dtype=z.dtype, device=z.device)
     frames, _ = vae.decode_clips(z, state)
     return frames[:, FIRST_KEEP:], z
 
 
 def train_vae(vae: TinyVAE, clips: np.ndarray, steps: int, batch: int = 8, lr: float = 2e-3,
               latent_l2: float = 1e-4, seed: int = 0, bf16: bool = True, crop: int = 0,
-              whole_tail: int = 0, on_step=None) -> list[float]:
+              whole_tail: int = 0, on_step=None, device: str = "cpu",
+              max_seconds: float | None = None) -> list[float]:
     """Train on a uint8 clip pool (N, 1 + 4k, H, W, 3); returns the loss curve (one value per step).
+
+    The learning rate warms up, then follows a cosine over the run's progress: the larger of steps done / `steps`
+    and, with `max_seconds`, seconds spent / `max_seconds` (a run bounded by time still anneals; it stops when
+    either is spent). The clip pool stays on the host; each batch moves to `device`.
 
     `crop` > 0 trains on random crop x crop windows, placed on the 8-pixel latent grid so the network sees
     the pixel phase it sees on whole frames: the CPU's pixels per second then buy more updates. The last
@@ -52,13 +57,25 @@ def train_vae(vae: TinyVAE, clips: np.ndarray, steps: int, batch: int = 8, lr: f
         raise ValueError(f"crop must be a multiple of 8 no larger than the frames {clips.shape[2:4]}, got {crop}")
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.99))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * s / max(steps, 1))))
+    started = time.perf_counter()
+
+    def run_progress(step: int) -> float:
+        done = step / max(steps, 1)
+        if max_seconds:
+            done = max(done, (time.perf_counter() - started) / max_seconds)
+        return min(done, 1.0)
+
     vae.train()
     losses = []
     with progress(steps, "train vae", unit="step") as bar:
         for step in range(steps):
+            done = run_progress(step)
+            if done >= 1.0:
+                break
+            for g in opt.param_groups:
+                g["lr"] = lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * done))
             idx = torch.randint(len(clips), (batch,), generator=gen)
-            x = to_unit(clips[idx.numpy()])
+            x = to_unit(clips[idx.numpy()]).to(device, non_blocking=True)
             if crop and step < steps - whole_tail:
                 cells_y, cells_x = (x.shape[-2] - crop) // 8 + 1, (x.shape[-1] - crop) // 8 + 1
                 top = 8 * int(torch.randint(cells_y, (), generator=gen))
@@ -66,7 +83,7 @@ def train_vae(vae: TinyVAE, clips: np.ndarray, steps: int, batch: int = 8, lr: f
                 x = x[..., top:top + crop, left:left + crop]
             if torch.rand((), generator=gen) < 0.5:
                 x = x.flip(-1)  # the world is left-right symmetric
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
                 out, z = reconstruct(vae, x)
             out = out.float()
             loss = (out - x).abs().mean() + (out - x).pow(2).mean() + latent_l2 * z.float().pow(2).mean()
@@ -74,7 +91,6 @@ def train_vae(vae: TinyVAE, clips: np.ndarray, steps: int, batch: int = 8, lr: f
             loss.backward()
             torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
             opt.step()
-            sched.step()
             losses.append(float(loss.detach()))
             bar.update(1)
             if step % 50 == 0:
@@ -90,7 +106,8 @@ def set_latent_stats(vae: TinyVAE, clips: np.ndarray, batch: int = 16) -> None:
     """Measure per-channel latent mean/std on clips and store them, so encoded latents are ~N(0, 1)."""
     vae.latent_mean.zero_()
     vae.latent_std.fill_(1.0)
-    zs = torch.cat([encode_clips(vae, to_unit(clips[i:i + batch])) for i in range(0, len(clips), batch)])
+    device = vae.latent_mean.device
+    zs = torch.cat([encode_clips(vae, to_unit(clips[i:i + batch]).to(device)) for i in range(0, len(clips), batch)])
     vae.latent_mean.copy_(zs.mean(dim=(0, 1, 3, 4)))
     vae.latent_std.copy_(zs.std(dim=(0, 1, 3, 4)).clamp_min(1e-3))
 
@@ -99,19 +116,19 @@ def set_latent_stats(vae: TinyVAE, clips: np.ndarray, batch: int = 16) -> None:
 def decode_shot(vae: TinyVAE, shot: np.ndarray, chunk_latents: int = 3) -> np.ndarray:
     """A whole shot (81, H, W, 3) uint8, encoded, then decoded chunk by chunk with the causal state as the
     runtime streams it -> its reconstruction, (81, H, W, 3) uint8."""
-    return decode_latents(vae, encode_clips(vae, to_unit(shot[None]))[0], chunk_latents)
+    return decode_latents(vae, encode_clips(vae, to_unit(shot[None]).to(vae.latent_mean.device))[0], chunk_latents)
 
 
 @torch.no_grad()
 def decode_latents(vae: TinyVAE, z: torch.Tensor, chunk_latents: int = 3) -> np.ndarray:
     """A shot's latents (1 + k, z, h, w), decoded chunk by chunk with the causal state as the runtime streams
     them -> (1 + 4k, H, W, 3) uint8 frames."""
-    state = torch.zeros(vae.state_channels, *z.shape[-2:])
+    state = torch.zeros(vae.state_channels, *z.shape[-2:], device=z.device)
     parts = []
     for b in range(0, z.shape[0], chunk_latents):
         frames, state = vae.decode_chunk(z[b:b + chunk_latents], state)
         parts.append(frames[FIRST_KEEP:] if b == 0 else frames)
-    return torch.round((torch.cat(parts).movedim(1, -1) + 1) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
+    return torch.round((torch.cat(parts).movedim(1, -1) + 1) * 127.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
 
 
 def psnr_db(decoded: np.ndarray, truth: np.ndarray) -> float:

@@ -5,6 +5,8 @@ first frame is). Pools are deterministic by (seed, split, count), rendered with 
 """
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
+
 import numpy as np
 
 from runtime.progress import progress
@@ -13,20 +15,34 @@ from storyworld.sampling import sample_story
 from storyworld.constants import FRAMES_PER_SHOT
 
 
-def clip_pool(seed: int, split: str, count: int, frames: int, desc: str = "render clips") -> np.ndarray:
-    """(count, frames, 64, 64, 3) uint8: clip i from story i of the split, a random shot and window."""
-    rng = np.random.default_rng([seed, count, frames, 7])
-    out = None
+def clip_pool(seed: int, split: str, count: int, frames: int, desc: str = "render clips",
+              workers: int = 1) -> np.ndarray:
+    """(count, frames, 64, 64, 3) uint8: clip i from story i of the split, a random shot and window (drawn from
+    clip i's own random stream, so the pool is the same whatever `workers` renders it)."""
+    out = np.empty((count, frames, 64, 64, 3), np.uint8)
+    spans = [(a, min(count, a + 256)) for a in range(0, count, 256)]
     with progress(count, desc, unit="clip") as bar:
-        for i in range(count):
-            story = sample_story(seed, split, i)
-            shot = int(rng.integers(len(story.shots)))
-            start = int(rng.integers(0, FRAMES_PER_SHOT - frames + 1))
-            clip, _ = render_shot(story, shot, range(start, start + frames))
-            if out is None:
-                out = np.empty((count,) + clip.shape, np.uint8)
-            out[i] = clip
-            bar.update(1)
+        if workers <= 1:
+            for a, b in spans:
+                out[a:b] = _render_clips(seed, split, count, frames, a, b)
+                bar.update(b - a)
+        else:
+            with ProcessPoolExecutor(workers) as pool:
+                for (a, b), clips in zip(spans, pool.map(_render_clips, *zip(*[(seed, split, count, frames, a, b)
+                                                                                 for a, b in spans]))):
+                    out[a:b] = clips
+                    bar.update(b - a)
+    return out
+
+
+def _render_clips(seed: int, split: str, count: int, frames: int, first: int, last: int) -> np.ndarray:
+    out = np.empty((last - first, frames, 64, 64, 3), np.uint8)
+    for i in range(first, last):
+        rng = np.random.default_rng([seed, count, frames, 7, i])
+        story = sample_story(seed, split, i)
+        shot = int(rng.integers(len(story.shots)))
+        start = int(rng.integers(0, FRAMES_PER_SHOT - frames + 1))
+        out[i - first], _ = render_shot(story, shot, range(start, start + frames))
     return out
 
 

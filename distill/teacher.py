@@ -51,6 +51,14 @@ class Phase:
     batch: int
     lr: float
     warmup: int = 100
+    minutes: float | None = None  # wall-time budget: the phase ends (its learning rate annealed) at steps or here
+
+    def progress(self, step: int, seconds: float) -> float:
+        """How far through the phase: the larger of steps done / steps and seconds spent / its budget."""
+        done = step / self.steps
+        if self.minutes:
+            done = max(done, seconds / (60 * self.minutes))
+        return min(done, 1.0)
 
 
 @dataclass(frozen=True)
@@ -87,14 +95,15 @@ class TeacherRecipe:
 class CaptionBank:
     """Every distinct prompt of a data set embedded once by the text encoder (fp16 rows, looked up by id)."""
 
-    def __init__(self, prompts: np.ndarray, text_encoder, tokenizer, batch: int = 256):
+    def __init__(self, prompts: np.ndarray, text_encoder, tokenizer, batch: int = 256, device: str = "cpu"):
         unique, self.ids = np.unique(prompts, return_inverse=True)
         self.by_prompt = {p: i for i, p in enumerate(unique)}
         rows = []
+        text_encoder = text_encoder.to(device)
         with torch.no_grad(), progress(len(unique), "embed captions", unit="caption") as bar:
             for i in range(0, len(unique), batch):
                 ids = np.concatenate([tokenizer.encode(str(p)) for p in unique[i:i + batch]])
-                rows.append(text_encoder(torch.from_numpy(ids)).half())
+                rows.append(text_encoder(torch.from_numpy(ids).to(device)).half().cpu())
                 bar.update(len(unique[i:i + batch]))
         self.table = torch.cat(rows)  # (n_prompts, L, Dt)
 
@@ -198,6 +207,7 @@ class State:
     total: int = 0
     seconds: float = 0.0
     samples: int = 0
+    phase_began: float = 0.0  # `seconds` when the current phase began
 
 
 def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out: str | Path, *, device: str = "cpu",
@@ -224,7 +234,7 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
             raise ValueError(f"a phase needs {kind!r} shards, which were not given")
         if kind not in samples:
             d = data[kind]() if callable(data[kind]) else data[kind]
-            bank = CaptionBank(d["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer)
+            bank = CaptionBank(d["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer, device=device)
             samples[kind] = FrameSamples(d, bank) if kind == "frames" else ShotSamples(d, bank, ns)
         return samples[kind]
     model = init_weights(build_dit(cfg), recipe.seed).to(device)
@@ -262,11 +272,13 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
         started = time.perf_counter() - state.seconds
         with progress(phase.steps, f"teacher {phase.name}", unit="step") as bar, open(log_path, "a") as logf:
             bar.update(state.step)
-            while state.step < phase.steps:
+            if state.step == 0:
+                state.phase_began = state.seconds
+            while phase.progress(state.step, state.seconds - state.phase_began) < 1.0:
                 if out_of_budget():
                     _checkpoint(ckpt_path, model, ema, opt, state, gen)
                     return _finish(recipe, ema, out, state, device, complete=False)
-                lr = _lr(phase, state.step)
+                lr = _lr(phase, state.step, phase.progress(state.step, state.seconds - state.phase_began))
                 for g in opt.param_groups:
                     g["lr"] = lr
                 idx = torch.randint(len(pool), (phase.batch,), generator=gen).numpy()
@@ -297,11 +309,13 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
     return _finish(recipe, ema, out, state, device, complete=True)
 
 
-def _lr(phase: Phase, step: int) -> float:
+def _lr(phase: Phase, step: int, done: float) -> float:
+    """Linear warmup over `warmup` steps, then a cosine to a tenth of the peak over the phase's progress."""
     if step < phase.warmup:
         return phase.lr * (step + 1) / phase.warmup
-    progress_ = (step - phase.warmup) / max(1, phase.steps - phase.warmup)
-    return phase.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress_)))
+    if not phase.minutes:  # bounded by steps alone: the cosine spans the steps after warmup
+        done = (step - phase.warmup) / max(1, phase.steps - phase.warmup)
+    return phase.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
 
 
 @torch.no_grad()

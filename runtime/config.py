@@ -61,6 +61,7 @@ class VAEConfig:
     temporal_stride: int = 4
     spatial_stride: int = 8
     base_channels: int = 32
+    decoder_blocks: int = 1  # residual blocks per decoder resolution (tiny VAE)
 
 
 @dataclass(frozen=True)

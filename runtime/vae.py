@@ -33,6 +33,8 @@ class TinyVAE(nn.Module):
         super().__init__()
         if cfg.spatial_stride != 8 or cfg.temporal_stride != 4:
             raise ValueError("the tiny VAE is built for 4x temporal, 8x spatial compression")
+        if cfg.decoder_blocks < 1:
+            raise ValueError(f"decoder_blocks must be at least 1, got {cfg.decoder_blocks}")
         c, z, t = cfg.base_channels, cfg.z_dim, cfg.temporal_stride
         self.cfg = cfg
         self.state_channels = 4 * c
@@ -45,10 +47,11 @@ class TinyVAE(nn.Module):
         )
         self.dec_in = nn.Conv2d(z, 4 * c, 3, padding=1)
         self.dec_time = nn.Conv2d(8 * c, 4 * c, 1)  # causal mix of (this latent, previous latent) features
+        n = cfg.decoder_blocks
         self.decoder = nn.Sequential(
-            _Res(4 * c),
-            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(4 * c, 2 * c, 3, padding=1), _Res(2 * c),
-            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(2 * c, c, 3, padding=1), _Res(c),
+            *[_Res(4 * c) for _ in range(n)],
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(4 * c, 2 * c, 3, padding=1), *[_Res(2 * c) for _ in range(n)],
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(2 * c, c, 3, padding=1), *[_Res(c) for _ in range(n)],
             nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1), nn.SiLU(),
             nn.Conv2d(c, 3 * t, 3, padding=1),
         )

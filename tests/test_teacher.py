@@ -177,3 +177,14 @@ def test_the_committed_teacher_matches_its_manifest_and_loads():
     teacher = load_teacher(weights)
     assert teacher.shift == manifest["shift"] == teacher.cfg.shot.shift
     assert {"recipe", "data", "steps", "wall_seconds", "device", "eval"} <= set(manifest)
+
+
+def test_a_phase_with_a_time_budget_ends_there_with_its_learning_rate_annealed(data, tmp_path):
+    from distill.teacher import _lr
+
+    timed = Phase("image", "frames", steps=10_000, batch=2, lr=1e-3, warmup=1, minutes=0.02)
+    assert timed.progress(5_000, 0.0) == 0.5 and timed.progress(10, 0.6) == 0.5 and timed.progress(10, 5.0) == 1.0
+    assert _lr(timed, 10, 0.0) == pytest.approx(1e-3) and _lr(timed, 10, 1.0) == pytest.approx(1e-4)
+    run = train(_recipe(phases=(timed,)), _load(data), tmp_path / "timed")
+    assert run["complete"] and 1 <= run["steps"] < 10_000  # ended by its 1.2 s, not its steps
+    assert run["wall_seconds"] >= 1.2
