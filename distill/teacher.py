@@ -107,8 +107,17 @@ class CaptionBank:
                 bar.update(len(unique[i:i + batch]))
         self.table = torch.cat(rows)  # (n_prompts, L, Dt)
 
+    def to(self, device) -> "CaptionBank":
+        """Keep the table on `device`: batches then gather their text there (no host copy of per-frame text)."""
+        self.table = self.table.to(device)
+        return self
+
     def rows(self, sample_ids) -> torch.Tensor:
-        return self.table[self.ids[sample_ids]]
+        return self.gather(self.ids[sample_ids])
+
+    def gather(self, prompt_ids) -> torch.Tensor:
+        """Embeddings of prompt rows (any index shape), fp16, on the table's device."""
+        return self.table[torch.as_tensor(np.asarray(prompt_ids), dtype=torch.long).to(self.table.device)]
 
 
 # -- samples ---------------------------------------------------------------------------------------------------
@@ -122,8 +131,8 @@ class FrameSamples:
         return len(self.latents)
 
     def batch(self, idx: np.ndarray, ns: NextShot, gen: torch.Generator, device):
-        x0 = self.latents[idx].float().unsqueeze(1)  # (B, 1, C, h, w)
-        text = self.bank.rows(idx).float().unsqueeze(1)  # (B, 1, L, Dt)
+        x0 = self.latents[idx].to(device).float().unsqueeze(1)  # (B, 1, C, h, w)
+        text = self.bank.rows(idx).to(device).float().unsqueeze(1)  # (B, 1, L, Dt)
         lay = ns.layout([])
         cos, sin = ns.rope(lay.flags)
         first = ns.n_ctx * ns.cfg.tokens_per_frame
@@ -142,26 +151,34 @@ class ShotSamples:
         self.row = {(int(s), int(k)): i for i, (s, k) in enumerate(zip(data["story"], data["shot"]))}
         self.story, self.shot = data["story"], data["shot"]
         self.length = ns.cfg.frames_per_shot
+        self._layouts: dict = {}
 
     def __len__(self) -> int:
         return len(self.latents)
 
     def batch(self, idx: np.ndarray, ns: NextShot, gen: torch.Generator, device):
         drops = torch.rand(len(idx), generator=gen) < CONTEXT_DROPOUT
-        layouts, contexts, texts = [], [], []
+        layouts, contexts, prompt_ids = [], [], []
         for i, drop in zip(idx, drops.tolist()):
             s, k = int(self.story[i]), int(self.shot[i])
-            lay = ns.layout([self.length] * k, drop_context=drop)
+            lay = self.layout(k, drop)
             picked = None
             if lay.plan:
-                picked = torch.stack([self.context[self.row[(s, j)], self.needed.index(f)] for j, f in lay.plan])
-            contexts.append(ns.context(picked, lay, self.latents[i]).float())
-            captions = self.bank.table[[self.bank.ids[self.row[(s, j)]] for j in range(k + 1)]].float()
-            texts.append(ns.text(captions, lay))
+                picked = self.context[[self.row[(s, j)] for j, _ in lay.plan], [self.needed.index(f) for _, f in lay.plan]]
+            contexts.append(ns.context(picked, lay, self.latents[i]))
+            story_prompts = [self.bank.ids[self.row[(s, j)]] for j in range(k + 1)]
+            prompt_ids.append([story_prompts[c] for c in lay.captions])  # the caption each frame reads
             layouts.append(lay)
-        x0 = self.latents[idx].float()
+        x0 = self.latents[idx].to(device).float()
         cos, sin = ns.rope_batch(layouts)
-        return x0, torch.stack(contexts), torch.stack(texts), cos, sin
+        return x0, torch.stack(contexts).to(device).float(), self.bank.gather(prompt_ids).to(device).float(), cos, sin
+
+    def layout(self, k: int, drop: bool):
+        """The layout of a story's shot k (all earlier shots whole), computed once per (k, dropped)."""
+        key = (k, drop)
+        if key not in self._layouts:
+            self._layouts[key] = self.ns.layout([self.length] * k, drop_context=drop)
+        return self._layouts[key]
 
 
 # -- the loop --------------------------------------------------------------------------------------------------
@@ -185,18 +202,22 @@ def flow_matching_loss(model, ns: NextShot, x0, context, text, cos, sin, gen: to
     sigmas, weights = sigma_table(shift), loss_weights(shift)
     i = torch.randint(0, NUM_TRAIN_STEPS, (b,), generator=gen)
     sigma = sigmas[i].view(b, 1, 1, 1, 1)
-    noise = torch.randn(x0.shape, generator=gen)
+    # the noise is drawn where the model runs, from a generator seeded by the run's own (deterministic per device)
+    noise_gen = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (), generator=gen)))
+    x0 = x0.to(device)
+    noise = torch.randn(x0.shape, generator=noise_gen, device=device)
+    sigma = sigma.to(device)
     x_t = (1 - sigma) * x0 + sigma * noise
     keep = (torch.rand(b, generator=gen) >= CAPTION_DROPOUT).float().view(b, 1, 1, 1)
-    text = text * keep
+    text = text.to(device) * keep.to(device)
     frames = x0.shape[1] + (0 if context is None else context.shape[1])
     t_freq = ns.t_freq(sigmas[i] * NUM_TRAIN_STEPS, frames)
-    x = x_t if context is None else torch.cat([context, x_t], 1)
-    args = [a.to(device) for a in (x, t_freq, text, cos, sin)]
+    x = x_t if context is None else torch.cat([context.to(device), x_t], 1)
+    args = [a.to(device, non_blocking=True) for a in (x, t_freq, text, cos, sin)]
     with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=autocast):
         v = model.forward_full(*args, None)
     v = v[:, -x0.shape[1]:].float()
-    per_sample = F.mse_loss(v, (noise - x0).to(device), reduction="none").mean(dim=(1, 2, 3, 4))
+    per_sample = F.mse_loss(v, noise - x0, reduction="none").mean(dim=(1, 2, 3, 4))
     return (per_sample * weights[i].to(device)).mean()
 
 
@@ -234,7 +255,7 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
             raise ValueError(f"a phase needs {kind!r} shards, which were not given")
         if kind not in samples:
             d = data[kind]() if callable(data[kind]) else data[kind]
-            bank = CaptionBank(d["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer, device=device)
+            bank = CaptionBank(d["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer, device=device).to(device)
             samples[kind] = FrameSamples(d, bank) if kind == "frames" else ShotSamples(d, bank, ns)
         return samples[kind]
     model = init_weights(build_dit(cfg), recipe.seed).to(device)

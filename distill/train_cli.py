@@ -6,6 +6,11 @@
       flow-matching training of the bidirectional next-shot teacher, every phase of the recipe (its data is
       prepared first where --data lacks it); resumes from DIR/checkpoint.pt; writes DIR/teacher.safetensors
       (EMA, fp16), DIR/manifest.json and DIR/loss.jsonl
+  shotstream train ode|dmd|dmd-long --recipe R [--teacher T] [--init W] [--out DIR] [--device D] [--minutes M]
+      the causal student's stages (distill/student.py) on the recipe's shots data: ODE initialisation from
+      teacher trajectories, intra-shot self-forcing DMD, inter-shot self-forcing DMD; each starts from --init
+      (default: the teacher's weights) and writes DIR/student.safetensors (fp16), DIR/manifest.json and
+      DIR/loss.jsonl; resumes from DIR/checkpoint.pt
 """
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("what", choices=["data", "teacher"], help="prepare the shards, or train the teacher")
+    parser.add_argument("what", choices=["data", "teacher", "ode", "dmd", "dmd-long"],
+                        help="prepare the shards, train the teacher, or one stage of the student")
     parser.add_argument("--recipe", required=True, type=Path, help="recipe TOML, e.g. build/recipes/tiny.toml")
     parser.add_argument("--data", type=Path, default=Path("artifacts/data"),
                         help="folder holding one sub-folder of shards per kind (default artifacts/data)")
@@ -33,12 +39,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=None,
                         help="teacher: stop after this much wall time (checkpoint and weights so far); rerun to go on")
     parser.add_argument("--init", type=Path, default=None,
-                        help="teacher: start from these DiT weights (safetensors) instead of a random init")
+                        help="start from these DiT weights (safetensors): teacher default random, student default the teacher's")
+    parser.add_argument("--teacher", type=Path, default=Path("distill/weights/teacher-tiny.safetensors"),
+                        help="student stages: the teacher's weights (default distill/weights/teacher-tiny.safetensors)")
 
 
-def _kinds(recipe_path: Path, kind: str) -> list[str]:
+def _kinds(recipe_path: Path, kind: str, what: str = "teacher") -> list[str]:
     from distill.teacher import TeacherRecipe
 
+    if what in ("ode", "dmd", "dmd-long"):
+        return ["shots"]
     used = list(dict.fromkeys(p.data for p in TeacherRecipe.from_toml(recipe_path).phases))
     return used if kind == "all" else [kind]
 
@@ -52,7 +62,7 @@ def run(args) -> int:
     if not args.recipe.exists():
         raise SystemExit(f"no recipe at {args.recipe}")
     data_cfg = tomllib.loads(args.recipe.read_text()).get("data", {})
-    kinds = _kinds(args.recipe, args.kind)
+    kinds = _kinds(args.recipe, args.kind, args.what)
     missing = [k for k in kinds if k not in data_cfg]
     if missing:
         raise SystemExit(f"{args.recipe} has no [data.{missing[0]}] table")
@@ -64,6 +74,8 @@ def run(args) -> int:
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.what in ("ode", "dmd", "dmd-long"):
+        return _student(args, data_cfg)
     recipe = TeacherRecipe.from_toml(args.recipe)
     for kind in kinds:  # shards not yet written are prepared first (resumable: written ones are kept)
         if not (args.data / kind / "index.json").exists():
@@ -75,4 +87,27 @@ def run(args) -> int:
     entry["data"] = {kind: {k: indexes[kind][k] for k in ("seed", "stories", "samples")} for kind in kinds}
     (args.out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     print(json.dumps({k: entry[k] for k in ("file", "steps", "wall_seconds", "device", "complete")}))
+    return 0
+
+
+def _student(args, data_cfg: dict) -> int:
+    from distill import shards
+    from distill.student import StudentRecipe, train
+
+    if not args.teacher.exists():
+        raise SystemExit(f"no teacher weights at {args.teacher}: train one with `shotstream train teacher`")
+    recipe = StudentRecipe.from_toml(args.recipe)
+    recipe.stage(args.what)  # a clear error before any data work when the recipe lacks the stage
+    if not (args.data / "shots" / "index.json").exists():
+        shards.prepare(args.data / "shots", kind="shots", workers=args.workers, device=args.device, **data_cfg["shots"])
+    out = args.out if args.out != Path("artifacts/teacher") else Path("artifacts/student") / args.what
+    minutes = {} if args.minutes is None else {"minutes": args.minutes}
+    if minutes:
+        import dataclasses
+
+        recipe = dataclasses.replace(recipe, stages={**recipe.stages, args.what: dataclasses.replace(
+            recipe.stages[args.what], **minutes)})
+    entry = train(recipe, args.what, shards.load(args.data / "shots"), args.teacher, out, init=args.init,
+                  device=args.device)
+    print(json.dumps({k: entry[k] for k in ("file", "stage", "steps", "wall_seconds", "device", "complete")}))
     return 0

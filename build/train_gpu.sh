@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Every training stage of the tiny model in one call on one machine, inside a wall-time budget:
+# data -> teacher -> student ODE initialisation -> student DMD (intra-shot), then inter-shot DMD if time is left.
+#   build/train_gpu.sh OUT [RECIPE] [SECONDS]
+# RECIPE defaults to build/recipes/tiny-gpu.toml (its phases and stages carry their own minutes), SECONDS (the
+# whole budget, default 1800) bounds the DMD stages: each gets what is left, less a margin for writing results.
+# OUT gets data/, teacher/, ode/, dmd/, dmd-long/ (each: weights, manifest.json, loss.jsonl) and run.log.
+set -euo pipefail
+out=${1:?usage: build/train_gpu.sh OUT [RECIPE] [SECONDS]}
+recipe=${2:-build/recipes/tiny-gpu.toml}
+budget=${3:-1800}
+cd "$(dirname "$0")/.."
+device=$(python -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+deadline=$(( $(date +%s) + budget ))
+left_minutes() {  # a share $2 of the minutes left before the deadline, less a margin of $1 seconds (0 when none)
+  python -c "import time; print(max(0.0, round($2 * ($deadline - time.time() - $1) / 60, 2)))"
+}
+train() { python -m runtime.cli train "$@" --recipe "$recipe" --data "$out/data" --workers "$(nproc)" --device "$device"; }
+mkdir -p "$out"
+{
+  echo "== $(date -u +%FT%TZ) data (encode on $device)"
+  train data
+  echo "== $(date -u +%FT%TZ) teacher"
+  train teacher --out "$out/teacher"
+  echo "== $(date -u +%FT%TZ) student: ODE initialisation"
+  train ode --teacher "$out/teacher/teacher.safetensors" --out "$out/ode"
+  for stage in dmd dmd-long; do  # the intra-shot stage takes half of what is left, the inter-shot one the rest
+    init=$out/ode/student.safetensors; share=0.5
+    [ "$stage" = dmd-long ] && { init=$out/dmd/student.safetensors; share=1.0; }
+    [ -f "$init" ] || { echo "== no $init: $stage skipped"; continue; }
+    minutes=$(left_minutes 30 $share)
+    if python -c "import sys; sys.exit(0 if $minutes >= 0.5 else 1)"; then
+      echo "== $(date -u +%FT%TZ) student: $stage ($minutes minutes)"
+      train "$stage" --teacher "$out/teacher/teacher.safetensors" --init "$init" --out "$out/$stage" --minutes "$minutes"
+    else
+      echo "== $(date -u +%FT%TZ) student: $stage skipped ($minutes minutes left)"
+    fi
+  done
+  echo "== $(date -u +%FT%TZ) done"
+} 2>&1 | tee -a "$out/run.log"

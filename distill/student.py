@@ -1,0 +1,521 @@
+"""ShotStream stages 2-4: the causal 4-step student, distilled from the bidirectional next-shot teacher.
+
+The student is the runtime's `CausalDiT` (same weights file, same shape as the teacher, whose weights it starts
+from). Everything it reads is built as the runtime builds it: `distill.nextshot` (context plan, flags, caption
+routing, RoPE with the shot indicator), the runtime's scheduler (the preset's warped 4-step list, sigmas looked up
+in its table), the block-wise causal mask (`runtime.dit.block_mask`).
+
+A chunk is generated here with `forward_full` over [context ; clean earlier chunks ; this chunk] under the block
+mask: the same numbers the runtime's cached step gives (`tests/test_dit.py`: cache == mask), in batches. One
+difference from the cached step, noted: the exit step's gradient also reaches the weights through the earlier
+frames' keys and values, which the official rollout reads from a detached cache.
+
+- **ODE initialisation** (`ode`): teacher trajectories (Euler with `teacher_steps` steps and guidance from pure
+  noise, context and captions from the data) kept at the student's 4 timesteps and at x0; the student regresses
+  x0 from [context (t=0) ; each 3-frame block at one of those 5 levels, picked per block] under the block mask.
+- **Intra-shot self-forcing DMD** (`dmd`): the student rolls a shot out chunk by chunk from the data's context;
+  one exit step, shared by every chunk of a rollout, carries the gradient; its x0 is the chunk's output and the
+  next chunks read it clean. The generator's gradient is DMD's: (fake - real) x0 predictions at a random noise
+  level, normalised by mean |x_hat - real|; real = the teacher with guidance, fake = a critic (the teacher's
+  copy) trained `critic_steps` times per generator step by flow matching on fresh rollouts.
+- **Inter-shot self-forcing** (`dmd-long`): the same losses over whole stories the student generates itself:
+  shot i's context is picked by the runtime's rule from the student's own earlier shots, decoded to pixels
+  (uint8 levels) and re-encoded one frame at a time as the runtime does; one optimiser step per shot.
+
+Stages are bounded by steps and by wall time (`minutes`, the learning rate annealed over whichever ends first),
+checkpointed, resumable and deterministic by seed on one device.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from distill.nextshot import NextShot, empty_caption
+from distill.sampling import euler_sigmas
+from distill.teacher import CaptionBank, ShotSamples, _device_name, _read_dit, _save_ema
+from runtime.config import ModelConfig, get_preset
+from runtime.dit import CausalDiT, block_mask, timestep_frequencies
+from runtime.progress import progress
+from runtime.scheduler import NUM_TRAIN_STEPS, RAW_STEP_LIST, FlowMatchScheduler
+
+log = logging.getLogger(__name__)
+STAGES = ("ode", "dmd", "dmd-long")
+T_MIN, T_MAX = 20.0, 980.0  # DMD's noise levels, as timesteps
+
+
+@dataclass(frozen=True)
+class StageRecipe:
+    steps: int
+    batch: int
+    lr: float
+    warmup: int = 20
+    minutes: float | None = None
+    # ode
+    pairs: int = 0  # teacher trajectories to sample
+    teacher_steps: int = 50
+    pair_batch: int = 64
+    # dmd / dmd-long
+    critic_lr: float = 0.0
+    critic_steps: int = 5
+    shots: int = 3  # dmd-long: shots per story rolled out
+    # both: the teacher's guidance (trajectories and DMD's real score)
+    guidance: float = 2.0
+
+    def progress(self, step: int, seconds: float) -> float:
+        done = step / self.steps
+        if self.minutes:
+            done = max(done, seconds / (60 * self.minutes))
+        return min(done, 1.0)
+
+    def lr_at(self, step: int, done: float, peak: float | None = None) -> float:
+        peak = self.lr if peak is None else peak
+        if step < self.warmup:
+            return peak * (step + 1) / self.warmup
+        return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
+
+
+@dataclass(frozen=True)
+class StudentRecipe:
+    preset: str = "tiny"
+    seed: int = 0
+    shift: float | None = None  # None: the preset's (the teacher's manifest must agree)
+    stages: dict = field(default_factory=dict)  # stage name -> StageRecipe
+
+    @staticmethod
+    def from_toml(path: str | Path) -> "StudentRecipe":
+        data = tomllib.loads(Path(path).read_text()).get("student")
+        if data is None:
+            raise ValueError(f"{path} has no [student] table")
+        stages = {name: StageRecipe(**data.pop(name.replace("-", "_"))) for name in STAGES
+                  if name.replace("-", "_") in data}
+        return StudentRecipe(stages=stages, **data)
+
+    def config(self) -> ModelConfig:
+        return get_preset(self.preset)
+
+    def shift_value(self) -> float:
+        return self.config().shot.shift if self.shift is None else self.shift
+
+    def stage(self, name: str) -> StageRecipe:
+        if name not in self.stages:
+            raise ValueError(f"the recipe has no [student.{name.replace('-', '_')}] table")
+        return self.stages[name]
+
+
+# -- the student's geometry ------------------------------------------------------------------------------
+class Geometry:
+    """Timesteps, sigmas and masks of the runtime's chunk loop, as tensors on one device."""
+
+    def __init__(self, cfg: ModelConfig, shift: float, device):
+        sched = FlowMatchScheduler(shift)
+        self.cfg, self.device, self.shift = cfg, device, shift
+        self.ns = NextShot(cfg)
+        self.n_ctx, self.fc = cfg.shot.context_frames, cfg.shot.latent_frames_per_chunk
+        self.chunks, self.tpf = cfg.shot.chunks_per_shot, cfg.tokens_per_frame
+        steps = sched.warped_steps()[: cfg.shot.num_steps]
+        self.step_t = [float(t) for t in steps]
+        self.step_sigma = [sched.sigma_at(t) for t in steps]
+        # the 5 levels of the ODE regression: the 4 steps, then clean
+        self.level_t = torch.tensor(self.step_t + [0.0], dtype=torch.float64)
+        self.level_sigma = torch.tensor(self.step_sigma + [0.0], device=device)
+        self.masks = [block_mask(self.n_ctx, self.fc * (b + 1), self.fc, self.tpf).to(device)
+                      for b in range(self.chunks)]
+        self.table_sigma = torch.from_numpy(sched.sigmas).float()
+
+    def sigma_of(self, t: np.ndarray) -> np.ndarray:
+        """Sigmas of timesteps that are the student's steps or 0 (the runtime's table lookups, precomputed)."""
+        sig = np.zeros_like(t, dtype=np.float64)
+        for step_t, step_sigma in zip(self.step_t, self.step_sigma):
+            sig[t == step_t] = step_sigma
+        if np.any((sig == 0) & (t != 0)):
+            raise ValueError(f"timesteps other than the student's {self.step_t} and 0: {np.unique(t)}")
+        return sig
+
+    def t_freq(self, t: np.ndarray) -> torch.Tensor:
+        """(B, F) timesteps -> (B, F, freq_dim) on the device."""
+        return torch.from_numpy(timestep_frequencies(t, self.cfg.dit.freq_dim)).to(self.device)
+
+    def trajectory_indices(self, teacher_steps: int) -> list[int]:
+        """Indices of the Euler sigmas that are the student's steps (must match exactly)."""
+        idx = [round(teacher_steps * (1 - s / NUM_TRAIN_STEPS)) for s in RAW_STEP_LIST[: self.cfg.shot.num_steps]]
+        sig = euler_sigmas(teacher_steps, self.shift)
+        if not np.allclose(sig[idx], self.step_sigma, atol=1e-9):
+            raise ValueError(f"{teacher_steps} Euler steps do not pass through the student's sigmas {self.step_sigma}")
+        return idx
+
+    def dmd_sigma(self, b: int, gen: torch.Generator) -> torch.Tensor:
+        """(B,) sigmas of DMD's noise level: a table timestep clamped to [T_MIN, T_MAX]."""
+        i = torch.randint(0, NUM_TRAIN_STEPS, (b,), generator=gen)
+        t = (self.table_sigma[i] * NUM_TRAIN_STEPS).clamp(T_MIN, T_MAX)
+        return (t / NUM_TRAIN_STEPS).to(self.device)
+
+
+def _noise(shape, gen: torch.Generator, device) -> torch.Tensor:
+    g = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (), generator=gen)))
+    return torch.randn(shape, generator=g, device=device)
+
+
+def _rows(cos: torch.Tensor, n: int) -> torch.Tensor:
+    """The first n token rows of a RoPE table, shared (T, P) or per sample (B, T, P)."""
+    return cos[:n] if cos.dim() == 2 else cos[:, :n]
+
+
+def _autocast(device):
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
+# -- the teacher's view ------------------------------------------------------------------------------------
+def teacher_x0(dit: CausalDiT, geo: Geometry, x_t, sigma, context, text, cos, sin, guidance: float):
+    """x0 predicted by a bidirectional model from [context (t=0) ; x_t at sigma (B,)], with guidance
+    (the unconditional caption on every frame, context kept); guidance 1 is the conditional prediction."""
+    b = x_t.shape[0]
+    t = np.zeros((b, geo.n_ctx + x_t.shape[1]))
+    t[:, geo.n_ctx:] = (sigma.double().cpu().numpy() * NUM_TRAIN_STEPS)[:, None]
+    seq = torch.cat([context, x_t], 1)
+    with _autocast(geo.device):
+        if guidance == 1.0:
+            v = dit.forward_full(seq, geo.t_freq(t), text, cos, sin, None)
+        else:
+            two = lambda a: torch.cat([a, a]) if a.dim() == 3 else a  # noqa: E731 (per-sample RoPE tables)
+            v = dit.forward_full(torch.cat([seq, seq]), geo.t_freq(np.concatenate([t, t])),
+                                 torch.cat([text, empty_caption(text)]), two(cos), two(sin), None)
+            v = v[b:] + guidance * (v[:b] - v[b:])
+    v = v[:, geo.n_ctx:].float()
+    return x_t - sigma.view(b, 1, 1, 1, 1) * v
+
+
+@torch.no_grad()
+def teacher_trajectories(dit: CausalDiT, geo: Geometry, context, text, cos, sin, *, steps: int, guidance: float,
+                         gen: torch.Generator) -> torch.Tensor:
+    """(B, 5, 21, C, h, w): the teacher's Euler path from pure noise, at the student's 4 steps and at x0."""
+    keep = geo.trajectory_indices(steps)
+    sig = euler_sigmas(steps, geo.shift)
+    b = context.shape[0]
+    x = _noise((b, geo.ns.n_target, *context.shape[2:]), gen, geo.device)
+    kept = []
+    for i in range(steps):
+        if i in keep:
+            kept.append(x)
+        sigma = torch.full((b,), float(sig[i]), device=geo.device)
+        x0 = teacher_x0(dit, geo, x, sigma, context, text, cos, sin, guidance)
+        v = (x - x0) / float(sig[i])
+        x = x + float(sig[i + 1] - sig[i]) * v
+    return torch.stack(kept + [x], 1)
+
+
+# -- the student's view ------------------------------------------------------------------------------------
+def student_x0(dit: CausalDiT, geo: Geometry, seq, t_frames: np.ndarray, text, cos, sin, mask):
+    """x0 of every frame of `seq` (B, F, ...) at per-frame timesteps (B, F) under `mask`, sigma looked up in the
+    table (t = 0: the frame is returned as it is)."""
+    sig = geo.sigma_of(t_frames)
+    with _autocast(geo.device):
+        v = dit.forward_full(seq, geo.t_freq(t_frames), text, cos, sin, mask).float()
+    return seq - torch.from_numpy(sig).float().to(geo.device)[..., None, None, None] * v
+
+
+def ode_loss(dit: CausalDiT, geo: Geometry, traj, context, text, cos, sin, gen: torch.Generator):
+    """Each 3-frame block at one of the 5 levels; MSE of the x0 of the noisy frames against the teacher's x0."""
+    b, _, f = traj.shape[:3]
+    levels = torch.randint(0, 5, (b, geo.chunks), generator=gen).repeat_interleave(geo.fc, 1)  # (B, F)
+    x_in = traj[torch.arange(b)[:, None], levels.to(traj.device), torch.arange(f)[None, :]]
+    t = np.zeros((b, geo.n_ctx + f))
+    t[:, geo.n_ctx:] = geo.level_t[levels].numpy()
+    x0 = student_x0(dit, geo, torch.cat([context, x_in], 1), t, text, cos, sin, geo.masks[-1])[:, geo.n_ctx:]
+    noisy = torch.from_numpy(t[:, geo.n_ctx:] > 0).to(geo.device)[..., None, None, None]
+    err = ((x0 - traj[:, -1]) ** 2) * noisy
+    return err.sum() / (noisy.sum() * np.prod(traj.shape[-3:])).clamp_min(1)
+
+
+def rollout(dit: CausalDiT, geo: Geometry, context, text, cos, sin, exit_step: int, gen: torch.Generator,
+            grad: bool) -> torch.Tensor:
+    """A shot generated chunk by chunk: steps before `exit_step` without gradient (renoised as the runtime
+    renoises), the exit step's x0 is the chunk's output (with gradient when `grad`); later chunks read it clean."""
+    b = context.shape[0]
+    clean, outs = [], []
+    for c in range(geo.chunks):
+        n = geo.n_ctx + geo.fc * (c + 1)
+        tx, ts, tc = text[:, :n], _rows(sin, n * geo.tpf), _rows(cos, n * geo.tpf)
+        x = _noise((b, geo.fc, *context.shape[2:]), gen, geo.device)
+        for i in range(exit_step + 1):
+            t = np.zeros((b, n))
+            t[:, -geo.fc:] = geo.step_t[i]
+            with torch.set_grad_enabled(grad and i == exit_step):
+                x0 = student_x0(dit, geo, torch.cat([context, *clean, x], 1), t, tx, tc, ts, geo.masks[c])[:, -geo.fc:]
+            if i < exit_step:
+                s = geo.step_sigma[i + 1]
+                x = (1 - s) * x0.detach() + s * _noise(x0.shape, gen, geo.device)
+        outs.append(x0)
+        clean.append(x0.detach())
+    return torch.cat(outs, 1)
+
+
+def dmd_generator_loss(x_hat, teacher: CausalDiT, critic: CausalDiT, geo: Geometry, context, text, cos, sin,
+                       guidance: float, gen: torch.Generator) -> torch.Tensor:
+    """0.5 mean((x_hat - sg(x_hat - g))^2), whose gradient is g / N: g = (fake - real) / mean|x_hat - real|."""
+    b = x_hat.shape[0]
+    sigma = geo.dmd_sigma(b, gen)
+    s = sigma.view(b, 1, 1, 1, 1)
+    with torch.no_grad():
+        x_t = (1 - s) * x_hat + s * _noise(x_hat.shape, gen, geo.device)
+        real = teacher_x0(teacher, geo, x_t, sigma, context, text, cos, sin, guidance)
+        fake = teacher_x0(critic, geo, x_t, sigma, context, text, cos, sin, 1.0)
+        norm = (x_hat - real).abs().mean(dim=(1, 2, 3, 4), keepdim=True)
+        g = torch.nan_to_num((fake - real) / norm)
+    return 0.5 * F.mse_loss(x_hat.double(), (x_hat - g).detach().double())
+
+
+def critic_loss(critic: CausalDiT, geo: Geometry, x_hat, context, text, cos, sin, gen: torch.Generator):
+    """Flow matching on the student's samples: the critic's velocity at x_t against eps - x_hat."""
+    b = x_hat.shape[0]
+    sigma = geo.dmd_sigma(b, gen)
+    s = sigma.view(b, 1, 1, 1, 1)
+    eps = _noise(x_hat.shape, gen, geo.device)
+    x_t = (1 - s) * x_hat + s * eps
+    x0 = teacher_x0(critic, geo, x_t, sigma, context, text, cos, sin, 1.0)
+    return F.mse_loss((x_t - x0) / s, eps - x_hat)
+
+
+# -- story rollouts for dmd-long ---------------------------------------------------------------------------
+class SelfHistory:
+    """B stories generated by the student shot after shot: context picked from its own decoded frames."""
+
+    def __init__(self, vae, geo: Geometry, samples: ShotSamples, stories: np.ndarray):
+        self.vae, self.geo, self.samples, self.stories = vae, geo, samples, stories
+        self.frames: list[torch.Tensor] = []  # per shot: (B, 81, 3, H, W) decoded, at uint8 levels
+
+    def inputs(self, k: int):
+        """context (B, n_ctx, C, h, w), per-frame text, cos, sin of shot k (from the stories' own captions)."""
+        geo, s = self.geo, self.samples
+        lay = geo.ns.layout([s.length] * k)
+        like = torch.zeros((len(self.stories), geo.n_ctx, *geo.cfg.latent_shape), device=geo.device)
+        if lay.plan:
+            with torch.no_grad():
+                picked = torch.stack([self.frames[j][:, f] for j, f in lay.plan], 1)  # (B, n, 3, H, W)
+                enc = self.vae.encode_frames(picked.flatten(0, 1)).unflatten(0, picked.shape[:2])
+            like[:, : len(lay.plan)] = enc.float()
+        prompt_ids = []
+        for story in self.stories:
+            story_prompts = [s.bank.ids[s.row[(int(story), j)]] for j in range(k + 1)]
+            prompt_ids.append([story_prompts[c] for c in lay.captions])
+        cos, sin = geo.ns.rope(lay.flags)
+        return like, s.bank.gather(prompt_ids).to(geo.device).float(), cos.to(geo.device), sin.to(geo.device)
+
+    @torch.no_grad()
+    def append(self, latents: torch.Tensor) -> None:
+        """Decode a generated shot (B, 21, C, h, w) whole (= chunk by chunk) and keep its frames at uint8 levels."""
+        from runtime.vae import FIRST_KEEP
+
+        state = torch.zeros(latents.shape[0], self.vae.state_channels, *latents.shape[-2:], device=latents.device)
+        frames, _ = self.vae.decode_clips(latents.float(), state)
+        frames = torch.round((frames[:, FIRST_KEEP:].clamp(-1, 1) + 1) * 127.5) / 127.5 - 1
+        self.frames.append(frames)
+
+
+# -- the loop ----------------------------------------------------------------------------------------------
+@dataclass
+class State:
+    step: int = 0
+    seconds: float = 0.0
+    samples: int = 0
+    pairs_seconds: float = 0.0
+
+
+def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Path, out: str | Path, *,
+          init: str | Path | None = None, device: str = "cpu", max_steps: int | None = None) -> dict:
+    """Run (or resume) one stage on `shots` (the teacher's `shots` data); returns the manifest entry written
+    beside `out/student.safetensors`. `init`: the student's starting weights (default: the teacher's)."""
+    from runtime.model import build_dit, load_bundle
+
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+    sr = recipe.stage(stage)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = recipe.config()
+    torch.manual_seed(recipe.seed)
+    gen = torch.Generator().manual_seed(recipe.seed)
+    geo = Geometry(cfg, recipe.shift_value(), device)
+    bundle = load_bundle(recipe.preset)
+    samples = ShotSamples(shots, CaptionBank(shots["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer,
+                                             device=device).to(device), geo.ns)
+
+    def dit_from(path) -> CausalDiT:
+        m = build_dit(cfg)
+        m.load_state_dict(_read_dit(path))
+        return m.to(device)
+
+    teacher = dit_from(teacher_path).eval().requires_grad_(False)
+    vae = bundle.vae.to(device).eval().requires_grad_(False)
+    student = dit_from(init if init is not None else teacher_path).train()
+    critic = copy.deepcopy(teacher).train().requires_grad_(True) if stage != "ode" else None
+    betas = (0.9, 0.99) if stage == "ode" else (0.0, 0.999)  # DMD: the official generator/critic betas
+    opt = torch.optim.AdamW(student.parameters(), lr=sr.lr, betas=betas, weight_decay=0.01)
+    copt = (torch.optim.AdamW(critic.parameters(), lr=sr.critic_lr, betas=betas, weight_decay=0.01)
+            if critic is not None else None)
+    state = State()
+    ckpt_path = out / "checkpoint.pt"
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        student.load_state_dict(ckpt["student"])
+        opt.load_state_dict(ckpt["opt"])
+        if critic is not None:
+            critic.load_state_dict(ckpt["critic"])
+            copt.load_state_dict(ckpt["copt"])
+        state = State(**ckpt["state"])
+        gen.set_state(ckpt["generator"])
+        log.info("resuming %s from step %d", stage, state.step)
+
+    pairs = None
+    if stage == "ode":
+        pairs = _ode_pairs(teacher, geo, samples, sr, recipe.seed, device)
+        state.pairs_seconds = pairs["seconds"]
+    log_path = out / "loss.jsonl"
+    started = time.perf_counter() - state.seconds
+    call_steps = 0
+    with progress(sr.steps, f"student {stage}", unit="step") as bar, open(log_path, "a") as logf:
+        bar.update(state.step)
+        while sr.progress(state.step, state.seconds) < 1.0 and (max_steps is None or call_steps < max_steps):
+            done = sr.progress(state.step, state.seconds)
+            lr = sr.lr_at(state.step, done)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            if copt is not None:
+                for g in copt.param_groups:
+                    g["lr"] = sr.lr_at(state.step, done, sr.critic_lr)
+            row = {"step": state.step + 1, "lr": lr}
+            if stage == "ode":
+                row.update(_ode_step(student, opt, geo, pairs, sr, gen))
+            elif stage == "dmd":
+                row.update(_dmd_step(student, critic, teacher, opt, copt, geo, samples, sr, gen, device))
+            else:
+                row.update(_dmd_long_step(student, critic, teacher, opt, copt, geo, samples, vae, sr, gen))
+            state.step, state.samples, call_steps = state.step + 1, state.samples + sr.batch, call_steps + 1
+            state.seconds = time.perf_counter() - started
+            bar.update(1)
+            if state.step % 10 == 0 or state.step == 1:
+                row.update(seconds=round(state.seconds, 1), samples=state.samples)
+                logf.write(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}) + "\n")
+                logf.flush()
+                bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k.endswith("loss")})
+            if state.step % 200 == 0:
+                _checkpoint(ckpt_path, student, critic, opt, copt, state, gen)
+    _checkpoint(ckpt_path, student, critic, opt, copt, state, gen)
+    complete = sr.progress(state.step, state.seconds) >= 1.0
+    return _finish(recipe, stage, student, out, state, device, complete, teacher_path, init)
+
+
+def _ode_pairs(teacher, geo: Geometry, samples: ShotSamples, sr: StageRecipe, seed: int, device) -> dict:
+    """Teacher trajectories of `sr.pairs` data samples (context from the data as the runtime picks it)."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    idx = torch.randint(len(samples), (sr.pairs,), generator=gen).numpy()
+    started = time.perf_counter()
+    out = {"traj": [], "context": [], "text": [], "cos": [], "sin": []}
+    with progress(sr.pairs, "teacher trajectories", unit="pair") as bar:
+        for a in range(0, sr.pairs, sr.pair_batch):
+            part = idx[a:a + sr.pair_batch]
+            _, context, text, cos, sin = samples.batch(part, geo.ns, gen, device)
+            cos, sin = _per_sample(cos, len(part)), _per_sample(sin, len(part))
+            traj = teacher_trajectories(teacher, geo, context, text, cos.to(device), sin.to(device),
+                                        steps=sr.teacher_steps, guidance=sr.guidance, gen=gen)
+            out["traj"].append(traj.half())
+            out["context"].append(context.half())
+            out["text"].append(text.half())
+            out["cos"].append(cos)
+            out["sin"].append(sin)
+            bar.update(len(part))
+    pairs = {k: torch.cat(v) for k, v in out.items()}
+    pairs["seconds"] = time.perf_counter() - started
+    return pairs
+
+
+def _per_sample(table: torch.Tensor, b: int) -> torch.Tensor:
+    return table if table.dim() == 3 else table.unsqueeze(0).expand(b, -1, -1)
+
+
+def _ode_step(student, opt, geo: Geometry, pairs: dict, sr: StageRecipe, gen) -> dict:
+    i = torch.randint(len(pairs["traj"]), (sr.batch,), generator=gen).to(pairs["traj"].device)
+    loss = ode_loss(student, geo, pairs["traj"][i].float(), pairs["context"][i].float(), pairs["text"][i].float(),
+                    pairs["cos"][i.cpu()].to(geo.device), pairs["sin"][i.cpu()].to(geo.device), gen)
+    _update(opt, student, loss, 1.0)
+    return {"ode_loss": loss.item()}
+
+
+def _dmd_step(student, critic, teacher, opt, copt, geo: Geometry, samples: ShotSamples, sr: StageRecipe, gen,
+              device) -> dict:
+    idx = torch.randint(len(samples), (sr.batch,), generator=gen).numpy()
+    _, context, text, cos, sin = samples.batch(idx, geo.ns, gen, device)
+    cos, sin = cos.to(device), sin.to(device)
+    return _dmd_update(student, critic, teacher, opt, copt, geo, (context, text, cos, sin), sr, gen)
+
+
+def _dmd_update(student, critic, teacher, opt, copt, geo, inputs, sr: StageRecipe, gen) -> dict:
+    closs = []
+    for _ in range(sr.critic_steps):
+        exit_step = int(torch.randint(geo.cfg.shot.num_steps, (), generator=gen))
+        with torch.no_grad():
+            x_hat = rollout(student, geo, *inputs, exit_step, gen, grad=False)
+        loss = critic_loss(critic, geo, x_hat, *inputs, gen)
+        _update(copt, critic, loss, 10.0)
+        closs.append(loss.item())
+    exit_step = int(torch.randint(geo.cfg.shot.num_steps, (), generator=gen))
+    x_hat = rollout(student, geo, *inputs, exit_step, gen, grad=True)
+    loss = dmd_generator_loss(x_hat, teacher, critic, geo, *inputs, sr.guidance, gen)
+    _update(opt, student, loss, 1.0)
+    return {"dmd_loss": loss.item(), "critic_loss": float(np.mean(closs)) if closs else 0.0,
+            "x_hat_std": x_hat.detach().float().std().item()}
+
+
+def _dmd_long_step(student, critic, teacher, opt, copt, geo: Geometry, samples: ShotSamples, vae, sr: StageRecipe,
+                   gen) -> dict:
+    """One story batch: shot after shot, each from the student's own earlier shots; one update per shot."""
+    counts = np.bincount(samples.story.astype(np.int64))
+    eligible = np.flatnonzero(counts >= sr.shots)
+    stories = eligible[torch.randint(len(eligible), (sr.batch,), generator=gen).numpy()]
+    history = SelfHistory(vae, geo, samples, stories)
+    rows = []
+    for k in range(sr.shots):
+        inputs = history.inputs(k)
+        row = _dmd_update(student, critic, teacher, opt, copt, geo, inputs, sr, gen)
+        rows.append(row)
+        with torch.no_grad():  # the shot the story goes on from: a full 4-step rollout, as the runtime makes it
+            history.append(rollout(student, geo, *inputs, geo.cfg.shot.num_steps - 1, gen, grad=False))
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+def _update(opt, model, loss, clip: float) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+
+
+def _checkpoint(path: Path, student, critic, opt, copt, state: State, gen) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"student": student.state_dict(), "critic": None if critic is None else critic.state_dict(),
+                "opt": opt.state_dict(), "copt": None if copt is None else copt.state_dict(),
+                "state": asdict(state), "generator": gen.get_state()}, tmp)
+    tmp.replace(path)
+
+
+def _finish(recipe: StudentRecipe, stage: str, student, out: Path, state: State, device: str, complete: bool,
+            teacher_path, init) -> dict:
+    path = out / "student.safetensors"
+    digest = _save_ema(student, path)
+    entry = {"file": path.name, "sha256": digest, "bytes": path.stat().st_size, "preset": recipe.preset,
+             "stage": stage, "shift": recipe.shift_value(), "seed": recipe.seed, "steps": state.step,
+             "samples": state.samples, "recipe": asdict(recipe.stage(stage)), "wall_seconds": round(state.seconds, 1),
+             "trajectory_seconds": round(state.pairs_seconds, 1), "device": _device_name(device),
+             "torch": torch.__version__, "complete": complete, "teacher": str(teacher_path),
+             "init": None if init is None else str(init)}
+    (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
+    return entry
