@@ -95,6 +95,47 @@ class NextShot:
         return out
 
 
+@dataclass(frozen=True)
+class FrameText:
+    """The caption each frame of a batch reads, as a table of distinct caption embeddings (N, L, Dt) and each
+    frame's row (B, F): the model projects each caption once (`CausalDiT.forward_full(..., text_index=)`)."""
+
+    table: torch.Tensor
+    index: torch.Tensor
+
+    @staticmethod
+    def of(bank_table: torch.Tensor, prompt_ids) -> "FrameText":
+        """From a bank of prompt embeddings and each frame's prompt id (B, F)."""
+        ids = torch.as_tensor(np.asarray(prompt_ids), dtype=torch.long)
+        unique, inverse = torch.unique(ids, return_inverse=True)
+        return FrameText(bank_table[unique.to(bank_table.device)].float(), inverse.to(bank_table.device))
+
+    def dense(self) -> torch.Tensor:
+        """(B, F, L, Dt) per-frame text."""
+        return self.table[self.index]
+
+    def to(self, device) -> "FrameText":
+        return FrameText(self.table.to(device), self.index.to(device))
+
+    def frames(self, n: int) -> "FrameText":
+        """The first n frames."""
+        return FrameText(self.table, self.index[:, :n])
+
+    def dropped(self, keep: torch.Tensor) -> "FrameText":
+        """Samples where `keep` (B,) is false read the empty caption on every frame (caption dropout)."""
+        table = torch.cat([self.table, empty_caption(self.table[:1])])
+        empty = torch.full_like(self.index, len(self.table))
+        return FrameText(table, torch.where(keep.to(self.index.device).view(-1, 1), self.index, empty))
+
+    def with_unconditional(self) -> "FrameText":
+        """A batch of 2B: these samples, then the same with the empty caption on every frame (guidance)."""
+        table = torch.cat([self.table, empty_caption(self.table[:1])])
+        return FrameText(table, torch.cat([self.index, torch.full_like(self.index, len(self.table))]))
+
+    def repeat(self, times: int) -> "FrameText":
+        return FrameText(self.table, self.index.repeat(times, 1))
+
+
 def empty_caption(captions: torch.Tensor) -> torch.Tensor:
     """The unconditional caption embeddings, shaped like `captions`: all zeros."""
     return torch.zeros_like(captions)

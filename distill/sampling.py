@@ -24,7 +24,7 @@ import torch
 
 from distill.autoencoder import decode_latents
 from distill.data import to_unit
-from distill.nextshot import Layout, NextShot, empty_caption
+from distill.nextshot import FrameText, Layout, NextShot
 from runtime.config import ModelConfig, get_preset
 from runtime.dit import CausalDiT
 from runtime.model import ModelBundle
@@ -47,7 +47,7 @@ class NextShotInputs:
     """What the teacher reads for one shot besides its noisy latents (built by `shot_inputs`)."""
 
     context: Tensor  # (C, z, h, w) clean context latents (all zero for a story's first shot)
-    text: Tensor  # (C + F, L, text_dim) the caption embedding each frame reads
+    text: FrameText  # the story's captions so far (k + 1, L, text_dim) and the one each frame reads (1, C + F)
     cos: Tensor  # ((C + F) * tokens_per_frame, pairs) RoPE with the shot indicator
     sin: Tensor
 
@@ -57,18 +57,19 @@ def shot_inputs(nextshot: NextShot, layout: Layout, captions: Tensor, picked: Te
     encoded context frames `picked` (len(layout.plan), z, h, w) in plan order (None without a plan)."""
     cos, sin = nextshot.rope(layout.flags)
     like = torch.zeros(nextshot.cfg.latent_shape)
-    return NextShotInputs(nextshot.context(picked, layout, like), nextshot.text(captions, layout), cos, sin)
+    text = FrameText(captions, torch.tensor([layout.captions]))
+    return NextShotInputs(nextshot.context(picked, layout, like), text, cos, sin)
 
 
 def guided_velocity(dit: CausalDiT, nextshot: NextShot, x: Tensor, inputs: NextShotInputs, t: float,
                     guidance: float) -> Tensor:
     """v_u + guidance (v_c - v_u) for the shot's frames x (F, z, h, w) at timestep t; context frames at t = 0."""
     n_ctx = inputs.context.shape[0]
-    texts = [inputs.text] if guidance == 1.0 else [inputs.text, empty_caption(inputs.text)]
-    b = len(texts)  # the unconditional prediction is skipped where it has no weight
+    text = inputs.text if guidance == 1.0 else inputs.text.with_unconditional()
+    b = text.index.shape[0]  # the unconditional prediction is skipped where it has no weight
     seq = torch.cat([inputs.context, x]).unsqueeze(0).expand(b, -1, -1, -1, -1)  # (b, C + F, z, h, w)
     t_freq = nextshot.t_freq(torch.full((b,), float(t), dtype=torch.float64))  # (b, C + F, freq_dim)
-    v = dit.forward_full(seq, t_freq, torch.stack(texts), inputs.cos, inputs.sin, None)[:, n_ctx:]  # (b, F, z, h, w)
+    v = dit.forward_full(seq, t_freq, text.table, inputs.cos, inputs.sin, None, text.index)[:, n_ctx:]
     return v[0] if b == 1 else v[1] + guidance * (v[0] - v[1])
 
 
@@ -166,6 +167,6 @@ class TeacherStory:
         z = sample_latents(self.teacher.dit, self.nextshot, inputs, steps=self.steps, guidance=self.guidance,
                            shift=self.teacher.shift, generator=self.generator)
         frames = decode_latents(self.bundle.vae, z, self.cfg.shot.latent_frames_per_chunk)
-        self.captions.append(inputs.text[-1])  # the shot's own frames read its caption
+        self.captions.append(inputs.text.table[inputs.text.index[0, -1]])  # the shot's own frames read its caption
         self.history.append(frames)
         return frames

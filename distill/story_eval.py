@@ -8,6 +8,10 @@ captions, shot after shot, context from the story's own earlier shots. Rows (`--
                  then groups of 4), decoded chunk by chunk with the causal state;
   runtime        the embedded default model through `runtime.Engine` / `Story`, exactly as a game drives it;
   teacher:PATH   a bidirectional next-shot teacher checkpoint sampled by distill/sampling.py;
+  runtime-no-context, runtime-no-indicator
+                 the runtime's ablations at inference: every shot's context latents zeroed (what the global cache
+                 holds is then empty), or the RoPE shot indicator's phase set to 0 (cuts no longer marked);
+  student:PATH   a causal student's DiT weights (safetensors) run by the runtime exactly as `runtime` is;
   noise          uniform random frames: the floor of every figure;
   truth-swapped  the truth with the cast in other colours from mid-story on: the floor of consistency alone.
 Figures per row, all through the probe (storyworld/probe/metrics.py): prompt adherence per attribute and their
@@ -22,6 +26,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -35,8 +40,9 @@ from storyworld.sampling import sample_story
 from storyworld.story import Story
 
 DEFAULT_ROWS = ("truth", "truth-vae", "runtime")
-NAMED_ROWS = ("truth", "truth-vae", "runtime", "noise", "truth-swapped")
+NAMED_ROWS = ("truth", "truth-vae", "runtime", "runtime-no-context", "runtime-no-indicator", "noise", "truth-swapped")
 TEACHER = "teacher:"
+STUDENT = "student:"
 LATE_SHOTS = (5, 6, 7)  # shot indices of "shots 6-8"
 
 
@@ -67,8 +73,10 @@ def heldout_set(stories: int, seed: int) -> list[EvalStory]:
 
 def check_rows(rows: list[str]) -> None:
     for row in rows:
-        if row not in NAMED_ROWS and not (row.startswith(TEACHER) and len(row) > len(TEACHER)):
-            raise SystemExit(f"unknown --model {row!r}; known: {', '.join(NAMED_ROWS)}, teacher:PATH")
+        prefixes = (TEACHER, STUDENT)
+        if row not in NAMED_ROWS and not any(row.startswith(p) and len(row) > len(p) for p in prefixes):
+            raise SystemExit(f"unknown --model {row!r}; known: {', '.join(NAMED_ROWS)}, "
+                             + ", ".join(f"{p}PATH" for p in prefixes))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -98,8 +106,10 @@ def row_maker(row: str, eval_seed: int, *, backend: str = "onnxruntime", steps: 
         from distill.autoencoder import decode_shot
 
         return lambda s: [decode_shot(bundle.vae, f, bundle.cfg.shot.latent_frames_per_chunk) for f in s.truth]
-    if row == "runtime":
-        return _runtime_maker(backend)
+    if row.startswith("runtime"):
+        return _runtime_maker(backend, ablation=row[len("runtime-"):] or None)
+    if row.startswith(STUDENT):
+        return _runtime_maker(backend, row[len(STUDENT):])
     from distill.sampling import TeacherStory, load_teacher
 
     teacher = load_teacher(row[len(TEACHER):])
@@ -110,20 +120,59 @@ def row_maker(row: str, eval_seed: int, *, backend: str = "onnxruntime", steps: 
     return teacher_story
 
 
-def _runtime_maker(backend: str):
-    from runtime import Engine
+def _runtime_maker(backend: str, dit: str | None = None, ablation: str | None = None):
+    """The runtime as a game drives it, on the shipped weights or with the DiT weights `dit`; `ablation`
+    "no-context" zeroes the context latents every shot reads, "no-indicator" sets the RoPE shot phase to 0."""
+    import dataclasses
 
-    engine = Engine.load("tiny", backend)
+    from runtime import Engine
+    from runtime.config import get_preset
+
+    cfg = get_preset("tiny")
+    if ablation == "no-indicator":
+        cfg = dataclasses.replace(cfg, shot=dataclasses.replace(cfg.shot, shot_phase=0.0))
+    engine = Engine.load(cfg, backend, None if dit is None else student_weights_dir(dit))
     chunks = engine.cfg.shot.chunks_per_shot
 
     def runtime(s: EvalStory) -> list[np.ndarray]:
         story = engine.open_story(s.seed % 2**63, s.captions["global_caption"])
+        if ablation == "no-context":
+            story._latent = lambda record, idx: np.zeros(engine.cfg.latent_shape, np.float32)
         try:
             return [np.concatenate([c.frames.copy() for c in story.generate_shot(caption, chunks)])
                     for caption in s.shot_captions]
         finally:
             story.close()
     return runtime
+
+
+def student_weights_dir(dit: str | Path) -> Path:
+    """A weights folder holding the shipped VAE, text encoder and vocabulary with `dit` as its DiT (cached by the
+    file's sha256 under the system temp folder), for Engine.load."""
+    import json
+    import shutil
+    import tempfile
+
+    from runtime.model import default_weights_dir
+    from runtime.weights import read_manifest, sha256_file
+
+    dit = Path(dit)
+    if not dit.exists():
+        raise SystemExit(f"no student weights at {dit}")
+    digest = sha256_file(dit)
+    folder = Path(tempfile.gettempdir()) / f"shotstream-student-{digest[:16]}"
+    if not (folder / "manifest.json").exists():
+        shipped = default_weights_dir("tiny")
+        tmp = folder.with_suffix(".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(shipped, tmp)
+        shutil.copyfile(dit, tmp / "dit.safetensors")
+        manifest = read_manifest(shipped)
+        manifest["files"]["dit.safetensors"] = {"sha256": digest, "bytes": dit.stat().st_size, "source": str(dit)}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+    return folder
 
 
 def generate_row(row: str, stories: list[EvalStory], make) -> tuple[list[list[np.ndarray]], float]:

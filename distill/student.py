@@ -40,8 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from distill.nextshot import NextShot, empty_caption
-from distill.sampling import euler_sigmas
+from distill.nextshot import FrameText, NextShot
 from distill.teacher import CaptionBank, ShotSamples, _device_name, _read_dit, _save_ema
 from runtime.config import ModelConfig, get_preset
 from runtime.dit import CausalDiT, block_mask, timestep_frequencies
@@ -116,9 +115,9 @@ class StudentRecipe:
 class Geometry:
     """Timesteps, sigmas and masks of the runtime's chunk loop, as tensors on one device."""
 
-    def __init__(self, cfg: ModelConfig, shift: float, device):
+    def __init__(self, cfg: ModelConfig, shift: float, device, autocast: bool = True):
         sched = FlowMatchScheduler(shift)
-        self.cfg, self.device, self.shift = cfg, device, shift
+        self.cfg, self.device, self.shift, self.autocast = cfg, device, shift, autocast  # autocast: bf16
         self.ns = NextShot(cfg)
         self.n_ctx, self.fc = cfg.shot.context_frames, cfg.shot.latent_frames_per_chunk
         self.chunks, self.tpf = cfg.shot.chunks_per_shot, cfg.tokens_per_frame
@@ -145,13 +144,26 @@ class Geometry:
         """(B, F) timesteps -> (B, F, freq_dim) on the device."""
         return torch.from_numpy(timestep_frequencies(t, self.cfg.dit.freq_dim)).to(self.device)
 
-    def trajectory_indices(self, teacher_steps: int) -> list[int]:
-        """Indices of the Euler sigmas that are the student's steps (must match exactly)."""
-        idx = [round(teacher_steps * (1 - s / NUM_TRAIN_STEPS)) for s in RAW_STEP_LIST[: self.cfg.shot.num_steps]]
-        sig = euler_sigmas(teacher_steps, self.shift)
-        if not np.allclose(sig[idx], self.step_sigma, atol=1e-9):
-            raise ValueError(f"{teacher_steps} Euler steps do not pass through the student's sigmas {self.step_sigma}")
-        return idx
+    def trajectory_sigmas(self, teacher_steps: int) -> tuple[np.ndarray, list[int]]:
+        """The teacher's Euler sigmas (steps + 1, from 1 to 0) and the indices among them of the student's steps.
+
+        The student's steps cut the unshifted time u in [0, 1] at its raw step list (1, .74, .5, .26 for the
+        official list) and 0; each piece gets a share of the steps in proportion to its length, uniform in u
+        within it, warped by the shift: the path passes exactly through the student's sigmas (50 steps give the
+        official uniform 50-step path; fewer give a coarser Euler over the same points)."""
+        cuts = [s / NUM_TRAIN_STEPS for s in RAW_STEP_LIST[: self.cfg.shot.num_steps]] + [0.0]
+        if teacher_steps < len(cuts) - 1:
+            raise ValueError(f"at least {len(cuts) - 1} teacher steps are needed, got {teacher_steps}")
+        counts = [max(1, round(teacher_steps * (a - b))) for a, b in zip(cuts, cuts[1:])]
+        u, keep = [], []
+        for (a, b), n in zip(zip(cuts, cuts[1:]), counts):
+            keep.append(len(u))
+            u.extend(np.linspace(a, b, n + 1)[:-1])
+        u = np.asarray(u + [0.0])
+        sigmas = self.shift * u / (1.0 + (self.shift - 1.0) * u)
+        if not np.allclose(sigmas[keep], self.step_sigma, atol=1e-9):
+            raise ValueError(f"the teacher's path misses the student's sigmas {self.step_sigma}")
+        return sigmas, keep
 
     def dmd_sigma(self, b: int, gen: torch.Generator) -> torch.Tensor:
         """(B,) sigmas of DMD's noise level: a table timestep clamped to [T_MIN, T_MAX]."""
@@ -170,8 +182,8 @@ def _rows(cos: torch.Tensor, n: int) -> torch.Tensor:
     return cos[:n] if cos.dim() == 2 else cos[:, :n]
 
 
-def _autocast(device):
-    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+def _autocast(geo: "Geometry"):
+    return torch.autocast(device_type=torch.device(geo.device).type, dtype=torch.bfloat16, enabled=geo.autocast)
 
 
 # -- the teacher's view ------------------------------------------------------------------------------------
@@ -182,13 +194,14 @@ def teacher_x0(dit: CausalDiT, geo: Geometry, x_t, sigma, context, text, cos, si
     t = np.zeros((b, geo.n_ctx + x_t.shape[1]))
     t[:, geo.n_ctx:] = (sigma.double().cpu().numpy() * NUM_TRAIN_STEPS)[:, None]
     seq = torch.cat([context, x_t], 1)
-    with _autocast(geo.device):
+    with _autocast(geo):
         if guidance == 1.0:
-            v = dit.forward_full(seq, geo.t_freq(t), text, cos, sin, None)
+            v = dit.forward_full(seq, geo.t_freq(t), text.table, cos, sin, None, text.index)
         else:
             two = lambda a: torch.cat([a, a]) if a.dim() == 3 else a  # noqa: E731 (per-sample RoPE tables)
-            v = dit.forward_full(torch.cat([seq, seq]), geo.t_freq(np.concatenate([t, t])),
-                                 torch.cat([text, empty_caption(text)]), two(cos), two(sin), None)
+            both = text.with_unconditional()
+            v = dit.forward_full(torch.cat([seq, seq]), geo.t_freq(np.concatenate([t, t])), both.table,
+                                 two(cos), two(sin), None, both.index)
             v = v[b:] + guidance * (v[:b] - v[b:])
     v = v[:, geo.n_ctx:].float()
     return x_t - sigma.view(b, 1, 1, 1, 1) * v
@@ -198,12 +211,11 @@ def teacher_x0(dit: CausalDiT, geo: Geometry, x_t, sigma, context, text, cos, si
 def teacher_trajectories(dit: CausalDiT, geo: Geometry, context, text, cos, sin, *, steps: int, guidance: float,
                          gen: torch.Generator) -> torch.Tensor:
     """(B, 5, 21, C, h, w): the teacher's Euler path from pure noise, at the student's 4 steps and at x0."""
-    keep = geo.trajectory_indices(steps)
-    sig = euler_sigmas(steps, geo.shift)
+    sig, keep = geo.trajectory_sigmas(steps)
     b = context.shape[0]
     x = _noise((b, geo.ns.n_target, *context.shape[2:]), gen, geo.device)
     kept = []
-    for i in range(steps):
+    for i in range(len(sig) - 1):
         if i in keep:
             kept.append(x)
         sigma = torch.full((b,), float(sig[i]), device=geo.device)
@@ -218,8 +230,8 @@ def student_x0(dit: CausalDiT, geo: Geometry, seq, t_frames: np.ndarray, text, c
     """x0 of every frame of `seq` (B, F, ...) at per-frame timesteps (B, F) under `mask`, sigma looked up in the
     table (t = 0: the frame is returned as it is)."""
     sig = geo.sigma_of(t_frames)
-    with _autocast(geo.device):
-        v = dit.forward_full(seq, geo.t_freq(t_frames), text, cos, sin, mask).float()
+    with _autocast(geo):
+        v = dit.forward_full(seq, geo.t_freq(t_frames), text.table, cos, sin, mask, text.index).float()
     return seq - torch.from_numpy(sig).float().to(geo.device)[..., None, None, None] * v
 
 
@@ -244,7 +256,7 @@ def rollout(dit: CausalDiT, geo: Geometry, context, text, cos, sin, exit_step: i
     clean, outs = [], []
     for c in range(geo.chunks):
         n = geo.n_ctx + geo.fc * (c + 1)
-        tx, ts, tc = text[:, :n], _rows(sin, n * geo.tpf), _rows(cos, n * geo.tpf)
+        tx, ts, tc = text.frames(n), _rows(sin, n * geo.tpf), _rows(cos, n * geo.tpf)
         x = _noise((b, geo.fc, *context.shape[2:]), gen, geo.device)
         for i in range(exit_step + 1):
             t = np.zeros((b, n))
@@ -308,7 +320,7 @@ class SelfHistory:
             story_prompts = [s.bank.ids[s.row[(int(story), j)]] for j in range(k + 1)]
             prompt_ids.append([story_prompts[c] for c in lay.captions])
         cos, sin = geo.ns.rope(lay.flags)
-        return like, s.bank.gather(prompt_ids).to(geo.device).float(), cos.to(geo.device), sin.to(geo.device)
+        return like, FrameText.of(s.bank.table, prompt_ids).to(geo.device), cos.to(geo.device), sin.to(geo.device)
 
     @torch.no_grad()
     def append(self, latents: torch.Tensor) -> None:
@@ -419,7 +431,8 @@ def _ode_pairs(teacher, geo: Geometry, samples: ShotSamples, sr: StageRecipe, se
     gen = torch.Generator().manual_seed(seed + 1)
     idx = torch.randint(len(samples), (sr.pairs,), generator=gen).numpy()
     started = time.perf_counter()
-    out = {"traj": [], "context": [], "text": [], "cos": [], "sin": []}
+    out = {"traj": [], "context": [], "text_table": [], "text_index": [], "cos": [], "sin": []}
+    rows = 0
     with progress(sr.pairs, "teacher trajectories", unit="pair") as bar:
         for a in range(0, sr.pairs, sr.pair_batch):
             part = idx[a:a + sr.pair_batch]
@@ -429,7 +442,9 @@ def _ode_pairs(teacher, geo: Geometry, samples: ShotSamples, sr: StageRecipe, se
                                         steps=sr.teacher_steps, guidance=sr.guidance, gen=gen)
             out["traj"].append(traj.half())
             out["context"].append(context.half())
-            out["text"].append(text.half())
+            out["text_table"].append(text.table.half())
+            out["text_index"].append(text.index + rows)  # into the concatenated table
+            rows += len(text.table)
             out["cos"].append(cos)
             out["sin"].append(sin)
             bar.update(len(part))
@@ -444,7 +459,8 @@ def _per_sample(table: torch.Tensor, b: int) -> torch.Tensor:
 
 def _ode_step(student, opt, geo: Geometry, pairs: dict, sr: StageRecipe, gen) -> dict:
     i = torch.randint(len(pairs["traj"]), (sr.batch,), generator=gen).to(pairs["traj"].device)
-    loss = ode_loss(student, geo, pairs["traj"][i].float(), pairs["context"][i].float(), pairs["text"][i].float(),
+    text = FrameText(pairs["text_table"].float(), pairs["text_index"][i])
+    loss = ode_loss(student, geo, pairs["traj"][i].float(), pairs["context"][i].float(), text,
                     pairs["cos"][i.cpu()].to(geo.device), pairs["sin"][i.cpu()].to(geo.device), gen)
     _update(opt, student, loss, 1.0)
     return {"ode_loss": loss.item()}

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from distill.nextshot import NextShot
+from distill.nextshot import FrameText, NextShot
 from runtime.config import ModelConfig, get_preset
 from runtime.progress import progress
 from runtime.scheduler import NUM_TRAIN_STEPS, shifted_sigmas
@@ -112,13 +112,6 @@ class CaptionBank:
         self.table = self.table.to(device)
         return self
 
-    def rows(self, sample_ids) -> torch.Tensor:
-        return self.gather(self.ids[sample_ids])
-
-    def gather(self, prompt_ids) -> torch.Tensor:
-        """Embeddings of prompt rows (any index shape), fp16, on the table's device."""
-        return self.table[torch.as_tensor(np.asarray(prompt_ids), dtype=torch.long).to(self.table.device)]
-
 
 # -- samples ---------------------------------------------------------------------------------------------------
 class FrameSamples:
@@ -132,7 +125,7 @@ class FrameSamples:
 
     def batch(self, idx: np.ndarray, ns: NextShot, gen: torch.Generator, device):
         x0 = self.latents[idx].to(device).float().unsqueeze(1)  # (B, 1, C, h, w)
-        text = self.bank.rows(idx).to(device).float().unsqueeze(1)  # (B, 1, L, Dt)
+        text = FrameText.of(self.bank.table, self.bank.ids[idx][:, None]).to(device)  # one caption per sample
         lay = ns.layout([])
         cos, sin = ns.rope(lay.flags)
         first = ns.n_ctx * ns.cfg.tokens_per_frame
@@ -171,7 +164,8 @@ class ShotSamples:
             layouts.append(lay)
         x0 = self.latents[idx].to(device).float()
         cos, sin = ns.rope_batch(layouts)
-        return x0, torch.stack(contexts).to(device).float(), self.bank.gather(prompt_ids).to(device).float(), cos, sin
+        text = FrameText.of(self.bank.table, prompt_ids).to(device)
+        return x0, torch.stack(contexts).to(device).float(), text, cos, sin
 
     def layout(self, k: int, drop: bool):
         """The layout of a story's shot k (all earlier shots whole), computed once per (k, dropped)."""
@@ -208,14 +202,13 @@ def flow_matching_loss(model, ns: NextShot, x0, context, text, cos, sin, gen: to
     noise = torch.randn(x0.shape, generator=noise_gen, device=device)
     sigma = sigma.to(device)
     x_t = (1 - sigma) * x0 + sigma * noise
-    keep = (torch.rand(b, generator=gen) >= CAPTION_DROPOUT).float().view(b, 1, 1, 1)
-    text = text.to(device) * keep.to(device)
+    text = text.to(device).dropped(torch.rand(b, generator=gen) >= CAPTION_DROPOUT)
     frames = x0.shape[1] + (0 if context is None else context.shape[1])
     t_freq = ns.t_freq(sigmas[i] * NUM_TRAIN_STEPS, frames)
     x = x_t if context is None else torch.cat([context.to(device), x_t], 1)
-    args = [a.to(device, non_blocking=True) for a in (x, t_freq, text, cos, sin)]
+    x, t_freq, cos, sin = [a.to(device, non_blocking=True) for a in (x, t_freq, cos, sin)]
     with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=autocast):
-        v = model.forward_full(*args, None)
+        v = model.forward_full(x, t_freq, text.table, cos, sin, None, text.index)
     v = v[:, -x0.shape[1]:].float()
     per_sample = F.mse_loss(v, noise - x0, reduction="none").mean(dim=(1, 2, 3, 4))
     return (per_sample * weights[i].to(device)).mean()

@@ -77,13 +77,18 @@ class CrossAttention(nn.Module):
         self.q, self.k, self.v, self.o = (nn.Linear(cfg.dim, cfg.dim) for _ in range(4))
         self.norm_q, self.norm_k = RMSNorm(cfg.dim, cfg.eps), RMSNorm(cfg.dim, cfg.eps)
 
-    def forward(self, x: Tensor, text: Tensor) -> Tensor:
-        # x: (B, F*Tf, dim); text: (B, F, L, dim) already embedded
-        b, f, length, dim = text.shape
+    def forward(self, x: Tensor, text: Tensor, text_index: Tensor | None = None) -> Tensor:
+        """x: (B, F*Tf, dim); text already embedded: (B, F, L, dim), one caption per frame, or, with
+        `text_index` (B, F), a table of distinct captions (N, L, dim) that each frame indexes (their keys and
+        values are then projected once per caption, not once per frame)."""
+        k, v = self.norm_k(self.k(text)), self.v(text)
+        if text_index is not None:
+            k, v = k[text_index], v[text_index]
+        b, f, length, dim = k.shape
         tf = x.shape[1] // f
         q = self.norm_q(self.q(x)).view(b * f, tf, self.heads, self.head_dim)
-        k = self.norm_k(self.k(text)).view(b * f, length, self.heads, self.head_dim)
-        v = self.v(text).view(b * f, length, self.heads, self.head_dim)
+        k = k.reshape(b * f, length, self.heads, self.head_dim)
+        v = v.reshape(b * f, length, self.heads, self.head_dim)
         return self.o(attention(q, k, v, None).reshape(b, f * tf, dim))
 
 
@@ -98,7 +103,8 @@ class Block(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(cfg.dim, cfg.ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(cfg.ffn_dim, cfg.dim))
         self.modulation = nn.Parameter(torch.randn(1, 6, cfg.dim) / cfg.dim**0.5)
 
-    def forward(self, x: Tensor, e0: Tensor, text: Tensor, cos: Tensor, sin: Tensor, keys) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor, e0: Tensor, text: Tensor, cos: Tensor, sin: Tensor, keys,
+                text_index: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """One block. `keys(k, v) -> (k_all, v_all, mask)` decides what the chunk attends to.
 
         x: (B, F*Tf, dim); e0: (B, F, 6, dim) per-frame modulation. Returns (x, k, v) with this block's own
@@ -116,7 +122,7 @@ class Block(nn.Module):
         k_all, v_all, mask = keys(k, v)
         y = self.self_attn.o(attention(q, k_all, v_all, mask).flatten(2))
         x = x + y * per_token(2)
-        x = x + self.cross_attn(self.norm3(x), text)
+        x = x + self.cross_attn(self.norm3(x), text, text_index)
         y = self.ffn(self.norm2(x) * (1 + per_token(4)) + per_token(3))
         return x + y * per_token(5), k, v
 
@@ -174,20 +180,24 @@ class CausalDiT(nn.Module):
         e0 = self.time_projection(e).view(b, f, 6, self.cfg.dim)
         return self._patchify(x), e, e0, self.text_embedding(text)
 
-    def _run_blocks(self, x, e0, text, cos, sin, keys_for_layer):
+    def _run_blocks(self, x, e0, text, cos, sin, keys_for_layer, text_index=None):
         ks, vs = [], []
         for i, block in enumerate(self.blocks):
-            x, k, v = block(x, e0, text, cos, sin, keys_for_layer(i))
+            x, k, v = block(x, e0, text, cos, sin, keys_for_layer(i), text_index)
             ks.append(k)
             vs.append(v)
         return x, ks, vs
 
     # -- entry points ----------------------------------------------------------------------------
-    def forward_full(self, x: Tensor, t_freq: Tensor, text: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None) -> Tensor:
-        """Velocity for every frame of x (B, F, C, H, W); mask (B|1, 1, T, T) boolean or additive."""
+    def forward_full(self, x: Tensor, t_freq: Tensor, text: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None,
+                     text_index: Tensor | None = None) -> Tensor:
+        """Velocity for every frame of x (B, F, C, H, W); mask (B|1, 1, T, T) boolean or additive.
+
+        text: (B, F, L, text_dim), or with `text_index` (B, F) a table (N, L, text_dim) of distinct captions
+        that each frame indexes (training and sampling: a few captions, embedded once each)."""
         b, f, _, hh, ww = x.shape
         tokens, e, e0, txt = self._embed(x, t_freq, text)
-        out, _, _ = self._run_blocks(tokens, e0, txt, cos, sin, lambda i: (lambda k, v: (k, v, mask)))
+        out, _, _ = self._run_blocks(tokens, e0, txt, cos, sin, lambda i: (lambda k, v: (k, v, mask)), text_index)
         return self._unpatchify(self.head(out, e), f, hh, ww)
 
     def context_fill(self, x: Tensor, t_freq: Tensor, text: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:

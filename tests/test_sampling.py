@@ -50,11 +50,12 @@ def test_shot_inputs_place_the_context_and_route_the_captions_by_layout():
     picked = torch.randn((N_CTX, *SMALL.latent_shape), generator=gen)
     second = shot_inputs(NEXT, NEXT.layout([81]), captions, picked)
     assert torch.equal(second.context, picked)
-    assert torch.equal(second.text[:N_CTX], captions[0].expand(N_CTX, -1, -1))
-    assert torch.equal(second.text[N_CTX:], captions[1].expand(FRAMES, -1, -1))
+    text = second.text.dense()[0]  # the caption each frame reads
+    assert torch.equal(text[:N_CTX], captions[0].expand(N_CTX, -1, -1))
+    assert torch.equal(text[N_CTX:], captions[1].expand(FRAMES, -1, -1))
     first = shot_inputs(NEXT, NEXT.layout([]), captions[:1], None)
-    assert not first.context.any() and torch.equal(first.text, captions[0].expand(N_CTX + FRAMES, -1, -1))
-    assert second.cos.shape == (first.text.shape[0] * SMALL.tokens_per_frame, sum(SMALL.dit.rope_pairs))
+    assert not first.context.any() and torch.equal(first.text.dense()[0], captions[0].expand(N_CTX + FRAMES, -1, -1))
+    assert second.cos.shape == ((N_CTX + FRAMES) * SMALL.tokens_per_frame, sum(SMALL.dit.rope_pairs))
     third = shot_inputs(NEXT, NEXT.layout([81, 81]), torch.cat([captions, captions[:1]]), picked)
     assert not torch.equal(third.cos, second.cos)  # the shot indicator: a third shot's frames carry flag 2
 
@@ -81,8 +82,9 @@ def _velocity(dit, x, inputs, text, t):
 def test_guidance_one_is_the_conditional_prediction_and_others_extrapolate_from_the_empty_caption(dit):
     inputs = _inputs()
     x = torch.randn((FRAMES, *SMALL.latent_shape), generator=torch.Generator().manual_seed(1))
-    cond = _velocity(dit, x, inputs, inputs.text, 700.0)
-    uncond = _velocity(dit, x, inputs, torch.zeros_like(inputs.text), 700.0)  # the zero caption of caption dropout
+    text = inputs.text.dense()[0]
+    cond = _velocity(dit, x, inputs, text, 700.0)
+    uncond = _velocity(dit, x, inputs, torch.zeros_like(text), 700.0)  # the zero caption of caption dropout
     assert (cond - uncond).abs().max() > 1e-3  # the caption matters to these weights
     torch.testing.assert_close(guided_velocity(dit, NEXT, x, inputs, 700.0, 1.0), cond)
     torch.testing.assert_close(guided_velocity(dit, NEXT, x, inputs, 700.0, 3.0), uncond + 3.0 * (cond - uncond),
@@ -113,7 +115,7 @@ def test_one_euler_step_moves_from_noise_along_the_velocity(dit):
     inputs = _inputs()
     out = sample_latents(dit, NEXT, inputs, steps=1, guidance=1.0, shift=8.0, generator=torch.Generator().manual_seed(5))
     eps = torch.randn((FRAMES, *SMALL.latent_shape), generator=torch.Generator().manual_seed(5))
-    torch.testing.assert_close(out, eps - _velocity(dit, eps, inputs, inputs.text, 1000.0))
+    torch.testing.assert_close(out, eps - _velocity(dit, eps, inputs, inputs.text.dense()[0], 1000.0))
 
 
 @torch.no_grad()
@@ -142,8 +144,8 @@ def test_a_teacher_story_conditions_each_shot_on_its_own_generated_shots(dit, bu
     # One earlier shot: its frames 0, 16, 32, 48, 64 and 80, each encoded alone (spec's table for n = 1).
     picked = torch.from_numpy(shot0[[0, 16, 32, 48, 64, 80]]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     torch.testing.assert_close(inputs.context, bundle.vae.encode_frames(picked), rtol=1e-5, atol=1e-5)
-    assert torch.equal(inputs.text[:N_CTX], story.captions[0].expand(N_CTX, -1, -1))  # context reads its shot's
-    assert torch.equal(inputs.text[N_CTX:], second.expand(FRAMES, -1, -1))  # the new frames read shot 2's
+    assert torch.equal(inputs.text.dense()[0][:N_CTX], story.captions[0].expand(N_CTX, -1, -1))  # context reads its shot's
+    assert torch.equal(inputs.text.dense()[0][N_CTX:], second.expand(FRAMES, -1, -1))  # the new frames read shot 2's
     again = TeacherStory(teacher, bundle, "starring a red knight. retro pixel art.", seed=4, steps=2, guidance=2.0)
     assert np.array_equal(again.shot("wide shot, the red knight walks in the forest by day."), shot0)
 

@@ -1,0 +1,180 @@
+"""The causal student's stages: the rollout is the runtime's chunk loop, the teacher's path passes through the
+student's steps, DMD's gradient is the spec's, and each stage trains, resumes and leaves weights."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from distill import shards
+from distill.nextshot import FrameText
+from distill.sampling import euler_sigmas
+from distill.student import (Geometry, StageRecipe, StudentRecipe, _noise, dmd_generator_loss, rollout, teacher_x0,
+                             train)
+from runtime.config import get_preset
+from runtime.dit import init_weights, timestep_frequencies
+from runtime.model import build_dit
+from runtime.weights import DIT_PREFIX, save_module
+
+CFG = get_preset("tiny")
+
+
+@pytest.fixture(scope="module")
+def geo():
+    return Geometry(CFG, CFG.shot.shift, "cpu", autocast=False)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return init_weights(build_dit(CFG), 4).eval()
+
+
+def _shot_inputs(geo, k: int = 1, seed: int = 0):
+    """Inputs of shot k of a one-sample batch: random context latents, captions 0..k, RoPE with the indicator."""
+    g = torch.Generator().manual_seed(seed)
+    lay = geo.ns.layout([CFG.frames_per_shot] * k)
+    context = torch.randn((1, geo.n_ctx, *CFG.latent_shape), generator=g)
+    captions = torch.randn((k + 1, CFG.text.text_len, CFG.text.dim), generator=g)
+    text = FrameText(captions, torch.tensor([lay.captions]))
+    cos, sin = geo.ns.rope(lay.flags)
+    return context, text, cos, sin
+
+
+def test_the_teachers_path_passes_through_the_students_steps(geo):
+    sig, keep = geo.trajectory_sigmas(50)
+    np.testing.assert_allclose(sig, euler_sigmas(50, geo.shift), atol=1e-12)  # the official 50-step path
+    assert keep == [0, 13, 25, 37]
+    sig, keep = geo.trajectory_sigmas(20)
+    assert len(sig) == 21 and sig[-1] == 0 and np.all(np.diff(sig) < 0)
+    np.testing.assert_allclose(sig[keep], geo.step_sigma, atol=1e-12)
+    with pytest.raises(ValueError, match="at least 4"):
+        geo.trajectory_sigmas(3)
+
+
+def test_the_rollout_is_the_runtimes_chunk_loop(geo, model):
+    """Four steps per chunk, renoised between steps, the clean pass writing the local cache: the same chunks as
+    the runtime's cached loop (context_fill + chunk_step), given the same noise draws."""
+    context, text, cos, sin = _shot_inputs(geo)
+    gen = torch.Generator().manual_seed(7)
+    start = gen.get_state()
+    with torch.no_grad():
+        x_hat = rollout(model, geo, context, text, cos, sin, exit_step=3, gen=gen, grad=False)
+
+    gen.set_state(start)
+    tpf, fc, dense = geo.tpf, geo.fc, text.dense()
+    d = CFG.dit
+
+    def tf(t, n):
+        return torch.from_numpy(timestep_frequencies(np.full((1, n), t), d.freq_dim))
+    outs = []
+    with torch.no_grad():
+        gk, gv = model.context_fill(context, tf(0.0, geo.n_ctx), dense[:, :geo.n_ctx], cos[:geo.n_ctx * tpf],
+                                    sin[:geo.n_ctx * tpf])
+        lk = torch.zeros(21 * tpf, d.num_layers, d.num_heads, d.head_dim)
+        lv = torch.zeros_like(lk)
+        for c in range(geo.chunks):
+            first = geo.n_ctx + fc * c
+            rows = slice(first * tpf, (first + fc) * tpf)
+            args = (dense[:, first:first + fc], cos[rows], sin[rows], gk, gv, lk, lv, torch.tensor([fc * c * tpf]))
+            x = _noise((1, fc, *CFG.latent_shape), gen, "cpu")
+            for i, (t, sigma) in enumerate(zip(geo.step_t, geo.step_sigma)):
+                v, _, _ = model.chunk_step(x, tf(t, fc), *args)
+                x0 = x - sigma * v
+                if i < 3:
+                    s = geo.step_sigma[i + 1]
+                    x = (1 - s) * x0 + s * _noise(x0.shape, gen, "cpu")
+            _, k, vv = model.chunk_step(x0, tf(0.0, fc), *args)  # the clean pass
+            lk[fc * c * tpf:fc * (c + 1) * tpf], lv[fc * c * tpf:fc * (c + 1) * tpf] = k, vv
+            outs.append(x0)
+    torch.testing.assert_close(x_hat, torch.cat(outs, 1), atol=1e-4, rtol=1e-4)
+
+
+def test_only_the_exit_step_carries_gradient(geo, model):
+    context, text, cos, sin = _shot_inputs(geo, k=0)
+    m = init_weights(build_dit(CFG), 4).train()
+    x_hat = rollout(m, geo, context, text, cos, sin, exit_step=2, gen=torch.Generator().manual_seed(1), grad=True)
+    assert x_hat.requires_grad
+    with torch.no_grad():
+        again = rollout(m, geo, context, text, cos, sin, exit_step=2, gen=torch.Generator().manual_seed(1), grad=False)
+    torch.testing.assert_close(x_hat.detach(), again)  # the gradient changes nothing of the numbers
+
+
+def test_the_generators_gradient_is_dmds(geo, model):
+    """dL/dx_hat = g / N with g = (fake - real) / mean|x_hat - real| (real: teacher with guidance; fake: critic)."""
+    context, text, cos, sin = _shot_inputs(geo, k=1)
+    critic = init_weights(build_dit(CFG), 9).eval()
+    x_hat = torch.randn((1, 21, *CFG.latent_shape), generator=torch.Generator().manual_seed(2)).requires_grad_()
+    gen = torch.Generator().manual_seed(3)
+    start = gen.get_state()
+    dmd_generator_loss(x_hat, model, critic, geo, context, text, cos, sin, 2.0, gen).backward()
+    gen.set_state(start)
+    with torch.no_grad():
+        sigma = geo.dmd_sigma(1, gen)
+        s = sigma.view(1, 1, 1, 1, 1)
+        x_t = (1 - s) * x_hat + s * _noise(x_hat.shape, gen, "cpu")
+        real = teacher_x0(model, geo, x_t, sigma, context, text, cos, sin, 2.0)
+        fake = teacher_x0(critic, geo, x_t, sigma, context, text, cos, sin, 1.0)
+        g = (fake - real) / (x_hat - real).abs().mean()
+    assert 0.02 - 1e-6 <= float(sigma) <= 0.98 + 1e-6
+    torch.testing.assert_close(x_hat.grad, g / x_hat.numel(), atol=1e-9, rtol=1e-4)
+
+
+# -- the stages through `train` ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """Shots data of three stories and a (random) teacher's weights."""
+    root = tmp_path_factory.mktemp("student")
+    shards.prepare(root / "shots", kind="shots", seed=5, stories=3, shard_stories=3, workers=1)
+    teacher = root / "teacher.safetensors"
+    save_module(init_weights(build_dit(CFG), 1), teacher, prefix=DIT_PREFIX, dtype=torch.float16)
+    return root, shards.load(root / "shots"), teacher
+
+
+def _recipe(**stages) -> StudentRecipe:
+    return StudentRecipe(seed=2, stages=stages)
+
+
+def test_the_ode_stage_fits_the_teachers_trajectories_and_resumes(run, tmp_path):
+    root, shots, teacher = run
+    torch.set_num_threads(1)
+    ode = StageRecipe(steps=40, batch=4, lr=1e-3, warmup=2, pairs=4, pair_batch=4, teacher_steps=4)
+    entry = train(_recipe(ode=ode), "ode", shots, teacher, tmp_path / "ode")
+    assert entry["complete"] and entry["steps"] == 40 and entry["stage"] == "ode"
+    log = [json.loads(line) for line in (tmp_path / "ode" / "loss.jsonl").read_text().splitlines()]
+    first, last = np.mean([r["ode_loss"] for r in log[:2]]), np.mean([r["ode_loss"] for r in log[-2:]])
+    assert last < 0.7 * first, (first, last)
+    manifest = json.loads((tmp_path / "ode" / "manifest.json").read_text())
+    assert manifest["sha256"] == entry["sha256"] and manifest["teacher"] == str(teacher)
+
+    part = train(_recipe(ode=ode), "ode", shots, teacher, tmp_path / "split", max_steps=25)
+    assert not part["complete"] and part["steps"] == 25
+    assert train(_recipe(ode=ode), "ode", shots, teacher, tmp_path / "split")["steps"] == 40
+
+
+def test_the_dmd_stages_update_the_student_from_its_own_rollouts(run, tmp_path):
+    from safetensors.torch import load_file
+
+    root, shots, teacher = run
+    torch.set_num_threads(1)
+    dmd = StageRecipe(steps=1, batch=1, lr=1e-3, warmup=1, critic_lr=1e-3, critic_steps=1)
+    long = StageRecipe(steps=1, batch=1, lr=1e-3, warmup=1, critic_lr=1e-3, critic_steps=1, shots=2)
+    recipe = _recipe(dmd=dmd, **{"dmd-long": long})
+    a = train(recipe, "dmd", shots, teacher, tmp_path / "dmd")
+    b = train(recipe, "dmd-long", shots, teacher, tmp_path / "long", init=tmp_path / "dmd" / "student.safetensors")
+    assert a["complete"] and b["complete"] and b["init"].endswith("student.safetensors")
+    before, after = load_file(teacher), load_file(tmp_path / "long" / "student.safetensors")
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # the generator moved
+    row = json.loads((tmp_path / "long" / "loss.jsonl").read_text().splitlines()[0])
+    assert np.isfinite(row["dmd_loss"]) and np.isfinite(row["critic_loss"])
+
+
+def test_a_recipe_without_the_stage_is_refused(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text("[student]\nseed = 1\n[student.ode]\nsteps = 1\nbatch = 1\nlr = 1e-4\n")
+    recipe = StudentRecipe.from_toml(path)
+    with pytest.raises(ValueError, match="student.dmd_long"):
+        recipe.stage("dmd-long")
+    with pytest.raises(ValueError, match="stage must be one of"):
+        train(recipe, "distill", {}, path, tmp_path / "x")
