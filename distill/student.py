@@ -388,8 +388,14 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
         log.info("resuming %s from step %d", stage, state.step)
 
     pairs = None
-    if stage == "ode":
-        pairs = _ode_pairs(teacher, geo, samples, sr, recipe.seed, device)
+    if stage == "ode":  # the trajectories are kept beside the checkpoint: a resumed run does not sample them again
+        pairs_path = out / "pairs.pt"
+        if pairs_path.exists():
+            pairs = torch.load(pairs_path, map_location=device, weights_only=False)
+        else:
+            pairs = _ode_pairs(teacher, geo, samples, sr, recipe.seed, device)
+            torch.save(pairs, pairs_path.with_suffix(".tmp"))
+            pairs_path.with_suffix(".tmp").replace(pairs_path)
         state.pairs_seconds = pairs["seconds"]
     log_path = out / "loss.jsonl"
     started = time.perf_counter() - state.seconds

@@ -57,8 +57,11 @@ def test_the_story_suite_runs_every_row_end_to_end_and_draws_its_sheet(tmp_path)
     assert noise["adherence"]["mean"] <= result["chance"]["mean"] and noise["frechet"] > 50
     assert result["rows"]["truth-vae"]["frechet"] < noise["frechet"]
     manifest = json.loads((default_weights_dir("tiny") / "manifest.json").read_text())
+    runtime = result["rows"]["runtime"]
     if not manifest["files"]["dit.safetensors"].get("trained", True):  # the sanity row: untrained is chance
-        assert result["rows"]["runtime"]["adherence"]["mean"] <= result["chance"]["mean"] + 0.1
+        assert runtime["adherence"]["mean"] <= result["chance"]["mean"] + 0.1
+    else:  # a trained student draws the places it is asked for, nearer the truth than noise
+        assert runtime["adherence"]["place"] > noise["adherence"]["place"] and runtime["frechet"] < noise["frechet"]
     with Image.open(sheet) as image:
         assert image.width > 4 * 128 and image.height > len(rows) * 128 * 2
 
@@ -90,3 +93,13 @@ def test_the_rows_render_the_same_stories_and_unknown_rows_are_refused():
         check_rows(["truth", "student"])
     with pytest.raises(SystemExit, match="unknown --model"):
         check_rows(["teacher:"])
+
+
+def test_the_runtime_ablations_change_what_they_say_and_nothing_else():
+    """Zeroed context changes only shots that have context (not a story's first); a zero shot phase changes
+    every shot (the indicator marks shot 0's frames too)."""
+    story = heldout_set(1, SHORT_SEED)[0]
+    full, no_context, no_indicator = (row_maker(r, 0)(story) for r in
+                                      ("runtime", "runtime-no-context", "runtime-no-indicator"))
+    assert np.array_equal(full[0], no_context[0]) and not np.array_equal(full[1], no_context[1])
+    assert not np.array_equal(full[0], no_indicator[0])
