@@ -63,13 +63,13 @@ def smoothed(values: np.ndarray, window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def loss_records(log_path: str | Path) -> list[dict]:
+def loss_records(log_path: str | Path, step: str = "total") -> list[dict]:
     """The records of a loss log in step order; a resumed run logs again the steps it redoes after its last
     checkpoint, so each step keeps its last record."""
     rows = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
     if not rows:
         raise ValueError(f"{log_path} holds no loss records")
-    return sorted({r["total"]: r for r in rows}.values(), key=lambda r: r["total"])
+    return sorted({r[step]: r for r in rows}.values(), key=lambda r: r[step])
 
 
 def loss_curve(log_path: str | Path, png: str | Path, *, window: int = 20) -> Path:
@@ -81,3 +81,12 @@ def loss_curve(log_path: str | Path, png: str | Path, *, window: int = 20) -> Pa
         series[phase] = (np.array([r["seconds"] / 60 for r in part]), smoothed([r["loss"] for r in part], window))
     return line_chart(series, png, title="teacher: flow-matching loss (weighted, smoothed)", xlabel="minutes",
                       ylabel="loss", log_y=True)
+
+
+def student_loss_curve(log_path: str | Path, png: str | Path, *, window: int = 5) -> Path:
+    """A student stage's loss log (`loss.jsonl` of `shotstream train ode|dmd|dmd-long`): each loss it logs,
+    smoothed, against training minutes."""
+    rows = loss_records(log_path, step="step")
+    minutes = np.array([r["seconds"] / 60 for r in rows])
+    series = {key: (minutes, smoothed([r[key] for r in rows], window)) for key in rows[0] if key.endswith("_loss")}
+    return line_chart(series, png, title="student: losses (smoothed)", xlabel="minutes", ylabel="loss", log_y=True)

@@ -168,6 +168,12 @@ def test_the_dmd_stages_update_the_student_from_its_own_rollouts(run, tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in before)  # the generator moved
     row = json.loads((tmp_path / "long" / "loss.jsonl").read_text().splitlines()[0])
     assert np.isfinite(row["dmd_loss"]) and np.isfinite(row["critic_loss"])
+    from PIL import Image
+
+    from distill.plots import student_loss_curve
+
+    with Image.open(student_loss_curve(tmp_path / "long" / "loss.jsonl", tmp_path / "loss.png")) as image:
+        assert image.size == (720, 360)
 
 
 def test_a_recipe_without_the_stage_is_refused(tmp_path):
