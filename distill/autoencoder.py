@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from distill.data import to_unit
+from distill.runs import budget_progress
 from runtime.progress import progress
 from runtime.vae import FIRST_KEEP, TinyVAE
 
@@ -59,17 +60,12 @@ def train_vae(vae: TinyVAE, clips: np.ndarray, steps: int, batch: int = 8, lr: f
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.99))
     started = time.perf_counter()
 
-    def run_progress(step: int) -> float:
-        done = step / max(steps, 1)
-        if max_seconds:
-            done = max(done, (time.perf_counter() - started) / max_seconds)
-        return min(done, 1.0)
-
     vae.train()
     losses = []
     with progress(steps, "train vae", unit="step") as bar:
         for step in range(steps):
-            done = run_progress(step)
+            done = budget_progress(step, steps, time.perf_counter() - started,
+                                   None if max_seconds is None else max_seconds / 60)
             if done >= 1.0:
                 break
             for g in opt.param_groups:

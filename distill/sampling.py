@@ -61,16 +61,27 @@ def shot_inputs(nextshot: NextShot, layout: Layout, captions: Tensor, picked: Te
     return NextShotInputs(nextshot.context(picked, layout, like), text, cos, sin)
 
 
+def guided_velocities(dit: CausalDiT, nextshot: NextShot, x: Tensor, context: Tensor, text: FrameText, cos: Tensor,
+                      sin: Tensor, t: Tensor, guidance: float) -> Tensor:
+    """v_u + guidance (v_c - v_u) for a batch of shots: frames x (B, F, z, h, w) at timesteps t (B,), context
+    (B, C, z, h, w) at t = 0; v_u with the unconditional caption on every frame, context kept. Guidance 1 is the
+    conditional prediction (the unconditional one is then not computed); otherwise both run in one batch of 2B."""
+    b, n_ctx = x.shape[0], context.shape[1]
+    seq = torch.cat([context, x], 1)
+    if guidance != 1.0:
+        text, seq, t = text.with_unconditional(), torch.cat([seq, seq]), torch.cat([t, t])
+        cos, sin = (torch.cat([a, a]) if a.dim() == 3 else a for a in (cos, sin))  # per-sample RoPE tables
+    t_freq = nextshot.t_freq(t).to(x.device)  # (B or 2B, C + F, freq_dim)
+    v = dit.forward_full(seq, t_freq, text.table, cos, sin, None, text.index)[:, n_ctx:]
+    return v if guidance == 1.0 else v[b:] + guidance * (v[:b] - v[b:])
+
+
 def guided_velocity(dit: CausalDiT, nextshot: NextShot, x: Tensor, inputs: NextShotInputs, t: float,
                     guidance: float) -> Tensor:
-    """v_u + guidance (v_c - v_u) for the shot's frames x (F, z, h, w) at timestep t; context frames at t = 0."""
-    n_ctx = inputs.context.shape[0]
-    text = inputs.text if guidance == 1.0 else inputs.text.with_unconditional()
-    b = text.index.shape[0]  # the unconditional prediction is skipped where it has no weight
-    seq = torch.cat([inputs.context, x]).unsqueeze(0).expand(b, -1, -1, -1, -1)  # (b, C + F, z, h, w)
-    t_freq = nextshot.t_freq(torch.full((b,), float(t), dtype=torch.float64))  # (b, C + F, freq_dim)
-    v = dit.forward_full(seq, t_freq, text.table, inputs.cos, inputs.sin, None, text.index)[:, n_ctx:]
-    return v[0] if b == 1 else v[1] + guidance * (v[0] - v[1])
+    """`guided_velocities` for one shot's frames x (F, z, h, w) at timestep t."""
+    t = torch.full((1,), float(t), dtype=torch.float64)
+    return guided_velocities(dit, nextshot, x[None], inputs.context[None], inputs.text, inputs.cos, inputs.sin, t,
+                             guidance)[0]
 
 
 @torch.no_grad()

@@ -30,7 +30,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import math
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -41,6 +40,8 @@ import torch
 import torch.nn.functional as F
 
 from distill.nextshot import FrameText, NextShot
+from distill.runs import budget_progress, device_noise, warmup_cosine
+from distill.sampling import guided_velocities
 from distill.teacher import CaptionBank, ShotSamples, _device_name, _read_dit, _save_ema
 from runtime.config import ModelConfig, get_preset
 from runtime.dit import CausalDiT, block_mask, timestep_frequencies
@@ -71,16 +72,10 @@ class StageRecipe:
     guidance: float = 2.0
 
     def progress(self, step: int, seconds: float) -> float:
-        done = step / self.steps
-        if self.minutes:
-            done = max(done, seconds / (60 * self.minutes))
-        return min(done, 1.0)
+        return budget_progress(step, self.steps, seconds, self.minutes)
 
     def lr_at(self, step: int, done: float, peak: float | None = None) -> float:
-        peak = self.lr if peak is None else peak
-        if step < self.warmup:
-            return peak * (step + 1) / self.warmup
-        return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
+        return warmup_cosine(self.lr if peak is None else peak, step, self.warmup, done)
 
 
 @dataclass(frozen=True)
@@ -126,7 +121,6 @@ class Geometry:
         self.step_sigma = [sched.sigma_at(t) for t in steps]
         # the 5 levels of the ODE regression: the 4 steps, then clean
         self.level_t = torch.tensor(self.step_t + [0.0], dtype=torch.float64)
-        self.level_sigma = torch.tensor(self.step_sigma + [0.0], device=device)
         self.masks = [block_mask(self.n_ctx, self.fc * (b + 1), self.fc, self.tpf).to(device)
                       for b in range(self.chunks)]
         self.table_sigma = torch.from_numpy(sched.sigmas).float()
@@ -172,11 +166,6 @@ class Geometry:
         return (t / NUM_TRAIN_STEPS).to(self.device)
 
 
-def _noise(shape, gen: torch.Generator, device) -> torch.Tensor:
-    g = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (), generator=gen)))
-    return torch.randn(shape, generator=g, device=device)
-
-
 def _rows(cos: torch.Tensor, n: int) -> torch.Tensor:
     """The first n token rows of a RoPE table, shared (T, P) or per sample (B, T, P)."""
     return cos[:n] if cos.dim() == 2 else cos[:, :n]
@@ -187,24 +176,18 @@ def _autocast(geo: "Geometry"):
 
 
 # -- the teacher's view ------------------------------------------------------------------------------------
-def teacher_x0(dit: CausalDiT, geo: Geometry, x_t, sigma, context, text, cos, sin, guidance: float):
-    """x0 predicted by a bidirectional model from [context (t=0) ; x_t at sigma (B,)], with guidance
-    (the unconditional caption on every frame, context kept); guidance 1 is the conditional prediction."""
-    b = x_t.shape[0]
-    t = np.zeros((b, geo.n_ctx + x_t.shape[1]))
-    t[:, geo.n_ctx:] = (sigma.double().cpu().numpy() * NUM_TRAIN_STEPS)[:, None]
-    seq = torch.cat([context, x_t], 1)
+def teacher_velocity(dit: CausalDiT, geo: Geometry, x_t, sigma, context, text, cos, sin, guidance: float):
+    """The velocity a bidirectional model predicts for [context (t=0) ; x_t at sigma (B,)], with guidance
+    (`distill.sampling.guided_velocities`), float32."""
     with _autocast(geo):
-        if guidance == 1.0:
-            v = dit.forward_full(seq, geo.t_freq(t), text.table, cos, sin, None, text.index)
-        else:
-            two = lambda a: torch.cat([a, a]) if a.dim() == 3 else a  # noqa: E731 (per-sample RoPE tables)
-            both = text.with_unconditional()
-            v = dit.forward_full(torch.cat([seq, seq]), geo.t_freq(np.concatenate([t, t])), both.table,
-                                 two(cos), two(sin), None, both.index)
-            v = v[b:] + guidance * (v[:b] - v[b:])
-    v = v[:, geo.n_ctx:].float()
-    return x_t - sigma.view(b, 1, 1, 1, 1) * v
+        return guided_velocities(dit, geo.ns, x_t, context, text, cos, sin, sigma.double() * NUM_TRAIN_STEPS,
+                                 guidance).float()
+
+
+def teacher_x0(dit: CausalDiT, geo: Geometry, x_t, sigma, context, text, cos, sin, guidance: float):
+    """x0 = x_t - sigma v from `teacher_velocity`."""
+    v = teacher_velocity(dit, geo, x_t, sigma, context, text, cos, sin, guidance)
+    return x_t - sigma.view(-1, 1, 1, 1, 1) * v
 
 
 @torch.no_grad()
@@ -213,15 +196,13 @@ def teacher_trajectories(dit: CausalDiT, geo: Geometry, context, text, cos, sin,
     """(B, 5, 21, C, h, w): the teacher's Euler path from pure noise, at the student's 4 steps and at x0."""
     sig, keep = geo.trajectory_sigmas(steps)
     b = context.shape[0]
-    x = _noise((b, geo.ns.n_target, *context.shape[2:]), gen, geo.device)
+    x = device_noise((b, geo.ns.n_target, *context.shape[2:]), gen, geo.device)
     kept = []
     for i in range(len(sig) - 1):
         if i in keep:
             kept.append(x)
         sigma = torch.full((b,), float(sig[i]), device=geo.device)
-        x0 = teacher_x0(dit, geo, x, sigma, context, text, cos, sin, guidance)
-        v = (x - x0) / float(sig[i])
-        x = x + float(sig[i + 1] - sig[i]) * v
+        x = x + float(sig[i + 1] - sig[i]) * teacher_velocity(dit, geo, x, sigma, context, text, cos, sin, guidance)
     return torch.stack(kept + [x], 1)
 
 
@@ -257,7 +238,7 @@ def rollout(dit: CausalDiT, geo: Geometry, context, text, cos, sin, exit_step: i
     for c in range(geo.chunks):
         n = geo.n_ctx + geo.fc * (c + 1)
         tx, ts, tc = text.frames(n), _rows(sin, n * geo.tpf), _rows(cos, n * geo.tpf)
-        x = _noise((b, geo.fc, *context.shape[2:]), gen, geo.device)
+        x = device_noise((b, geo.fc, *context.shape[2:]), gen, geo.device)
         for i in range(exit_step + 1):
             t = np.zeros((b, n))
             t[:, -geo.fc:] = geo.step_t[i]
@@ -265,7 +246,7 @@ def rollout(dit: CausalDiT, geo: Geometry, context, text, cos, sin, exit_step: i
                 x0 = student_x0(dit, geo, torch.cat([context, *clean, x], 1), t, tx, tc, ts, geo.masks[c])[:, -geo.fc:]
             if i < exit_step:
                 s = geo.step_sigma[i + 1]
-                x = (1 - s) * x0.detach() + s * _noise(x0.shape, gen, geo.device)
+                x = (1 - s) * x0.detach() + s * device_noise(x0.shape, gen, geo.device)
         outs.append(x0)
         clean.append(x0.detach())
     return torch.cat(outs, 1)
@@ -278,7 +259,7 @@ def dmd_generator_loss(x_hat, teacher: CausalDiT, critic: CausalDiT, geo: Geomet
     sigma = geo.dmd_sigma(b, gen)
     s = sigma.view(b, 1, 1, 1, 1)
     with torch.no_grad():
-        x_t = (1 - s) * x_hat + s * _noise(x_hat.shape, gen, geo.device)
+        x_t = (1 - s) * x_hat + s * device_noise(x_hat.shape, gen, geo.device)
         real = teacher_x0(teacher, geo, x_t, sigma, context, text, cos, sin, guidance)
         fake = teacher_x0(critic, geo, x_t, sigma, context, text, cos, sin, 1.0)
         norm = (x_hat - real).abs().mean(dim=(1, 2, 3, 4), keepdim=True)
@@ -291,10 +272,9 @@ def critic_loss(critic: CausalDiT, geo: Geometry, x_hat, context, text, cos, sin
     b = x_hat.shape[0]
     sigma = geo.dmd_sigma(b, gen)
     s = sigma.view(b, 1, 1, 1, 1)
-    eps = _noise(x_hat.shape, gen, geo.device)
+    eps = device_noise(x_hat.shape, gen, geo.device)
     x_t = (1 - s) * x_hat + s * eps
-    x0 = teacher_x0(critic, geo, x_t, sigma, context, text, cos, sin, 1.0)
-    return F.mse_loss((x_t - x0) / s, eps - x_hat)
+    return F.mse_loss(teacher_velocity(critic, geo, x_t, sigma, context, text, cos, sin, 1.0), eps - x_hat)
 
 
 # -- story rollouts for dmd-long ---------------------------------------------------------------------------
@@ -315,10 +295,7 @@ class SelfHistory:
                 picked = torch.stack([self.frames[j][:, f] for j, f in lay.plan], 1)  # (B, n, 3, H, W)
                 enc = self.vae.encode_frames(picked.flatten(0, 1)).unflatten(0, picked.shape[:2])
             like[:, : len(lay.plan)] = enc.float()
-        prompt_ids = []
-        for story in self.stories:
-            story_prompts = [s.bank.ids[s.row[(int(story), j)]] for j in range(k + 1)]
-            prompt_ids.append([story_prompts[c] for c in lay.captions])
+        prompt_ids = [s.frame_prompts(int(story), k, lay) for story in self.stories]
         cos, sin = geo.ns.rope(lay.flags)
         return like, FrameText.of(s.bank.table, prompt_ids).to(geo.device), cos.to(geo.device), sin.to(geo.device)
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -34,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from distill.nextshot import FrameText, NextShot
+from distill.runs import budget_progress, device_noise, warmup_cosine
 from runtime.config import ModelConfig, get_preset
 from runtime.progress import progress
 from runtime.scheduler import NUM_TRAIN_STEPS, shifted_sigmas
@@ -55,10 +55,7 @@ class Phase:
 
     def progress(self, step: int, seconds: float) -> float:
         """How far through the phase: the larger of steps done / steps and seconds spent / its budget."""
-        done = step / self.steps
-        if self.minutes:
-            done = max(done, seconds / (60 * self.minutes))
-        return min(done, 1.0)
+        return budget_progress(step, self.steps, seconds, self.minutes)
 
 
 @dataclass(frozen=True)
@@ -159,13 +156,17 @@ class ShotSamples:
             if lay.plan:
                 picked = self.context[[self.row[(s, j)] for j, _ in lay.plan], [self.needed.index(f) for _, f in lay.plan]]
             contexts.append(ns.context(picked, lay, self.latents[i]))
-            story_prompts = [self.bank.ids[self.row[(s, j)]] for j in range(k + 1)]
-            prompt_ids.append([story_prompts[c] for c in lay.captions])  # the caption each frame reads
+            prompt_ids.append(self.frame_prompts(s, k, lay))
             layouts.append(lay)
         x0 = self.latents[idx].to(device).float()
         cos, sin = ns.rope_batch(layouts)
         text = FrameText.of(self.bank.table, prompt_ids).to(device)
         return x0, torch.stack(contexts).to(device).float(), text, cos, sin
+
+    def frame_prompts(self, story: int, k: int, layout) -> list[int]:
+        """The bank row of the caption each frame of story `story`'s shot k reads under `layout`."""
+        story_prompts = [self.bank.ids[self.row[(story, j)]] for j in range(k + 1)]
+        return [story_prompts[c] for c in layout.captions]
 
     def layout(self, k: int, drop: bool):
         """The layout of a story's shot k (all earlier shots whole), computed once per (k, dropped)."""
@@ -196,10 +197,8 @@ def flow_matching_loss(model, ns: NextShot, x0, context, text, cos, sin, gen: to
     sigmas, weights = sigma_table(shift), loss_weights(shift)
     i = torch.randint(0, NUM_TRAIN_STEPS, (b,), generator=gen)
     sigma = sigmas[i].view(b, 1, 1, 1, 1)
-    # the noise is drawn where the model runs, from a generator seeded by the run's own (deterministic per device)
-    noise_gen = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (), generator=gen)))
     x0 = x0.to(device)
-    noise = torch.randn(x0.shape, generator=noise_gen, device=device)
+    noise = device_noise(x0.shape, gen, device)
     sigma = sigma.to(device)
     x_t = (1 - sigma) * x0 + sigma * noise
     text = text.to(device).dropped(torch.rand(b, generator=gen) >= CAPTION_DROPOUT)
@@ -325,11 +324,9 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
 
 def _lr(phase: Phase, step: int, done: float) -> float:
     """Linear warmup over `warmup` steps, then a cosine to a tenth of the peak over the phase's progress."""
-    if step < phase.warmup:
-        return phase.lr * (step + 1) / phase.warmup
-    if not phase.minutes:  # bounded by steps alone: the cosine spans the steps after warmup
+    if not phase.minutes and step >= phase.warmup:  # bounded by steps alone: the cosine spans the steps after warmup
         done = (step - phase.warmup) / max(1, phase.steps - phase.warmup)
-    return phase.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
+    return warmup_cosine(phase.lr, step, phase.warmup, done)
 
 
 @torch.no_grad()

@@ -10,8 +10,9 @@ import torch
 
 from distill import shards
 from distill.nextshot import FrameText
+from distill.runs import device_noise
 from distill.sampling import euler_sigmas
-from distill.student import (Geometry, StageRecipe, StudentRecipe, _noise, dmd_generator_loss, rollout, teacher_x0,
+from distill.student import (Geometry, StageRecipe, StudentRecipe, dmd_generator_loss, rollout, teacher_x0,
                              train)
 from runtime.config import get_preset
 from runtime.dit import init_weights, timestep_frequencies
@@ -78,13 +79,13 @@ def test_the_rollout_is_the_runtimes_chunk_loop(geo, model):
             first = geo.n_ctx + fc * c
             rows = slice(first * tpf, (first + fc) * tpf)
             args = (dense[:, first:first + fc], cos[rows], sin[rows], gk, gv, lk, lv, torch.tensor([fc * c * tpf]))
-            x = _noise((1, fc, *CFG.latent_shape), gen, "cpu")
+            x = device_noise((1, fc, *CFG.latent_shape), gen, "cpu")
             for i, (t, sigma) in enumerate(zip(geo.step_t, geo.step_sigma)):
                 v, _, _ = model.chunk_step(x, tf(t, fc), *args)
                 x0 = x - sigma * v
                 if i < 3:
                     s = geo.step_sigma[i + 1]
-                    x = (1 - s) * x0 + s * _noise(x0.shape, gen, "cpu")
+                    x = (1 - s) * x0 + s * device_noise(x0.shape, gen, "cpu")
             _, k, vv = model.chunk_step(x0, tf(0.0, fc), *args)  # the clean pass
             lk[fc * c * tpf:fc * (c + 1) * tpf], lv[fc * c * tpf:fc * (c + 1) * tpf] = k, vv
             outs.append(x0)
@@ -113,7 +114,7 @@ def test_the_generators_gradient_is_dmds(geo, model):
     with torch.no_grad():
         sigma = geo.dmd_sigma(1, gen)
         s = sigma.view(1, 1, 1, 1, 1)
-        x_t = (1 - s) * x_hat + s * _noise(x_hat.shape, gen, "cpu")
+        x_t = (1 - s) * x_hat + s * device_noise(x_hat.shape, gen, "cpu")
         real = teacher_x0(model, geo, x_t, sigma, context, text, cos, sin, 2.0)
         fake = teacher_x0(critic, geo, x_t, sigma, context, text, cos, sin, 1.0)
         g = (fake - real) / (x_hat - real).abs().mean()
