@@ -1,7 +1,9 @@
-"""Export a preset's five graphs to ONNX (the files the onnxruntime backend and the TensorRT builder read).
+"""Export a preset's graphs to ONNX, one file per family (the files the onnxruntime backend and the TensorRT
+builder read).
 
 Run: python build/export_onnx.py [--preset tiny] [--weights DIR] [--out artifacts/onnx] [--force]
-Reuses a file whose fingerprint sidecar matches (weights sha256, spec hash, torch, opset); --force re-exports.
+Reuses a file whose fingerprint sidecar matches (weights sha256, spec hash, the graphs' source, torch, opset);
+--force re-exports.
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runtime.backends.export import ensure_onnx  # noqa: E402
-from runtime.backends.spec import graph_specs, spec_hash  # noqa: E402
+from runtime.backends.export import ensure_onnx, fingerprint  # noqa: E402
+from runtime.backends.spec import graph_specs  # noqa: E402
 from runtime.graphs import build_graphs  # noqa: E402
 from runtime.model import load_bundle  # noqa: E402
 
@@ -28,8 +30,9 @@ def main() -> int:
     args = ap.parse_args()
     bundle = load_bundle(args.preset, args.weights)
     specs = graph_specs(bundle.cfg)
-    fingerprint = {"weights": bundle.weights_id, "spec": spec_hash(specs), "preset": bundle.cfg.name}
-    paths = ensure_onnx(build_graphs(bundle.dit, bundle.text_encoder, bundle.vae), specs, args.out, fingerprint, args.force)
+    graphs = build_graphs(bundle.dit, bundle.text_encoder, bundle.vae)
+    made_of = fingerprint(bundle.weights_id, bundle.cfg.name, specs, graphs)
+    paths = ensure_onnx(graphs, specs, args.out, made_of, args.force)
     print(json.dumps({name: {"path": str(p), "bytes": p.stat().st_size} for name, p in paths.items()}))
     return 0
 

@@ -1,8 +1,8 @@
 """CPU-vs-device parity of the official preset at reduced layers (run by build/gpu_check.sh).
 
 Two checks, random weights, the official DiT width (1536, 12 heads x 128, FFN 8960, text 4096):
-1. the chunk step: context fill, chunk 0's clean pass written into the joint cache, then chunk 1 at a noisy
-   step, on the CPU in float32 and on the device in float32 and in bf16; relative L2 error of the velocity;
+1. the chunk step: the caption's cross K/V, context fill, chunk 0's clean pass appended to the cache, then
+   chunk 1 at a noisy step over exactly the valid rows, on the CPU in float32 and on the device in float32 and in bf16; relative L2 error of the velocity;
 2. the engine: a 2-chunk shot through the torch backend (on CUDA: resident caches, mirrors, the chunk step
    replayed as a CUDA graph) in float32 on both, the frames compared in 0..255 levels.
 Writes one JSON object; exits 1 when a check fails its tolerance. `--device cpu` runs the same script on
@@ -33,7 +33,7 @@ FRAME_MAX_LEVELS = 3  # float32 engine frames: largest per-pixel difference, in 
 
 
 def chunk_step_inputs(cfg, seed: int = 0) -> dict:
-    d, tpf, c = cfg.dit, cfg.tokens_per_frame, cfg.shot.context_frames
+    d, c = cfg.dit, cfg.shot.context_frames
     g = torch.Generator().manual_seed(seed)
     table = RopeTable(cfg, c + cfg.shot.latent_frames_per_shot)
 
@@ -49,29 +49,23 @@ def chunk_step_inputs(cfg, seed: int = 0) -> dict:
         "text": torch.randn(1, 1, cfg.text.text_len, d.text_dim, generator=g) * 0.1,
         "t_ctx": tf(0.0, c), "t_zero": tf(0.0, 3), "t_noisy": tf(888.8889, 3),
         "rope_ctx": rope(0, c, 0), "rope_0": rope(c, 3, 1), "rope_1": rope(c + 3, 3, 1),
-        "joint_rows": (c + cfg.shot.latent_frames_per_shot) * tpf, "n_global": c * tpf, "tpf": tpf,
     }
 
 
 def run_chunk_step(model: CausalDiT, inp: dict, device: str, dtype: torch.dtype) -> torch.Tensor:
-    d = model.cfg
     model = model.to(device, dtype)
 
     def on(t):
         return t.to(device, dtype) if t.is_floating_point() else t.to(device)
 
     with torch.inference_mode():
-        text = on(inp["text"])
-        gk, gv = model.context_fill(on(inp["ctx"]), on(inp["t_ctx"]), text.expand(-1, inp["ctx"].shape[1], -1, -1),
-                                    *map(on, inp["rope_ctx"]))
-        kv = [torch.zeros(inp["joint_rows"], d.num_layers, d.num_heads, d.head_dim, device=device, dtype=dtype)
-              for _ in range(2)]
-        kv[0][:inp["n_global"]], kv[1][:inp["n_global"]] = gk, gv
-        text3 = text.expand(-1, 3, -1, -1)
-        model.chunk_step_joint(on(inp["x0"]), on(inp["t_zero"]), text3, *map(on, inp["rope_0"]), *kv,
-                               inp["n_global"], torch.tensor([0], device=device))
-        vel, _, _ = model.chunk_step_joint(on(inp["x1"]), on(inp["t_noisy"]), text3, *map(on, inp["rope_1"]), *kv,
-                                           inp["n_global"], torch.tensor([3 * inp["tpf"]], device=device))
+        ck, cv = model.cross_kv(on(inp["text"])[0])  # (1, layers, L, dim): the one caption
+        c = inp["ctx"].shape[1]
+        gk, gv = model.context_fill(on(inp["ctx"]), on(inp["t_ctx"]), ck, cv,
+                                    torch.zeros(c, dtype=torch.int64, device=device), *map(on, inp["rope_ctx"]))
+        _, k0, v0 = model.chunk_step(on(inp["x0"]), on(inp["t_zero"]), ck[0], cv[0], *map(on, inp["rope_0"]), gk, gv)
+        vel, _, _ = model.chunk_step(on(inp["x1"]), on(inp["t_noisy"]), ck[0], cv[0], *map(on, inp["rope_1"]),
+                                     torch.cat([gk, k0]), torch.cat([gv, v0]))
     return vel.float().cpu()
 
 

@@ -1,14 +1,16 @@
 """The dual KV cache: a spec (what it holds, how big) apart from its storage (allocated once per story).
 
-Layout is time-major, (tokens, layers, heads, head_dim), so one chunk's slot (all layers) is one contiguous
-block and can be written or bound as a single buffer. Keys are stored after RoPE, so attention does not care
-where a token sits. `valid` is a preallocated int64 array of shape (1,) holding the number of valid tokens;
-graphs read it as an input and mask the rest, so shapes never change.
+Layout is time-major, (tokens, layers, heads, head_dim), and both caches share one joint buffer per K and V,
+[global ; local]: so one chunk's slot (all layers) is one contiguous block, and so is everything valid
+before it. Keys are stored after RoPE, so attention does not care where a token sits.
 
 - global cache: roped K/V of the context frames at t=0, rebuilt at the start of every shot (`context_fill`
-  writes all of it); chunks never write it.
-- local cache: the current shot. Chunk b's K/V are written into slot b by every denoising call of the chunk;
-  the clean pass writes it last and `commit` then marks it valid. `reset` starts a new shot.
+  writes all of it, its outputs bound to the global rows); chunks never write it.
+- local cache: the current shot. The graph of chunk b (`dit_chunk.<b>`) reads `past` = the joint rows
+  before its slot ([global ; local chunks 0..b-1], exactly what is valid) and writes its K/V straight into
+  its slot (`chunk`, an output bound there): every denoising call of the chunk overwrites it and the clean
+  pass writes it last; `commit` then marks it valid. `reset` starts a new shot.
+Nothing is masked: a graph only ever sees valid rows, so shapes stay static per chunk position.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from runtime.config import ModelConfig
 Allocator = Callable[[tuple[int, ...], np.dtype], np.ndarray]
 
 # Graph tensors whose storage is the cache's own (bound by name, never allocated separately).
-CACHE_TENSORS = ("global_k", "global_v", "local_k", "local_v", "local_len")
+CACHE_TENSORS = ("global_k", "global_v", "past_k", "past_v", "chunk_k", "chunk_v")
 
 
 def zeros_allocator(shape: tuple[int, ...], dtype) -> np.ndarray:
@@ -64,7 +66,7 @@ class CacheSpec:
 
 
 class KVCache:
-    """Preallocated K/V storage for one cache with a small API: write, commit, view, reset."""
+    """Preallocated K/V storage for one cache with a small API: slot, commit, view, reset."""
 
     def __init__(self, *, spec: CacheSpec, alloc: Allocator = zeros_allocator, storage: tuple | None = None):
         """`storage`: (K, V) buffers of the spec's shape to use instead of allocating (views of a joint one)."""
@@ -72,7 +74,7 @@ class KVCache:
         if storage is None:
             storage = (alloc(spec.shape, np.dtype(spec.dtype)), alloc(spec.shape, np.dtype(spec.dtype)))
         self.k, self.v = storage
-        self.valid = np.zeros((1,), dtype=np.int64)  # valid tokens, read by graphs as `local_len`
+        self.valid = np.zeros((1,), dtype=np.int64)  # valid tokens
 
     @property
     def nbytes(self) -> int:
@@ -84,13 +86,6 @@ class KVCache:
             raise IndexError(f"frames [{frame}, {frame + frames}) outside capacity {self.spec.capacity_frames}")
         tpf = self.spec.tokens_per_frame
         return self.k[frame * tpf:(frame + frames) * tpf], self.v[frame * tpf:(frame + frames) * tpf]
-
-    def write(self, frame: int, k: np.ndarray, v: np.ndarray) -> None:
-        """Copy K/V of whole frames into the slot starting at `frame` (no allocation)."""
-        frames = k.shape[0] // self.spec.tokens_per_frame
-        dst_k, dst_v = self.slot(frame, frames)
-        dst_k[...] = k  # in place, for host arrays and device arrays alike
-        dst_v[...] = v
 
     def commit(self, frames: int) -> None:
         """Mark the first `frames` frames valid."""
@@ -119,9 +114,8 @@ class DualKVCache:
     """The global (context) cache and the local (current shot) cache of one story.
 
     Both live in one joint K and one joint V buffer, (global tokens + local tokens, layers, heads, head_dim):
-    the global cache is its first rows and the local cache the rest, so a chunk step can attend to
-    [global ; local] as one tensor with no concatenation (runtime/backends/torch_backend.py). Each part is a
-    contiguous first-axis view, bound like a buffer of its own by the backends that take them apart."""
+    the global cache is its first rows and the local cache the rest. `fill_tensors` and `chunk_tensors(b)`
+    are the contiguous first-axis views the graphs are bound to (see the module docstring)."""
 
     def __init__(self, *, cfg: ModelConfig, alloc: Allocator = zeros_allocator, dtype: str = "float32"):
         g_spec, l_spec = CacheSpec.global_for(cfg, dtype), CacheSpec.local_for(cfg, dtype)
@@ -130,6 +124,7 @@ class DualKVCache:
         split = g_spec.capacity_tokens
         self.global_ = KVCache(spec=g_spec, storage=(self.k[:split], self.v[:split]))
         self.local = KVCache(spec=l_spec, storage=(self.k[split:], self.v[split:]))
+        self.chunk_frames = cfg.shot.latent_frames_per_chunk
 
     @property
     def nbytes(self) -> int:
@@ -143,7 +138,12 @@ class DualKVCache:
     def data_ptrs(self) -> tuple[int, ...]:
         return self.global_.data_ptrs() + self.local.data_ptrs()
 
-    def tensors(self) -> dict:
-        """The cache's storage under the graph tensor names of CACHE_TENSORS."""
-        storage = (self.global_.k, self.global_.v, self.local.k, self.local.v, self.local.valid)
-        return dict(zip(CACHE_TENSORS, storage, strict=True))
+    def fill_tensors(self) -> dict:
+        """`context_fill`'s outputs: the global rows."""
+        return {"global_k": self.global_.k, "global_v": self.global_.v}
+
+    def chunk_tensors(self, b: int) -> dict:
+        """`dit_chunk.<b>`'s cache tensors: `past_*` every row before chunk b's slot, `chunk_*` the slot."""
+        n = self.global_.spec.capacity_tokens + self.local.spec.tokens_per_frame * self.chunk_frames * b
+        slot_k, slot_v = self.local.slot(self.chunk_frames * b, self.chunk_frames)
+        return {"past_k": self.k[:n], "past_v": self.v[:n], "chunk_k": slot_k, "chunk_v": slot_v}

@@ -1,13 +1,17 @@
-"""The causal student DiT (Wan2.1 layout, official parameter names) and its three entry points.
+"""The causal student DiT (Wan2.1 layout, official parameter names) and its entry points.
 
 Entry points (spec section 2), all pure functions of their inputs (no hidden state, no cache writes):
 - `forward_full`  : whole [context ; target] sequence with the block mask. Training and the reference.
+- `cross_kv`      : a caption's text embedding -> every layer's cross-attention K and V. Once per caption
+                    (a shot's), never per denoising step: the text MLP and the text-side projections are
+                    the largest part of a chunk step otherwise.
 - `context_fill`  : context latents at t=0, attending among themselves; returns every layer's roped K and V
                     (time-major: (tokens, layers, heads, head_dim)) for the global cache.
-- `chunk_step`    : one chunk attending to [global cache ; valid local cache ; itself]; returns the velocity
-                    and the chunk's own roped K/V so the caller can write them into the chunk's local slot.
+- `chunk_step`    : one chunk attending to [what is valid of the cache ; itself]; returns the velocity and
+                    the chunk's own roped K/V (for its local slot). The cache comes in as exactly its valid
+                    rows, so nothing is masked and no empty row is attended to.
 Per-frame AdaLN timestep, RMS qk-norm over the full width, interleaved 3-axis RoPE whose (cos, sin) tables
-come from the host (runtime/rope.py), per-frame caption routing (the caller gathers one caption per frame).
+come from the host (runtime/rope.py), per-frame caption routing (frames index a table of captions).
 The patch embedding is the official Conv3d weight applied as a matmul over (c, 1, 2, 2) patches.
 """
 from __future__ import annotations
@@ -33,17 +37,18 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
-def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate interleaved pairs (2j, 2j+1) of x (B, T, H, D) by angles with cos/sin (T, D/2), or (B, T, D/2)
-    when the samples of a batch sit at different shot flags (training)."""
-    b, t, h, d = x.shape
-    pairs = x.reshape(b, t, h, d // 2, 2)
-    x0, x1 = pairs[..., 0], pairs[..., 1]
-    if cos.dim() == 3:
-        c, s = cos[:, :, None, :], sin[:, :, None, :]
-    else:
-        c, s = cos[None, :, None, :], sin[None, :, None, :]
-    return torch.stack((x0 * c - x1 * s, x0 * s + x1 * c), dim=-1).reshape(b, t, h, d)
+def rope_tables(cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
+    """Full-width tables from the host's (T, D/2) or (B, T, D/2) ones, ready to broadcast over heads:
+    (cos, cos) and (-sin, sin) interleaved, shape (T, 1, D) or (B, T, 1, D). Made once per call."""
+    return (torch.stack((cos, cos), -1).flatten(-2).unsqueeze(-2),
+            torch.stack((-sin, sin), -1).flatten(-2).unsqueeze(-2))
+
+
+def apply_rope(x: Tensor, rope: tuple[Tensor, Tensor]) -> Tensor:
+    """Rotate interleaved pairs (2j, 2j+1) of x (B, T, H, D) by the angles of `rope_tables`:
+    (x0, x1) -> (x0 c - x1 s, x1 c + x0 s), as x * (c, c) + (x1, x0) * (-s, s): four operations, exact."""
+    cos, sin = rope
+    return x * cos + x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2) * sin
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
@@ -59,17 +64,18 @@ class SelfAttention(nn.Module):
         self.q, self.k, self.v, self.o = (nn.Linear(cfg.dim, cfg.dim) for _ in range(4))
         self.norm_q, self.norm_k = RMSNorm(cfg.dim, cfg.eps), RMSNorm(cfg.dim, cfg.eps)
 
-    def project(self, x: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Roped q, roped k and v, each (B, T, H, D)."""
+    def project(self, x: Tensor, rope: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """Roped q, roped k and v, each (B, T, H, D); `rope` from `rope_tables`."""
         b, t, _ = x.shape
         shape = (b, t, self.heads, self.head_dim)
-        q = apply_rope(self.norm_q(self.q(x)).view(shape), cos, sin)
-        k = apply_rope(self.norm_k(self.k(x)).view(shape), cos, sin)
+        q = apply_rope(self.norm_q(self.q(x)).view(shape), rope)
+        k = apply_rope(self.norm_k(self.k(x)).view(shape), rope)
         return q, k, self.v(x).view(shape)
 
 
 class CrossAttention(nn.Module):
-    """Text cross-attention, routed per frame: the tokens of frame f attend only to text[:, f]."""
+    """Text cross-attention, routed per group of tokens: group g (a frame, or a whole chunk) attends only to
+    its own caption's keys and values, which `project` makes once per caption."""
 
     def __init__(self, cfg: DiTConfig):
         super().__init__()
@@ -77,19 +83,21 @@ class CrossAttention(nn.Module):
         self.q, self.k, self.v, self.o = (nn.Linear(cfg.dim, cfg.dim) for _ in range(4))
         self.norm_q, self.norm_k = RMSNorm(cfg.dim, cfg.eps), RMSNorm(cfg.dim, cfg.eps)
 
-    def forward(self, x: Tensor, text: Tensor, text_index: Tensor | None = None) -> Tensor:
-        """x: (B, F*Tf, dim); text already embedded: (B, F, L, dim), one caption per frame, or, with
-        `text_index` (B, F), a table of distinct captions (N, L, dim) that each frame indexes (their keys and
-        values are then projected once per caption, not once per frame)."""
-        k, v = self.norm_k(self.k(text)), self.v(text)
-        if text_index is not None:
-            k, v = k[text_index], v[text_index]
-        b, f, length, dim = k.shape
-        tf = x.shape[1] // f
-        q = self.norm_q(self.q(x)).view(b * f, tf, self.heads, self.head_dim)
-        k = k.reshape(b * f, length, self.heads, self.head_dim)
-        v = v.reshape(b * f, length, self.heads, self.head_dim)
-        return self.o(attention(q, k, v, None).reshape(b, f * tf, dim))
+    def project(self, text: Tensor) -> tuple[Tensor, Tensor]:
+        """Keys and values (..., L, dim) of embedded captions (..., L, dim)."""
+        return self.norm_k(self.k(text)), self.v(text)
+
+    def forward(self, x: Tensor, k: Tensor, v: Tensor, index: Tensor | None = None) -> Tensor:
+        """x: (B, T, dim); k, v: (B, G, L, dim), the caption of each of G equal groups of consecutive tokens,
+        or with `index` (B, G) a table (N, L, dim) of distinct captions that each group picks from."""
+        if index is not None:
+            k, v = k[index], v[index]
+        b, g, length, dim = k.shape
+        tg = x.shape[1] // g
+        q = self.norm_q(self.q(x)).view(b * g, tg, self.heads, self.head_dim)
+        k = k.reshape(b * g, length, self.heads, self.head_dim)
+        v = v.reshape(b * g, length, self.heads, self.head_dim)
+        return self.o(attention(q, k, v, None).reshape(b, g * tg, dim))
 
 
 class Block(nn.Module):
@@ -103,28 +111,28 @@ class Block(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(cfg.dim, cfg.ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(cfg.ffn_dim, cfg.dim))
         self.modulation = nn.Parameter(torch.randn(1, 6, cfg.dim) / cfg.dim**0.5)
 
-    def forward(self, x: Tensor, e0: Tensor, text: Tensor, cos: Tensor, sin: Tensor, keys,
-                text_index: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """One block. `keys(k, v) -> (k_all, v_all, mask)` decides what the chunk attends to.
+    def forward(self, x: Tensor, e0: Tensor, cross: tuple, rope: tuple[Tensor, Tensor], keys) -> tuple[Tensor, Tensor, Tensor]:
+        """One block. `keys(k, v) -> (k_all, v_all, mask)` decides what the tokens attend to; `cross` is this
+        layer's (k, v, index) of the captions (CrossAttention.forward).
 
         x: (B, F*Tf, dim); e0: (B, F, 6, dim) per-frame modulation. Returns (x, k, v) with this block's own
         roped k and v (B, F*Tf, H, D) so callers can cache them.
         """
         b, f = e0.shape[:2]
-        e = (self.modulation.unsqueeze(0) + e0).unsqueeze(2)  # (B, F, 1, 6, dim)
-        tf = x.shape[1] // f
+        e = (self.modulation.unsqueeze(0) + e0).unsqueeze(2)  # (B, F, 1, 6, dim): broadcast over a frame's tokens
+        t, dim = x.shape[1:]
 
-        def per_token(i: int) -> Tensor:
-            return e[:, :, :, i].expand(b, f, tf, -1).reshape(b, f * tf, -1)
+        def modulated(y: Tensor, shift: int, scale: int) -> Tensor:
+            return (y.view(b, f, t // f, dim) * (1 + e[:, :, :, scale]) + e[:, :, :, shift]).view(b, t, dim)
 
-        h = self.norm1(x) * (1 + per_token(1)) + per_token(0)
-        q, k, v = self.self_attn.project(h, cos, sin)
+        def gated(y: Tensor, gate: int) -> Tensor:
+            return (y.view(b, f, t // f, dim) * e[:, :, :, gate]).view(b, t, dim)
+
+        q, k, v = self.self_attn.project(modulated(self.norm1(x), 0, 1), rope)
         k_all, v_all, mask = keys(k, v)
-        y = self.self_attn.o(attention(q, k_all, v_all, mask).flatten(2))
-        x = x + y * per_token(2)
-        x = x + self.cross_attn(self.norm3(x), text, text_index)
-        y = self.ffn(self.norm2(x) * (1 + per_token(4)) + per_token(3))
-        return x + y * per_token(5), k, v
+        x = x + gated(self.self_attn.o(attention(q, k_all, v_all, mask).flatten(2)), 2)
+        x = x + self.cross_attn(self.norm3(x), *cross)
+        return x + gated(self.ffn(modulated(self.norm2(x), 3, 4)), 5), k, v
 
 
 class Head(nn.Module):
@@ -144,7 +152,8 @@ class Head(nn.Module):
 
 
 class CausalDiT(nn.Module):
-    """The student. Latents are frame-major (B, F, C, H, W); text is per frame (B, F, L, text_dim)."""
+    """The student. Latents are frame-major (B, F, C, H, W); captions are text embeddings (L, text_dim) that
+    frames pick (per frame in `forward_full`, projected by `cross_kv` for the cached entry points)."""
 
     def __init__(self, cfg: DiTConfig):
         super().__init__()
@@ -173,95 +182,75 @@ class CausalDiT(nn.Module):
         y = y.reshape(b, f, hh // ph, ww // pw, ph, pw, c).permute(0, 1, 6, 2, 4, 3, 5)
         return y.reshape(b, f, c, hh, ww)
 
-    def _embed(self, x: Tensor, t_freq: Tensor, text: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """tokens (B, F*Tf, dim), e (B, F, dim), e0 (B, F, 6, dim), text (B, F, L, dim)."""
+    def _embed(self, x: Tensor, t_freq: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """tokens (B, F*Tf, dim), e (B, F, dim), e0 (B, F, 6, dim)."""
         b, f = t_freq.shape[:2]
         e = self.time_embedding(t_freq)
         e0 = self.time_projection(e).view(b, f, 6, self.cfg.dim)
-        return self._patchify(x), e, e0, self.text_embedding(text)
+        return self._patchify(x), e, e0
 
-    def _run_blocks(self, x, e0, text, cos, sin, keys_for_layer, text_index=None):
+    def _run_blocks(self, x, e0, cross_for_layer, cos, sin, keys_for_layer):
         ks, vs = [], []
+        rope = rope_tables(cos, sin)  # once for every layer
         for i, block in enumerate(self.blocks):
-            x, k, v = block(x, e0, text, cos, sin, keys_for_layer(i), text_index)
+            x, k, v = block(x, e0, cross_for_layer(i), rope, keys_for_layer(i))
             ks.append(k)
             vs.append(v)
         return x, ks, vs
 
     # -- entry points ----------------------------------------------------------------------------
+    def cross_kv(self, text: Tensor) -> tuple[Tensor, Tensor]:
+        """Cross-attention K and V of every layer, (N, layers, L, dim) each, for captions (N, L, text_dim)."""
+        txt = self.text_embedding(text)
+        kv = [block.cross_attn.project(txt) for block in self.blocks]
+        return torch.stack([k for k, _ in kv], 1), torch.stack([v for _, v in kv], 1)
+
     def forward_full(self, x: Tensor, t_freq: Tensor, text: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None,
                      text_index: Tensor | None = None) -> Tensor:
         """Velocity for every frame of x (B, F, C, H, W); mask (B|1, 1, T, T) boolean or additive.
 
         text: (B, F, L, text_dim), or with `text_index` (B, F) a table (N, L, text_dim) of distinct captions
-        that each frame indexes (training and sampling: a few captions, embedded once each)."""
+        that each frame indexes (training and sampling: a few captions, projected once each)."""
         b, f, _, hh, ww = x.shape
-        tokens, e, e0, txt = self._embed(x, t_freq, text)
-        out, _, _ = self._run_blocks(tokens, e0, txt, cos, sin, lambda i: (lambda k, v: (k, v, mask)), text_index)
+        if text_index is None:
+            text, text_index = text.flatten(0, 1), torch.arange(b * f, device=x.device).view(b, f)
+        txt = self.text_embedding(text)  # each layer projects it as it goes (cross_kv's work, without the stack)
+        tokens, e, e0 = self._embed(x, t_freq)
+        out, _, _ = self._run_blocks(tokens, e0, lambda i: (*self.blocks[i].cross_attn.project(txt), text_index),
+                                     cos, sin, lambda i: (lambda k, v: (k, v, mask)))
         return self._unpatchify(self.head(out, e), f, hh, ww)
 
-    def context_fill(self, x: Tensor, t_freq: Tensor, text: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
-        """Roped K and V of every layer for the context frames, time-major (T, layers, H, D). B must be 1."""
-        tokens, _, e0, txt = self._embed(x, t_freq, text)
-        _, ks, vs = self._run_blocks(tokens, e0, txt, cos, sin, lambda i: (lambda k, v: (k, v, None)))
+    def context_fill(self, x: Tensor, t_freq: Tensor, cross_k: Tensor, cross_v: Tensor, cross_index: Tensor,
+                     cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
+        """Roped K and V of every layer for the context frames, time-major (T, layers, H, D). B must be 1.
+
+        cross_k/cross_v (N, layers, L, dim): a table of captions (`cross_kv`); cross_index (F,) int64: the
+        entry each context frame reads."""
+        tokens, _, e0 = self._embed(x, t_freq)
+        index = cross_index.view(1, -1)
+        _, ks, vs = self._run_blocks(tokens, e0, lambda i: (cross_k[:, i], cross_v[:, i], index), cos, sin,
+                                     lambda i: (lambda k, v: (k, v, None)))
         return torch.stack(ks, 2)[0], torch.stack(vs, 2)[0]
 
-    def chunk_step(self, x, t_freq, text, cos, sin, global_k, global_v, local_k, local_v, local_len):
-        """One cached step for a chunk (B = 1).
+    def chunk_step(self, x, t_freq, cross_k, cross_v, cos, sin, past_k, past_v):
+        """One cached step for a chunk (B = 1) whose frames all read one caption.
 
-        x (1, Fc, C, H, W); global_k/v (Tg, layers, H, D); local_k/v (Tl, layers, H, D) of which the first
-        `local_len` (int64 tensor of shape (1,)) tokens are valid. Returns (velocity, k_new, v_new) with
-        k_new/v_new (Fc*Tf, layers, H, D): this chunk's roped K/V, to be written into its local slot.
+        x (1, Fc, C, H, W); cross_k/cross_v (layers, L, dim): the shot's caption (`cross_kv`); past_k/past_v
+        (P, layers, H, D): every valid cache row before the chunk, [global ; local prefix], time-major.
+        Returns (velocity, k_new, v_new) with k_new/v_new (Fc*Tf, layers, H, D): this chunk's roped K/V,
+        for its local slot.
         """
         _, f, _, hh, ww = x.shape
-        tokens, e, e0, txt = self._embed(x, t_freq, text)
-        tg, tl, tc = global_k.shape[0], local_k.shape[0], tokens.shape[1]
-        valid = torch.arange(tl, device=x.device) < local_len
-        mask = torch.cat([torch.ones(tg, dtype=torch.bool, device=x.device), valid,
-                          torch.ones(tc, dtype=torch.bool, device=x.device)]).view(1, 1, 1, tg + tl + tc)
+        tokens, e, e0 = self._embed(x, t_freq)
 
         def keys_for_layer(i: int):
             def keys(k: Tensor, v: Tensor):
-                k_all = torch.cat([global_k[:, i].unsqueeze(0), local_k[:, i].unsqueeze(0), k], 1)
-                v_all = torch.cat([global_v[:, i].unsqueeze(0), local_v[:, i].unsqueeze(0), v], 1)
-                return k_all, v_all, mask
+                return (torch.cat([past_k[:, i].unsqueeze(0), k], 1), torch.cat([past_v[:, i].unsqueeze(0), v], 1),
+                        None)
             return keys
 
-        out, ks, vs = self._run_blocks(tokens, e0, txt, cos, sin, keys_for_layer)
-        velocity = self._unpatchify(self.head(out, e), f, hh, ww)
-        return velocity, torch.stack(ks, 2)[0], torch.stack(vs, 2)[0]
-
-
-    def chunk_step_joint(self, x, t_freq, text, cos, sin, kv_k, kv_v, n_global: int, local_len,
-                         n_valid: int | None = None):
-        """`chunk_step` on the joint cache, with no concatenation: (velocity, k_new, v_new) as there.
-
-        kv_k/kv_v (Tg + Tl, layers, H, D) hold [global ; local] (runtime/cache.py's DualKVCache). Each layer
-        writes its roped K/V into the chunk's own slot, rows [Tg + local_len, + chunk tokens), in place (the
-        slot every call of the chunk writes; the caller commits it), then attends to that layer's column of
-        the buffer. Without `n_valid` the whole buffer is read with the rows past the chunk masked: one static
-        shape for every chunk position (`local_len` stays a tensor). With `n_valid` (= Tg + local_len + chunk
-        tokens, known to the caller) only those rows are read, unmasked: a static shape per chunk position
-        (one CUDA graph each) and no attention over empty rows.
-        """
-        _, f, _, hh, ww = x.shape
-        tokens, e, e0, txt = self._embed(x, t_freq, text)
-        total, tc = kv_k.shape[0], tokens.shape[1]
-        if n_valid is None:
-            start = n_global + local_len.reshape(1)  # (1,) int64, on the device
-            mask = (torch.arange(total, device=x.device) < start + tc).view(1, 1, 1, total)
-            rows = start + torch.arange(tc, device=x.device)  # (tc,)
-        else:  # a kernel, not a host-to-device copy: capturable
-            rows, mask, total = torch.arange(n_valid - tc, n_valid, device=x.device), None, n_valid
-
-        def keys_for_layer(i: int):
-            def keys(k: Tensor, v: Tensor):
-                kv_k[:, i].index_copy_(0, rows, k[0].to(kv_k.dtype))
-                kv_v[:, i].index_copy_(0, rows, v[0].to(kv_v.dtype))
-                return kv_k[:total, i].unsqueeze(0), kv_v[:total, i].unsqueeze(0), mask
-            return keys
-
-        out, ks, vs = self._run_blocks(tokens, e0, txt, cos, sin, keys_for_layer)
+        out, ks, vs = self._run_blocks(tokens, e0, lambda i: (cross_k[i][None, None], cross_v[i][None, None]),
+                                       cos, sin, keys_for_layer)
         velocity = self._unpatchify(self.head(out, e), f, hh, ww)
         return velocity, torch.stack(ks, 2)[0], torch.stack(vs, 2)[0]
 

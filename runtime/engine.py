@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from runtime.backends.base import select_backend
-from runtime.backends.spec import graph_specs, spec_hash
+from runtime.backends.export import fingerprint
+from runtime.backends.spec import chunk_graph, graph_specs
 from runtime.cache import CACHE_TENSORS, CacheSpec
 from runtime.config import ModelConfig, get_preset
 from runtime.dit import timestep_frequencies
@@ -87,9 +88,10 @@ class Engine:
         self.bundle, self.cfg = bundle, bundle.cfg
         self.specs = graph_specs(self.cfg)
         self.backend = select_backend(backend_name, device, text_device, dtype)
-        fingerprint = {"weights": bundle.weights_id, "spec": spec_hash(self.specs), "preset": self.cfg.name}
-        root = (artifacts or artifacts_dir()) / f"{self.cfg.name}-{bundle.weights_id[:12]}-{fingerprint['spec']}"
-        self.backend.prepare(self.specs, build_graphs(bundle.dit, bundle.text_encoder, bundle.vae), root, fingerprint)
+        graphs = build_graphs(bundle.dit, bundle.text_encoder, bundle.vae)
+        made_of = fingerprint(bundle.weights_id, self.cfg.name, self.specs, graphs)
+        root = (artifacts or artifacts_dir()) / f"{self.cfg.name}-{bundle.weights_id[:12]}-{made_of['spec']}"
+        self.backend.prepare(self.specs, graphs, root, made_of)
         self.turn = FairTurn()
         self._tables()
         self._text_lock = threading.Lock()
@@ -150,11 +152,11 @@ class Engine:
         """Bytes one open story holds: both caches, every bound buffer, the shot's frames."""
         cfg = self.cfg
         caches = CacheSpec.global_for(cfg).nbytes + CacheSpec.local_for(cfg).nbytes
-        io = sum(t.nbytes for g in ("context_fill", "dit_chunk", "vae_decode_chunk", "vae_encode_frame")
+        io = sum(t.nbytes for g in ("context_fill", chunk_graph(0), "vae_decode_chunk", "vae_encode_frame")
                  for t in self.specs[g].inputs + self.specs[g].outputs
-                 if t.name not in CACHE_TENSORS)
+                 if t.name not in CACHE_TENSORS) + self.specs["cross_kv"].tensor("text").nbytes
         frames = cfg.frames_per_shot * cfg.height * cfg.width * 3
-        return caches + io + frames + 2 * self.specs["dit_chunk"].tensor("x").nbytes
+        return caches + io + frames + 2 * self.specs[chunk_graph(0)].tensor("x").nbytes
 
     # -- text ------------------------------------------------------------------------------------
     def check_prompt(self, text: str, mode: str = "strict") -> PromptCheck:

@@ -1,5 +1,6 @@
-"""The five graphs as torch modules whose forward takes the spec's inputs in order and returns its outputs
-in order. The torch backend runs them; the exporter traces them. Built from the model components only.
+"""The graphs as torch modules, one per family (runtime/backends/spec.py), whose forward takes the spec's
+inputs in order and returns its outputs in order. The torch backend runs them; the exporter traces them.
+Built from the model components only.
 """
 from __future__ import annotations
 
@@ -19,35 +20,34 @@ class TextEncodeGraph(nn.Module):
         return (self.encoder(ids),)
 
 
+class CrossKVGraph(nn.Module):
+    def __init__(self, dit: CausalDiT):
+        super().__init__()
+        self.dit = dit
+
+    def forward(self, text):
+        k, v = self.dit.cross_kv(text)
+        return k[0], v[0]
+
+
 class ContextFillGraph(nn.Module):
     def __init__(self, dit: CausalDiT):
         super().__init__()
         self.dit = dit
 
-    def forward(self, x, t_freq, text, rope_cos, rope_sin):
-        return self.dit.context_fill(x, t_freq, text, rope_cos, rope_sin)
+    def forward(self, x, t_freq, cross_k, cross_v, cross_index, rope_cos, rope_sin):
+        return self.dit.context_fill(x, t_freq, cross_k, cross_v, cross_index, rope_cos, rope_sin)
 
 
 class DitChunkGraph(nn.Module):
+    """Every `dit_chunk.<b>` variant: the shapes of `past_k`/`past_v` say the chunk's position."""
+
     def __init__(self, dit: CausalDiT):
         super().__init__()
         self.dit = dit
 
-    def forward(self, x, t_freq, text, rope_cos, rope_sin, global_k, global_v, local_k, local_v, local_len):
-        return self.dit.chunk_step(x, t_freq, text, rope_cos, rope_sin, global_k, global_v, local_k, local_v, local_len)
-
-
-class DitChunkJointGraph(nn.Module):
-    """`dit_chunk` on the joint [global ; local] cache (the torch backend's in-place path): the spec's inputs
-    with the four cache buffers replaced by the joint K and V they are views of."""
-
-    def __init__(self, dit: CausalDiT, n_global: int):
-        super().__init__()
-        self.dit, self.n_global = dit, n_global
-
-    def forward(self, x, t_freq, text, rope_cos, rope_sin, kv_k, kv_v, local_len, n_valid: int | None = None):
-        return self.dit.chunk_step_joint(x, t_freq, text, rope_cos, rope_sin, kv_k, kv_v, self.n_global, local_len,
-                                         n_valid)
+    def forward(self, x, t_freq, cross_k, cross_v, rope_cos, rope_sin, past_k, past_v):
+        return self.dit.chunk_step(x, t_freq, cross_k, cross_v, rope_cos, rope_sin, past_k, past_v)
 
 
 class VaeDecodeChunkGraph(nn.Module):
@@ -76,6 +76,7 @@ class VaeEncodeFrameGraph(nn.Module):
 def build_graphs(dit: CausalDiT, text_encoder: nn.Module, vae: TinyVAE) -> dict[str, nn.Module]:
     graphs = {
         "text_encode": TextEncodeGraph(text_encoder),
+        "cross_kv": CrossKVGraph(dit),
         "context_fill": ContextFillGraph(dit),
         "dit_chunk": DitChunkGraph(dit),
         "vae_decode_chunk": VaeDecodeChunkGraph(vae),
@@ -84,3 +85,4 @@ def build_graphs(dit: CausalDiT, text_encoder: nn.Module, vae: TinyVAE) -> dict[
     for g in graphs.values():
         g.eval()
     return graphs
+

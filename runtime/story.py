@@ -1,9 +1,10 @@
 """A story: one session's dual KV cache, buffers, RNG, captions and shot history, and the shot generator.
 
-`Story.generate_shot` is an iterator: per shot it picks context frames from the history, fills the global
-cache (one pass at t=0), then per chunk runs the 4 denoising steps (each writes the chunk's K/V into its
-local slot), a clean pass at t=0 (its K/V are the ones kept, then committed), decodes the chunk with the
-VAE's causal state carried over, and yields its frames at once. `stop` ends the shot at the next chunk
+`Story.generate_shot` is an iterator: per shot it projects the shot's caption for cross-attention once
+(`cross_kv`), picks context frames from the history, fills the global cache (one pass at t=0, its captions
+projected once each), then per chunk b runs the 4 denoising steps of `dit_chunk.<b>` (each writes the
+chunk's K/V into its local slot, in place), a clean pass at t=0 (its K/V are the ones kept, then
+committed), decodes the chunk with the VAE's causal state carried over, and yields its frames at once. `stop` ends the shot at the next chunk
 boundary. Every buffer is allocated in `__init__` and bound once; a chunk allocates nothing.
 
 Once a story has a shot, the next shot's context (frames, flags, and the captions they read) does not
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
+from runtime.backends.spec import chunk_graph
 from runtime.cache import CACHE_TENSORS, DualKVCache
 from runtime.context import caption_index, context_plan, flags_for_shot, frames_ever_needed
 from runtime.errors import InvalidRequestError, SessionClosedError
@@ -78,16 +80,30 @@ class Story:
     # -- buffers ---------------------------------------------------------------------------------
     def _allocate(self) -> None:
         eng, cfg = self.engine, self.cfg
-        specs = eng.specs
-        self.cache = DualKVCache(cfg=cfg, alloc=lambda shape, dtype: eng.backend.alloc(_spec(shape, dtype)))
-        # Cache tensors are bound to the cache's own storage (shared by both DiT graphs); the rest is allocated here.
-        cache = self.cache.tensors()
+        specs, alloc, bind = eng.specs, eng.backend.alloc, eng.backend.bind
+        self.cache = DualKVCache(cfg=cfg, alloc=lambda shape, dtype: alloc(_spec(shape, dtype)))
+        # Cache tensors are views of the cache's own storage, bound per graph; the rest is allocated here once.
+        # The chunk variants share every other buffer (they differ only in the cache rows they see).
         b: dict[str, dict] = {}
-        for graph in ("context_fill", "dit_chunk", "vae_decode_chunk", "vae_encode_frame"):
-            b[graph] = {t.name: cache[t.name] if t.name in CACHE_TENSORS else eng.backend.alloc(t)
-                        for t in specs[graph].inputs + specs[graph].outputs}
+        for graph, spec in (("context_fill", "context_fill"), ("dit_chunk", chunk_graph(0)),
+                            ("vae_decode_chunk", "vae_decode_chunk"), ("vae_encode_frame", "vae_encode_frame")):
+            b[graph] = {t.name: alloc(t) for t in specs[spec].inputs + specs[spec].outputs
+                        if t.name not in CACHE_TENSORS}
+        b["cross_kv"] = {"text": alloc(specs["cross_kv"].tensor("text"))}
         self.buffers = b
-        self.bindings = {g: eng.backend.bind(g, bufs) for g, bufs in b.items()}
+        chunk, fill = b["dit_chunk"], b["context_fill"]
+        self.bindings = {
+            "context_fill": bind("context_fill", fill | self.cache.fill_tensors()),
+            **{g: bind(g, b[g]) for g in ("vae_decode_chunk", "vae_encode_frame")},
+            **{chunk_graph(k): bind(chunk_graph(k), chunk | self.cache.chunk_tensors(k))
+               for k in range(cfg.shot.chunks_per_shot)},
+            # The shot's caption lands in the chunk graphs' cross K/V; context captions in the fill's table rows.
+            "cross_kv": bind("cross_kv", {"text": b["cross_kv"]["text"], "cross_k": chunk["cross_k"],
+                                          "cross_v": chunk["cross_v"]}),
+        }
+        self._table_bindings = [bind("cross_kv", {"text": b["cross_kv"]["text"], "cross_k": fill["cross_k"][j],
+                                                  "cross_v": fill["cross_v"][j]})
+                                for j in range(cfg.shot.context_frames)]
         n_chunk_tokens = cfg.tokens_per_chunk
         self._rope_scratch = {
             "context_fill": np.zeros((2, cfg.shot.context_frames * cfg.tokens_per_frame, sum(cfg.dit.rope_pairs))),
@@ -137,6 +153,7 @@ class Story:
         with self._lock:
             self._closed = True
             self.buffers = self.bindings = {}
+            self._table_bindings = []
             self.cache = None
 
     def generate_shot(self, prompt: str, chunks: int | None = None,
@@ -201,7 +218,7 @@ class Story:
             new_flag = prepared[1]
         else:
             new_flag = self._fill_context(len(self._captions))
-        self.buffers["dit_chunk"]["text"][0, :] = self._captions[caption_index(new_flag, len(self._captions))]
+        self._project_caption(caption_index(new_flag, len(self._captions)), self.bindings["cross_kv"])
         self.buffers["vae_decode_chunk"]["state"].fill(0.0)
         return new_flag
 
@@ -216,13 +233,22 @@ class Story:
         x.fill(0.0)
         for i, (shot, idx) in enumerate(plan):
             x[0, i] = self._latent(self.history[shot], idx)
-        for i, flag in enumerate(flags):
-            bufs["text"][0, i] = self._captions[caption_index(flag, n_cap)]
+        # One cross K/V entry per distinct caption the context frames read, and each frame's entry.
+        captions = [caption_index(flag, n_cap) for flag in flags]
+        distinct = sorted(set(captions))
+        for j, c in enumerate(distinct):
+            self._project_caption(c, self._table_bindings[j])
+        bufs["cross_index"][:] = [distinct.index(c) for c in captions]
         eng.rope.fill(range(n_ctx), flags, bufs["rope_cos"], bufs["rope_sin"], self._rope_scratch["context_fill"])
         np.copyto(bufs["t_freq"], eng.t_freq_zero(n_ctx))
         self.cache.start_shot()
         eng.backend.run("context_fill", self.bindings["context_fill"])
         return new_flag
+
+    def _project_caption(self, index: int, binding) -> None:
+        """Cross-attention K/V of caption `index` into the buffers `binding` writes (a `cross_kv` binding)."""
+        np.copyto(self.buffers["cross_kv"]["text"][0], self._captions[index])
+        self.engine.backend.run("cross_kv", binding)
 
     def _latent(self, record: ShotRecord, idx: int) -> np.ndarray:
         """The VAE latent of a kept frame, encoded the first time a plan picks it (plans pick frame 0 of
@@ -237,7 +263,7 @@ class Story:
     def _chunk(self, b: int, flag: int) -> np.ndarray:
         """Denoise chunk b, clean pass, commit, decode. Returns a read-only view of its frames."""
         cfg, eng = self.cfg, self.engine
-        bufs, binding = self.buffers["dit_chunk"], self.bindings["dit_chunk"]
+        bufs, binding = self.buffers["dit_chunk"], self.bindings[chunk_graph(b)]
         fc = cfg.shot.latent_frames_per_chunk
         first = cfg.shot.context_frames + fc * b
         eng.rope.fill(range(first, first + fc), [flag] * fc, bufs["rope_cos"], bufs["rope_sin"],
@@ -247,8 +273,7 @@ class Story:
         sched, sigmas = eng.scheduler, eng.step_sigmas
         for i, sigma in enumerate(sigmas):
             np.copyto(bufs["t_freq"], eng.t_freq_steps[i])
-            eng.backend.run("dit_chunk", binding)
-            self.cache.local.write(fc * b, bufs["chunk_k"], bufs["chunk_v"])
+            eng.backend.run(chunk_graph(b), binding)  # its K/V land in the chunk's slot
             sched.x0_from_velocity(x, v, sigma, out=x0)
             if i + 1 < len(sigmas):
                 self.rng.standard_normal(dtype=np.float32, out=noise)
@@ -256,8 +281,7 @@ class Story:
         # Clean pass: the chunk's output at t=0 writes the K/V that later chunks attend to.
         np.copyto(x, x0)
         np.copyto(bufs["t_freq"], eng.t_freq_zero(fc))
-        eng.backend.run("dit_chunk", binding)
-        self.cache.local.write(fc * b, bufs["chunk_k"], bufs["chunk_v"])
+        eng.backend.run(chunk_graph(b), binding)
         self.cache.local.commit(fc * (b + 1))
         return self._decode(b, x0)
 

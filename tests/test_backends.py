@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from runtime.backends.spec import GRAPH_NAMES, graph_specs
+from runtime.backends.spec import chunk_graph, free_dims, graph_specs
 from runtime.config import get_preset
 from runtime.scheduler import FlowMatchScheduler
 from runtime.vae import FIRST_KEEP, TinyVAE
@@ -18,9 +18,10 @@ def random_buffers(spec, seed):
     rng = np.random.default_rng(seed)
     bufs = {}
     for t in spec.inputs:
-        if t.dtype == "int64":
-            high = 40 if t.name == "ids" else 30
-            bufs[t.name] = rng.integers(1, high, size=t.shape).astype(np.int64)
+        if t.name == "cross_index":
+            bufs[t.name] = rng.integers(0, t.shape[0], size=t.shape).astype(np.int64)
+        elif t.dtype == "int64":
+            bufs[t.name] = rng.integers(1, 40, size=t.shape).astype(np.int64)
         elif t.name == "frame":
             bufs[t.name] = rng.uniform(0, 255, size=t.shape).astype(np.float32)
         else:
@@ -30,12 +31,10 @@ def random_buffers(spec, seed):
     return bufs
 
 
-@pytest.mark.parametrize("graph", GRAPH_NAMES)
+@pytest.mark.parametrize("graph", list(graph_specs(get_preset("tiny"))))
 def test_onnxruntime_matches_torch_on_every_graph(ort_engine, torch_engine, graph):
     spec = ort_engine.specs[graph]
     a, b = random_buffers(spec, 1), random_buffers(spec, 1)
-    if graph == "dit_chunk":
-        a["local_len"][0] = b["local_len"][0] = 5 * ort_engine.cfg.tokens_per_frame
     ort_engine.backend.run(graph, ort_engine.backend.bind(graph, a))
     torch_engine.backend.run(graph, torch_engine.backend.bind(graph, b))
     for t in spec.outputs:
@@ -63,9 +62,15 @@ def test_spec_shapes_are_derived_from_the_preset():
         cfg = get_preset(name)
         s = graph_specs(cfg)
         tpf = cfg.tokens_per_frame
-        assert s["dit_chunk"].tensor("local_k").shape[0] == 21 * tpf
+        # chunk b reads the global rows and the b chunks before it, never an empty row
+        assert [s[chunk_graph(b)].tensor("past_k").shape[0] for b in range(7)] == [(6 + 3 * b) * tpf for b in range(7)]
         assert s["context_fill"].tensor("global_k").shape[0] == 6 * tpf
-        assert s["dit_chunk"].tensor("chunk_k").shape == (3 * tpf, cfg.dit.num_layers, cfg.dit.num_heads, cfg.dit.head_dim)
+        assert s[chunk_graph(6)].tensor("chunk_k").shape == (3 * tpf, cfg.dit.num_layers, cfg.dit.num_heads, cfg.dit.head_dim)
+        assert s["cross_kv"].tensor("cross_k").shape == (cfg.dit.num_layers, cfg.text.text_len, cfg.dit.dim)
+        # the variants differ in exactly the past rows, which one free axis describes
+        axes, sizes = free_dims([s[chunk_graph(b)] for b in range(7)])
+        assert axes == {"past_k": {0: "past_k_0"}, "past_v": {0: "past_k_0"}}
+        assert [v["past_k_0"] for v in sizes] == [(6 + 3 * b) * tpf for b in range(7)]
     assert get_preset("shotstream-1.3b").tokens_per_frame == 1560
 
 

@@ -1,5 +1,5 @@
-"""The causal DiT against its own reference: cached chunks equal the full masked forward, the static
-masked cache equals dynamic concatenation, RoPE behaves as the spec says, captions route per frame."""
+"""The causal DiT against its own reference: cached chunks (captions projected once, the cache read as its
+valid rows) equal the full masked forward, RoPE behaves as the spec says, captions route per frame."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ import torch
 
 from runtime.config import get_preset
 from runtime.context import caption_index
-from runtime.dit import CausalDiT, apply_rope, block_mask, init_weights, timestep_frequencies
+from runtime.dit import CausalDiT, apply_rope, block_mask, init_weights, rope_tables, timestep_frequencies
 from runtime.rope import RopeTable
 
 CFG = get_preset("tiny")
@@ -33,19 +33,23 @@ def rope(positions, flags):
 
 
 def run_cached(model, ctx, ctx_flags, chunks, flag, text, t_last):
-    """Fill the global cache, write clean chunks 0..n-2, then the noisy last chunk. Returns its velocity and caches."""
+    """Fill the global cache, write clean chunks 0..n-2, then the noisy last chunk, the way the runtime does:
+    each caption projected once (`cross_kv`), each chunk reading exactly the rows valid before it.
+    Returns the last chunk's velocity and the joint cache."""
     n_cap = text.shape[1]
     with torch.no_grad():
-        gk, gv = model.context_fill(ctx, tf([0] * C), text[:, [caption_index(f, n_cap) for f in ctx_flags]], *rope(range(C), ctx_flags))
-        lk = torch.zeros(21 * TPF, D.num_layers, D.num_heads, D.head_dim)
-        lv = torch.zeros_like(lk)
-        chunk_text = text[:, [caption_index(flag, n_cap)] * 3]
+        ck, cv = model.cross_kv(text[0])  # (n_cap, layers, L, dim): one entry per caption
+        index = torch.tensor([caption_index(f, n_cap) for f in ctx_flags])
+        gk, gv = model.context_fill(ctx, tf([0] * C), ck, cv, index, *rope(range(C), ctx_flags))
+        kk, vv = [gk], [gv]
+        own = caption_index(flag, n_cap)
         for b, x in enumerate(chunks):
             t = [t_last] * 3 if b == len(chunks) - 1 else [0.0] * 3
-            vel, kn, vn = model.chunk_step(x, tf(t), chunk_text, *rope(range(C + 3 * b, C + 3 * b + 3), [flag] * 3),
-                                           gk, gv, lk, lv, torch.tensor([3 * b * TPF]))
-            lk[3 * b * TPF:3 * (b + 1) * TPF], lv[3 * b * TPF:3 * (b + 1) * TPF] = kn, vn
-    return vel, (gk, gv, lk, lv)
+            vel, kn, vn = model.chunk_step(x, tf(t), ck[own], cv[own], *rope(range(C + 3 * b, C + 3 * b + 3), [flag] * 3),
+                                           torch.cat(kk), torch.cat(vv))
+            kk.append(kn)
+            vv.append(vn)
+    return vel, (torch.cat(kk), torch.cat(vv))
 
 
 @pytest.mark.parametrize("n_chunks", [1, 2, 4])
@@ -73,20 +77,18 @@ def test_block_mask_structure():
     assert m[5:, :].all()  # block 1: everything before it and itself
 
 
-def test_static_masked_cache_equals_dynamic_concatenation(model):
+def test_a_table_of_captions_equals_captions_per_frame(model):
+    """Frames that pick their caption from a table get what frames given the caption itself get."""
     g = torch.Generator().manual_seed(11)
-    x = torch.randn(1, 3, *CFG.latent_shape, generator=g)
-    text = torch.randn(1, 3, CFG.text.text_len, D.text_dim, generator=g)
-    shape = (D.num_layers, D.num_heads, D.head_dim)
-    gk, gv = torch.randn(C * TPF, *shape, generator=g), torch.randn(C * TPF, *shape, generator=g)
-    valid = 6 * TPF
-    lk, lv = torch.randn(21 * TPF, *shape, generator=g), torch.randn(21 * TPF, *shape, generator=g)
-    args = (x, tf([500.0] * 3), text, *rope(range(C + 6, C + 9), [1] * 3), gk, gv)
+    x = torch.randn(2, 4, *CFG.latent_shape, generator=g)
+    table = torch.randn(3, CFG.text.text_len, D.text_dim, generator=g)
+    index = torch.tensor([[0, 0, 2, 1], [1, 2, 2, 0]])
+    args = (x, tf([500.0] * 4).expand(2, -1, -1), table[index], *rope(range(4), [0, 0, 1, 1]), None)
     with torch.no_grad():
-        static = model.chunk_step(*args, lk, lv, torch.tensor([valid]))  # garbage beyond `valid` must not matter
-        dynamic = model.chunk_step(*args, lk[:valid], lv[:valid], torch.tensor([valid]))
-    for a, b in zip(static, dynamic):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        per_frame = model.forward_full(*args)
+        indexed = model.forward_full(*args[:2], table, *args[3:], text_index=index)
+    assert per_frame[0].abs().mean() > 0.1
+    torch.testing.assert_close(indexed, per_frame, atol=1e-5, rtol=1e-5)
 
 
 def test_rope_scores_invariant_to_shifting_all_positions_or_all_flags():
@@ -96,7 +98,7 @@ def test_rope_scores_invariant_to_shifting_all_positions_or_all_flags():
     def scores(pq, sq, pk, sk):
         qc, qs = rope(pq, sq)
         kc, ks = rope(pk, sk)
-        return apply_rope(q, qc, qs)[0, :, 0] @ apply_rope(k, kc, ks)[0, :, 0].T
+        return apply_rope(q, rope_tables(qc, qs))[0, :, 0] @ apply_rope(k, rope_tables(kc, ks))[0, :, 0].T
 
     base = scores([3, 4], [1, 1], [0, 1], [0, 0])
     torch.testing.assert_close(scores([8, 9], [1, 1], [5, 6], [0, 0]), base, atol=1e-4, rtol=1e-4)
@@ -118,7 +120,7 @@ def test_rope_rotation_is_interleaved_pairs():
     x = torch.zeros(1, 1, 1, 4)
     x[..., 0] = 1.0  # pair 0 = (1, 0)
     cos, sin = torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]])  # pair 0 rotated by 90 degrees
-    out = apply_rope(x, cos, sin)[0, 0, 0]
+    out = apply_rope(x, rope_tables(cos, sin))[0, 0, 0]
     torch.testing.assert_close(out, torch.tensor([0.0, 1.0, 0.0, 0.0]))
 
 

@@ -14,6 +14,7 @@ import torch
 pytest.importorskip("diffusers", reason="the official preset needs the `official` extra")
 pytest.importorskip("transformers", reason="the official preset needs the `official` extra")
 
+from runtime.backends.spec import chunk_graph  # noqa: E402
 from runtime.config import get_preset  # noqa: E402
 from runtime.context import caption_index  # noqa: E402
 from runtime.dit import CausalDiT, block_mask, init_weights, timestep_frequencies  # noqa: E402
@@ -45,32 +46,21 @@ def test_1_3b_geometry_cached_chunk_step_equals_full_masked_forward():
         return [torch.from_numpy(a) for a in table.tables(list(pos), list(flags))]
 
     with torch.no_grad():
-        gk, gv = model.context_fill(ctx, tf([0] * c), text[:, [0] * c], *rope(range(c), ctx_flags))
-        lk = torch.zeros(21 * tpf, d.num_layers, d.num_heads, d.head_dim)
-        lv = torch.zeros_like(lk)
+        ck, cv = model.cross_kv(text[0])  # each caption projected once
+        gk, gv = model.context_fill(ctx, tf([0] * c), ck, cv, torch.zeros(c, dtype=torch.int64), *rope(range(c), ctx_flags))
+        kk, vv = [gk], [gv]
         for b, x in enumerate(chunks):
             steps = [t] * 3 if b == n - 1 else [0.0] * 3
-            vel, kn, vn = model.chunk_step(x, tf(steps), text[:, [1] * 3], *rope(range(c + 3 * b, c + 3 * b + 3), [flag] * 3),
-                                           gk, gv, lk, lv, torch.tensor([3 * b * tpf]))
-            lk[3 * b * tpf:3 * (b + 1) * tpf], lv[3 * b * tpf:3 * (b + 1) * tpf] = kn, vn
-        # The same chunks on the joint [global ; local] cache, written in place by the step itself.
-        jk, jv = torch.cat([gk, torch.zeros_like(lk)]), torch.cat([gv, torch.zeros_like(lv)])
-        for b, x in enumerate(chunks):
-            steps = [t] * 3 if b == n - 1 else [0.0] * 3
-            joint, _, _ = model.chunk_step_joint(x, tf(steps), text[:, [1] * 3],
-                                                 *rope(range(c + 3 * b, c + 3 * b + 3), [flag] * 3), jk, jv,
-                                                 c * tpf, torch.tensor([3 * b * tpf]))
-        torch.testing.assert_close(jk[c * tpf:], lk)  # the step wrote its slots: the same K as the caller's copies
-        exact, _, _ = model.chunk_step_joint(x, tf([t] * 3), text[:, [1] * 3], *rope(range(c + 3 * (n - 1), c + 3 * n), [flag] * 3),
-                                             jk, jv, c * tpf, torch.tensor([3 * (n - 1) * tpf]), n_valid=(c + 3 * n) * tpf)
+            vel, kn, vn = model.chunk_step(x, tf(steps), ck[1], cv[1], *rope(range(c + 3 * b, c + 3 * b + 3), [flag] * 3),
+                                           torch.cat(kk), torch.cat(vv))  # exactly the rows valid before the chunk
+            kk.append(kn)
+            vv.append(vn)
         frames, flags = c + 3 * n, ctx_flags + [flag] * 3 * n
         full = model.forward_full(torch.cat([ctx] + chunks, 1), tf([0.0] * (frames - 3) + [t] * 3),
                                   text[:, [caption_index(f, 2) for f in flags]], *rope(range(frames), flags),
                                   block_mask(c, 3 * n, 3, tpf))
     assert vel.abs().mean() > 0.1
     torch.testing.assert_close(vel, full[:, -3:], atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(joint, full[:, -3:], atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(exact, full[:, -3:], atol=1e-4, rtol=1e-4)  # only the valid rows, unmasked
 
 
 def test_missing_weights_folder_names_every_file_and_what_was_expected(tmp_path):
@@ -133,9 +123,7 @@ def _tiny_torch_engine(**backend_options):
     from runtime.graphs import build_graphs
 
     engine = Engine.load("tiny", "torch")
-    joint = backend_options.pop("joint_cache", True)
     engine.backend = TorchBackend("test", **backend_options)
-    engine.backend.joint_cache = joint
     b = engine.bundle
     engine.backend.prepare(engine.specs, build_graphs(b.dit, b.text_encoder, b.vae), None, {})
     engine._text_binding = engine.backend.bind("text_encode", engine._text_buffers)
@@ -149,19 +137,6 @@ def _shots(engine, seed=3):
     return story, first, second
 
 
-def test_joint_cache_chunk_step_in_place_equals_the_concatenating_step():
-    _, a1, a2 = _shots(_tiny_torch_engine(joint_cache=False))
-    engine = _tiny_torch_engine()
-    story, b1, b2 = _shots(engine)
-    assert type(story.bindings["dit_chunk"].module).__name__ == "DitChunkJointGraph"
-    assert story.bindings["dit_chunk"].valid_rows is story.cache.local.valid  # reads only the valid rows
-    assert np.abs(a1.astype(int) - b1).max() <= 1 and np.abs(a2.astype(int) - b2).max() <= 1
-    masked = _tiny_torch_engine()
-    masked.backend.exact_keys = False  # every row, masked: the one-shape variant
-    _, c1, c2 = _shots(masked)
-    assert np.abs(a1.astype(int) - c1).max() <= 1 and np.abs(a2.astype(int) - c2).max() <= 1
-
-
 def test_device_path_bookkeeping_runs_on_the_cpu():
     """Resident DeviceTensors (caches, chunk K/V, VAE state) and host mirrors, as on CUDA, here on the CPU."""
     from runtime.backends.torch_backend import DeviceTensor
@@ -173,7 +148,7 @@ def test_device_path_bookkeeping_runs_on_the_cpu():
     assert np.array_equal(ref1, d1) and np.array_equal(ref2, d2)
     bf16 = _tiny_torch_engine(resident=True, dtype=torch.bfloat16)
     story, h1, _ = _shots(bf16)
-    assert story.bindings["dit_chunk"].uploads  # float inputs go through bf16 mirrors
+    assert story.bindings[chunk_graph(0)].uploads  # float inputs go through bf16 mirrors
     assert np.abs(ref1.astype(int) - h1).mean() < 12
 
 

@@ -54,13 +54,16 @@ def test_same_seed_same_frames_other_seed_other_frames(ort_engine):
     assert not np.array_equal(a, c)
 
 
-def test_global_cache_untouched_by_chunks_and_local_slot_holds_clean_pass(torch_engine):
-    """Spec invariants 2 and 3, checked on the live story after each chunk."""
-    eng = torch_engine
+@pytest.mark.parametrize("engine_name", ["torch_engine", "ort_engine"])
+def test_global_cache_untouched_by_chunks_and_local_slot_holds_clean_pass(engine_name, request):
+    """Spec invariants 2 and 3, checked on the live story after each chunk. The graph of chunk b writes its
+    K/V into the slot itself (nothing copies them there), and its clean pass is the one left."""
+    eng = request.getfixturevalue(engine_name)
     story = eng.open_story(seed=3, global_caption=CAPTION)
     collect(story.generate_shot("the knight walks in the forest", chunks=2))  # history for a real context
     it = story.generate_shot("the dragon casts a spell", chunks=3)
     tpf, dit = eng.cfg.tokens_per_frame, eng.bundle.dit
+    n_global = story.cache.global_.spec.capacity_tokens
     global_before = None
     for b, _ in enumerate(it):
         gk, gv = story.cache.global_.k.copy(), story.cache.global_.v.copy()
@@ -70,14 +73,14 @@ def test_global_cache_untouched_by_chunks_and_local_slot_holds_clean_pass(torch_
         local = story.cache.local
         assert local.valid[0] == 3 * (b + 1) * tpf
         bufs = {k: torch.from_numpy(v.copy()) for k, v in story.buffers["dit_chunk"].items()}
-        valid_before = torch.tensor([3 * b * tpf])
+        past = n_global + 3 * b * tpf  # the rows chunk b's graph reads
         with torch.no_grad():
             _, k_clean, v_clean = dit.chunk_step(torch.from_numpy(story._x0), torch.from_numpy(eng.t_freq_zero(3)),
-                                                 bufs["text"], bufs["rope_cos"], bufs["rope_sin"], bufs["global_k"],
-                                                 bufs["global_v"], bufs["local_k"], bufs["local_v"], valid_before)
+                                                 bufs["cross_k"], bufs["cross_v"], bufs["rope_cos"], bufs["rope_sin"],
+                                                 torch.from_numpy(story.cache.k[:past]), torch.from_numpy(story.cache.v[:past]))
         slot = slice(3 * b * tpf, 3 * (b + 1) * tpf)
-        torch.testing.assert_close(torch.from_numpy(local.k[slot]), k_clean, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(torch.from_numpy(local.v[slot]), v_clean, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(torch.from_numpy(local.k[slot]), k_clean, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(torch.from_numpy(local.v[slot]), v_clean, atol=1e-4, rtol=1e-4)
         assert not local.k[3 * (b + 1) * tpf:].any()  # later slots untouched
 
 

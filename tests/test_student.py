@@ -56,7 +56,7 @@ def test_the_teachers_path_passes_through_the_students_steps(geo):
 
 def test_the_rollout_is_the_runtimes_chunk_loop(geo, model):
     """Four steps per chunk, renoised between steps, the clean pass writing the local cache: the same chunks as
-    the runtime's cached loop (context_fill + chunk_step), given the same noise draws."""
+    the runtime's cached loop (cross_kv, context_fill + chunk_step), given the same noise draws."""
     context, text, cos, sin = _shot_inputs(geo)
     gen = torch.Generator().manual_seed(7)
     start = gen.get_state()
@@ -64,21 +64,23 @@ def test_the_rollout_is_the_runtimes_chunk_loop(geo, model):
         x_hat = rollout(model, geo, context, text, cos, sin, exit_step=3, gen=gen, grad=False)
 
     gen.set_state(start)
-    tpf, fc, dense = geo.tpf, geo.fc, text.dense()
+    tpf, fc = geo.tpf, geo.fc
     d = CFG.dit
 
     def tf(t, n):
         return torch.from_numpy(timestep_frequencies(np.full((1, n), t), d.freq_dim))
     outs = []
     with torch.no_grad():
-        gk, gv = model.context_fill(context, tf(0.0, geo.n_ctx), dense[:, :geo.n_ctx], cos[:geo.n_ctx * tpf],
+        ck, cv = model.cross_kv(text.table)  # each caption once, as the story projects them
+        index = text.index[0]
+        gk, gv = model.context_fill(context, tf(0.0, geo.n_ctx), ck, cv, index[:geo.n_ctx], cos[:geo.n_ctx * tpf],
                                     sin[:geo.n_ctx * tpf])
-        lk = torch.zeros(21 * tpf, d.num_layers, d.num_heads, d.head_dim)
-        lv = torch.zeros_like(lk)
+        kk, vv = [gk], [gv]
         for c in range(geo.chunks):
             first = geo.n_ctx + fc * c
             rows = slice(first * tpf, (first + fc) * tpf)
-            args = (dense[:, first:first + fc], cos[rows], sin[rows], gk, gv, lk, lv, torch.tensor([fc * c * tpf]))
+            own = int(index[first])
+            args = (ck[own], cv[own], cos[rows], sin[rows], torch.cat(kk), torch.cat(vv))
             x = device_noise((1, fc, *CFG.latent_shape), gen, "cpu")
             for i, (t, sigma) in enumerate(zip(geo.step_t, geo.step_sigma)):
                 v, _, _ = model.chunk_step(x, tf(t, fc), *args)
@@ -86,8 +88,9 @@ def test_the_rollout_is_the_runtimes_chunk_loop(geo, model):
                 if i < 3:
                     s = geo.step_sigma[i + 1]
                     x = (1 - s) * x0 + s * device_noise(x0.shape, gen, "cpu")
-            _, k, vv = model.chunk_step(x0, tf(0.0, fc), *args)  # the clean pass
-            lk[fc * c * tpf:fc * (c + 1) * tpf], lv[fc * c * tpf:fc * (c + 1) * tpf] = k, vv
+            _, k, v_clean = model.chunk_step(x0, tf(0.0, fc), *args)  # the clean pass
+            kk.append(k)
+            vv.append(v_clean)
             outs.append(x0)
     torch.testing.assert_close(x_hat, torch.cat(outs, 1), atol=1e-4, rtol=1e-4)
 

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.backends.spec import GraphSpec, TensorSpec
+from runtime.backends.spec import GraphSpec, TensorSpec, family
 
 log = logging.getLogger(__name__)
 
 # Tensors that live on the device for the whole story (never copied to the host on the hot path).
-RESIDENT = frozenset({"global_k", "global_v", "local_k", "local_v", "chunk_k", "chunk_v", "state", "state_out"})
+RESIDENT = frozenset({"global_k", "global_v", "past_k", "past_v", "chunk_k", "chunk_v", "cross_k", "cross_v",
+                      "state", "state_out"})
 
 
 def address(buf) -> int:
@@ -32,8 +33,8 @@ class Backend(ABC):
 
     def __init__(self, reason: str):
         self.reason = reason  # why this backend was chosen, logged once at start
-        self.calls: dict[str, int] = {}
-        self.seconds: dict[str, float] | None = None  # per-graph wall time, when a bench asks (`seconds = {}`)
+        self.calls: dict[str, int] = {}  # per graph family (the variants of `dit_chunk` count together)
+        self.seconds: dict[str, float] | None = None  # per-family wall time, when a bench asks (`seconds = {}`)
 
     @abstractmethod
     def prepare(self, specs: dict[str, GraphSpec], modules: dict, artifacts: Path, fingerprint: dict) -> None:
@@ -51,14 +52,15 @@ class Backend(ABC):
         ...
 
     def run(self, graph: str, binding) -> None:
-        self.calls[graph] = self.calls.get(graph, 0) + 1
+        name = family(graph)
+        self.calls[name] = self.calls.get(name, 0) + 1
         if self.seconds is None:
             self._run(binding)
             return
         started = time.perf_counter()
         self._run(binding)
         self.synchronize()
-        self.seconds[graph] = self.seconds.get(graph, 0.0) + time.perf_counter() - started
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
     def synchronize(self) -> None:
         """Wait for the device's queued work (timing only; every call already ends with its outputs on the host)."""

@@ -5,8 +5,10 @@ uses and tests. What is specific here:
 - caches and causal state (`RESIDENT` tensors) live only on the device as `DeviceArray`s; every other
   tensor is a host numpy array with a device mirror, uploaded before and downloaded after each call;
 - each story binds every tensor address once (`set_tensor_address`) and runs `execute_async_v3` on one stream;
-- a chunk's K/V are emitted as outputs and copied into the cache slot on the same stream (no input/output
-  aliasing until that is verified);
+- a chunk's K/V outputs are bound to its cache slot, which no input of the call overlaps (the graph reads
+  only the rows before the slot), so they land there with no copy;
+- one engine per graph family; a family with variants (`dit_chunk.<b>`) gets one exact optimisation
+  profile per variant, and each binding's context selects its variant's profile and shapes;
 - engines are disk caches with a fingerprint sidecar (ONNX sha256, TensorRT version, GPU, precision).
 TensorRT and pycuda are imported lazily, here only; they are the optional `[gpu]` extra. NOT VERIFIED on this
 project's machines (no GPU, TensorRT not installable there); its test skips with that reason.
@@ -21,7 +23,7 @@ import numpy as np
 
 from runtime.backends.base import RESIDENT, Backend, check_buffers
 from runtime.backends.export import ensure_onnx
-from runtime.backends.spec import GraphSpec, TensorSpec
+from runtime.backends.spec import GraphSpec, TensorSpec, families, free_dims
 from runtime.errors import BackendUnavailableError
 from runtime.weights import sha256_file
 
@@ -39,11 +41,15 @@ class DeviceArray:
             ptr = int(owner)
         self.ptr, self._owner = ptr, owner
 
-    def __getitem__(self, index: slice) -> "DeviceArray":
-        if not isinstance(index, slice) or index.step not in (None, 1):
-            raise TypeError("device arrays support contiguous first-axis slices only")
-        start, stop, _ = index.indices(self.shape[0])
+    def __getitem__(self, index: slice | int) -> "DeviceArray":
         row = self.nbytes // self.shape[0]
+        if isinstance(index, int):
+            if not 0 <= index < self.shape[0]:
+                raise IndexError(f"index {index} outside [0, {self.shape[0]})")
+            return DeviceArray(self._b, self.shape[1:], self.dtype, self.ptr + index * row, self._owner)
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError("device arrays support first-axis indices and contiguous first-axis slices only")
+        start, stop, _ = index.indices(self.shape[0])
         return DeviceArray(self._b, (stop - start,) + self.shape[1:], self.dtype, self.ptr + start * row, self._owner)
 
     def __setitem__(self, index, src: "DeviceArray") -> None:
@@ -78,20 +84,23 @@ class TrtBackend(Backend):
     def prepare(self, specs: dict[str, GraphSpec], modules: dict, artifacts: Path, fingerprint: dict) -> None:
         onnx = ensure_onnx(modules, specs, artifacts / "onnx", fingerprint)
         runtime = self.trt.Runtime(self.logger)
-        self.specs, self.engines = specs, {}
-        for name, path in onnx.items():
+        self.specs, self.engines, self.profiles = specs, {}, {}
+        for name, variants in families(specs).items():
+            path = onnx[name]
+            for i, spec in enumerate(variants):
+                self.profiles[spec.name] = i
             plan = artifacts / "trt" / f"{name}.plan"
             want = {"onnx_sha256": sha256_file(path), "tensorrt": self.trt.__version__, "fp16": self.fp16,
-                    "gpu": self.cuda.Device(0).name()}
+                    "gpu": self.cuda.Device(0).name(), "profiles": free_dims(variants)[1]}
             side = plan.with_suffix(".json")
             if not (plan.exists() and side.exists() and json.loads(side.read_text()) == want):
                 plan.parent.mkdir(parents=True, exist_ok=True)
-                plan.write_bytes(self._build(path))
+                plan.write_bytes(self._build(path, variants))
                 side.write_text(json.dumps(want, indent=1, sort_keys=True))
                 log.info("built TensorRT engine %s", plan)
             self.engines[name] = runtime.deserialize_cuda_engine(plan.read_bytes())
 
-    def _build(self, onnx_path: Path) -> bytes:
+    def _build(self, onnx_path: Path, variants: list[GraphSpec]) -> bytes:
         trt = self.trt
         builder = trt.Builder(self.logger)
         network = builder.create_network(0)
@@ -100,6 +109,14 @@ class TrtBackend(Backend):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise BackendUnavailableError(f"TensorRT could not parse {onnx_path}: {errors}")
         config = builder.create_builder_config()
+        axes, _ = free_dims(variants)
+        if axes:  # one exact profile per variant, in order (a binding selects its variant's index)
+            for spec in variants:
+                profile = builder.create_optimization_profile()
+                for t in spec.inputs:
+                    if t.name in axes:
+                        profile.set_shape(t.name, t.shape, t.shape, t.shape)
+                config.add_optimization_profile(profile)
         if self.fp16:
             config.set_flag(trt.BuilderFlag.FP16)
         blob = builder.build_serialized_network(network, config)
@@ -124,7 +141,11 @@ class TrtBackend(Backend):
     def bind(self, graph: str, buffers: dict):
         spec = self.specs[graph]
         check_buffers(spec, buffers)
-        context = self.engines[graph].create_execution_context()
+        context = self.engines[spec.family].create_execution_context()
+        if self.engines[spec.family].num_optimization_profiles > 1:
+            context.set_optimization_profile_async(self.profiles[graph], self.stream.handle)
+            for t in spec.inputs:
+                context.set_input_shape(t.name, t.shape)
         uploads, downloads = [], []
         for t in spec.inputs + spec.outputs:
             buf = buffers[t.name]
