@@ -72,7 +72,7 @@ EOF
 # -- 1. parity ----------------------------------------------------------------------------------------
 if [ "$REDUCED" = 1 ]; then
   PARITY=(--device cpu --layers 1 --size 32x48 --vae-channels 8 --text-len 32)
-  BENCH=(--device cpu --layers 1 --size 32x48 --vae-channels 8 --text-len 32 --shots 2 --chunks 2)
+  BENCH=(--device cpu --layers 1 --size 32x48 --vae-channels 8 --text-len 32 --shots 2 --chunks 2 --no-reference)
 else
   PARITY=(--device cuda --layers 2)
   BENCH=(--device cuda --shots 3)
@@ -98,7 +98,7 @@ out = Path(sys.argv[1])
 summary = {"parity": json.loads((out / "parity.json").read_text()), "bench": json.loads((out / "bench.json").read_text()),
            "seconds": int(sys.argv[2])}
 (out / "gpu_check.json").write_text(json.dumps(summary, indent=1) + "\n")
-b = summary["bench"]
+b = summary["bench"]["rows"][0]
 print(f"gpu_check: {b['device']}: {b['fps']} fps with VAE decode, {b['dit_fps']} DiT alone, first frame "
       f"{b['first_frame_ms_p50']} ms, chunk p50/p99 {b['chunk_ms_p50']}/{b['chunk_ms_p99']} ms, "
       f"parity {'ok' if summary['parity']['ok'] else 'FAILED'}")

@@ -146,22 +146,63 @@ def model_info(args) -> int:
 
 
 def bench(args) -> int:
+    """Each backend asked for in turn (its engine loaded, timed, released), then the reference loop on the
+    weights of the last CPU engine; one JSON object with a row each and the ratios between them."""
     from runtime import Engine
-    from runtime.bench import run_bench
+    from runtime.bench import add_work_figures, machine, reference_row, run_bench
 
     cfg = preset_config(args)
-    started = time.perf_counter()
-    engine = Engine.load(cfg, backend_for(args), args.weights, device=args.device, text_device=args.text_device,
-                         random_weights=args.random_weights, seed=args.seed)
-    load_s = time.perf_counter() - started
-    result = run_bench(engine, shots=args.shots, seed=args.seed, device=args.device, text_device=args.text_device,
-                       random_weights=args.random_weights, chunks=args.chunks)
-    result["load_seconds"] = round(load_s, 2)
-    if not args.no_grpc:  # a real server on 127.0.0.1, started and stopped by the bench
-        result.update(importlib.import_module("engine_bridge.bench").grpc_first_frame(
-            engine, shots=args.shots, seed=args.seed))
-    print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+    backends = args.backend or [backend_for(args)]
+    if len(set(backends)) != len(backends):
+        raise SystemExit(f"shotstream bench: each backend once, got {backends}")
+    peaks: dict[str, float | None] = {}
+    rows, reference = [], None
+    for name in backends:
+        started = time.perf_counter()
+        engine = Engine.load(cfg, name, args.weights, device=args.device, text_device=args.text_device,
+                             random_weights=args.random_weights, seed=args.seed)
+        load_s = time.perf_counter() - started
+        row = run_bench(engine, shots=args.shots, seed=args.seed, device=args.device, text_device=args.text_device,
+                        random_weights=args.random_weights, chunks=args.chunks)
+        row["load_seconds"] = round(load_s, 2)
+        if not args.no_grpc:  # a real server on 127.0.0.1, started and stopped by the bench
+            row.update(importlib.import_module("engine_bridge.bench").grpc_first_frame(
+                engine, shots=args.shots, seed=args.seed))
+        rows.append(add_work_figures(row, engine.cfg, _matmul_peak(peaks, name, args.device), args.chunks))
+        if not args.no_reference and args.device == "cpu":
+            reference = engine
+    result = {"machine": machine(), "rows": rows}
+    if reference is not None:
+        ref = reference_row(reference, shots=args.shots, seed=args.seed, chunks=args.chunks)
+        rows.append(add_work_figures(ref, reference.cfg, _matmul_peak(peaks, "torch", "cpu"), args.chunks))
+        result["dit_loop_speedup_over_reference"] = {
+            r["backend"]: round(ref["dit_loop_seconds_per_shot"] / r["dit_loop_seconds_per_shot"], 2)
+            for r in rows[:-1]}
+    if len(rows) > 1:
+        fastest = min(rows, key=lambda r: r["dit_loop_seconds_per_shot"])
+        result["fastest_dit_loop"] = fastest["backend"]
+        result["dit_loop_speedup_of_fastest"] = {
+            r["backend"]: round(r["dit_loop_seconds_per_shot"] / fastest["dit_loop_seconds_per_shot"], 2)
+            for r in rows if r is not fastest}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for row in rows:
+            print(f"-- {row['backend']}")
+            print("\n".join(f"{k}: {v}" for k, v in row.items() if k != "backend"))
+        print("\n".join(f"{k}: {v}" for k, v in result.items() if k != "rows"))
     return 0
+
+
+def _matmul_peak(peaks: dict, backend: str, device: str) -> float | None:
+    """The matrix-multiply peak of a CPU backend, measured once per run (None on a GPU or for tensorrt)."""
+    if device != "cpu" or backend not in ("torch", "onnxruntime"):
+        return None
+    if backend not in peaks:
+        from runtime.flops import matmul_peak_gflops
+
+        peaks[backend] = matmul_peak_gflops(backend)
+    return peaks[backend]
 
 
 # -- model options shared by render, bench, serve and demo ----------------------------------------
@@ -212,15 +253,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    def model(p, generates: bool = True):
+    def model(p, generates: bool = True, backends: bool = False):
         p.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="model preset (default tiny)")
         p.add_argument("--weights", help="weights folder: the tiny preset's (default: the embedded one), or the "
                        "official one (shotstream_merged.pt, Wan2.1_VAE.pth, models_t5_umt5-xxl-enc-bf16.pth, "
                        "google/umt5-xxl/)")
         if generates:
-            p.add_argument("--backend", choices=["onnxruntime", "torch", "tensorrt"],
+            p.add_argument("--backend", choices=["onnxruntime", "torch", "tensorrt"], action="append" if backends else None,
                            help="inference backend (default onnxruntime; torch for the official preset or a "
-                                "--device other than cpu)")
+                                "--device other than cpu)" + ("; repeat to compare several in one run" if backends else ""))
             p.add_argument("--seed", type=int, default=0, help="story seed: same seed, same frames (default 0)")
             add_model_options(p)
 
@@ -250,11 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--state-dict", action="store_true", help="one line per tensor: name<TAB>shape")
     m.set_defaults(func=model_info)
 
-    b = sub.add_parser("bench", help="speed and memory figures of one run, as ratios (in process and through gRPC)")
-    model(b)
+    b = sub.add_parser("bench", help="speed and memory figures of one run, as ratios (in process and through gRPC), "
+                                     "beside the official-style reference loop")
+    model(b, backends=True)
     b.add_argument("--shots", type=int, default=3, help="shots to time, each way (default 3)")
     b.add_argument("--chunks", type=int, help="chunks per shot, 1..7 (default 7)")
     b.add_argument("--no-grpc", action="store_true", help="skip the time to first frame through a gRPC server")
+    b.add_argument("--no-reference", action="store_true", help="skip the reference loop (the official-style PyTorch "
+                   "loop on the same weights; it runs on the CPU only)")
     b.add_argument("--json", action="store_true", help="print one JSON line")
     small = b.add_argument_group("reduced geometry (official preset: CPU runs, parity checks)")
     small.add_argument("--layers", type=int, help="DiT layers (official: 30)")

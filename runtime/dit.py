@@ -37,18 +37,24 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
-def rope_tables(cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
+def rope_tables(cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Full-width tables from the host's (T, D/2) or (B, T, D/2) ones, ready to broadcast over heads:
-    (cos, cos) and (-sin, sin) interleaved, shape (T, 1, D) or (B, T, 1, D). Made once per call."""
+    (cos, cos) and (sin, sin) interleaved, shape (T, 1, D) or (B, T, 1, D), and the (D, D) matrix that maps
+    each pair (x0, x1) to (-x1, x0). Made once per call, shared by every layer."""
+    d = 2 * cos.shape[-1]
+    turn = torch.zeros(d, d, dtype=cos.dtype, device=cos.device)
+    even = torch.arange(0, d, 2, device=cos.device)
+    turn[even + 1, even], turn[even, even + 1] = -1.0, 1.0
     return (torch.stack((cos, cos), -1).flatten(-2).unsqueeze(-2),
-            torch.stack((-sin, sin), -1).flatten(-2).unsqueeze(-2))
+            torch.stack((sin, sin), -1).flatten(-2).unsqueeze(-2), turn)
 
 
-def apply_rope(x: Tensor, rope: tuple[Tensor, Tensor]) -> Tensor:
+def apply_rope(x: Tensor, rope: tuple[Tensor, Tensor, Tensor]) -> Tensor:
     """Rotate interleaved pairs (2j, 2j+1) of x (B, T, H, D) by the angles of `rope_tables`:
-    (x0, x1) -> (x0 c - x1 s, x1 c + x0 s), as x * (c, c) + (x1, x0) * (-s, s): four operations, exact."""
-    cos, sin = rope
-    return x * cos + x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2) * sin
+    (x0, x1) -> (x0 c - x1 s, x1 c + x0 s) = x * c + (-x1, x0) * s. The pair turn is a product with a
+    matrix of 0 and +-1, exact in any precision, and one graph node where slicing pairs takes several."""
+    cos, sin, turn = rope
+    return x * cos + (x @ turn.to(x.dtype)) * sin
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
@@ -64,7 +70,7 @@ class SelfAttention(nn.Module):
         self.q, self.k, self.v, self.o = (nn.Linear(cfg.dim, cfg.dim) for _ in range(4))
         self.norm_q, self.norm_k = RMSNorm(cfg.dim, cfg.eps), RMSNorm(cfg.dim, cfg.eps)
 
-    def project(self, x: Tensor, rope: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    def project(self, x: Tensor, rope: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """Roped q, roped k and v, each (B, T, H, D); `rope` from `rope_tables`."""
         b, t, _ = x.shape
         shape = (b, t, self.heads, self.head_dim)
@@ -111,7 +117,7 @@ class Block(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(cfg.dim, cfg.ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(cfg.ffn_dim, cfg.dim))
         self.modulation = nn.Parameter(torch.randn(1, 6, cfg.dim) / cfg.dim**0.5)
 
-    def forward(self, x: Tensor, e0: Tensor, cross: tuple, rope: tuple[Tensor, Tensor], keys) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor, e0: Tensor, cross: tuple, rope: tuple, keys) -> tuple[Tensor, Tensor, Tensor]:
         """One block. `keys(k, v) -> (k_all, v_all, mask)` decides what the tokens attend to; `cross` is this
         layer's (k, v, index) of the captions (CrossAttention.forward).
 
@@ -119,14 +125,15 @@ class Block(nn.Module):
         roped k and v (B, F*Tf, H, D) so callers can cache them.
         """
         b, f = e0.shape[:2]
-        e = (self.modulation.unsqueeze(0) + e0).unsqueeze(2)  # (B, F, 1, 6, dim): broadcast over a frame's tokens
         t, dim = x.shape[1:]
+        # six (B, F, 1, 1, dim) pieces, each broadcast over a frame's tokens viewed as (B, F, 1, T/F, dim)
+        e = (self.modulation.unsqueeze(0) + e0).unsqueeze(3).chunk(6, dim=2)
 
         def modulated(y: Tensor, shift: int, scale: int) -> Tensor:
-            return (y.view(b, f, t // f, dim) * (1 + e[:, :, :, scale]) + e[:, :, :, shift]).view(b, t, dim)
+            return (y.view(b, f, 1, t // f, dim) * (1 + e[scale]) + e[shift]).view(b, t, dim)
 
         def gated(y: Tensor, gate: int) -> Tensor:
-            return (y.view(b, f, t // f, dim) * e[:, :, :, gate]).view(b, t, dim)
+            return (y.view(b, f, 1, t // f, dim) * e[gate]).view(b, t, dim)
 
         q, k, v = self.self_attn.project(modulated(self.norm1(x), 0, 1), rope)
         k_all, v_all, mask = keys(k, v)

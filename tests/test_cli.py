@@ -88,10 +88,45 @@ def test_every_option_of_every_subcommand_has_help(command):
 
 
 def test_bench_reports_time_to_first_frame_in_process_and_through_grpc():
-    result = json.loads(shotstream("bench", "--shots", "2", "--json").stdout.strip().splitlines()[-1])
+    result = json.loads(shotstream("bench", "--shots", "2", "--json", "--no-reference").stdout.strip().splitlines()[-1])
+    [row] = result["rows"]
+    assert row["backend"] == "onnxruntime" and result["machine"]["cores"] >= 1
     for key in ("first_frame_ms_p50", "first_chunk_gen_ms_p50", "grpc_first_frame_ms_p50",
                 "grpc_first_chunk_gen_ms_p50", "grpc_first_frame_over_first_chunk"):
-        assert result[key] > 0, key
+        assert row[key] > 0, key
     # the idle session prepared the shot's context: what the first frame waits for is its first chunk
-    assert result["grpc_setup_ms_p50"] < result["grpc_first_chunk_gen_ms_p50"] / 2
-    assert result["grpc_first_frame_ms_p50"] >= result["grpc_first_chunk_gen_ms_p50"]
+    assert row["grpc_setup_ms_p50"] < row["grpc_first_chunk_gen_ms_p50"] / 2
+    assert row["grpc_first_frame_ms_p50"] >= row["grpc_first_chunk_gen_ms_p50"]
+    assert row["grpc_first_frame_ms_p99"] >= row["grpc_first_frame_ms_p50"]
+
+
+def test_bench_compares_backends_and_the_reference_loop_in_one_run():
+    from runtime.config import get_preset
+    from runtime.flops import dit_loop_flops
+
+    out = shotstream("bench", "--backend", "onnxruntime", "--backend", "torch", "--shots", "2", "--chunks", "2",
+                     "--no-grpc", "--json")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    rows = {r["backend"]: r for r in result["rows"]}
+    assert list(rows) == ["onnxruntime", "torch", "reference_loop"]
+    gflop = dit_loop_flops(get_preset("tiny"), 2) / 1e9
+    for name, r in rows.items():
+        assert r["dit_loop_gflop_per_shot"] == pytest.approx(gflop, abs=1e-3), name  # the same work in every row
+        assert r["achieved_gflops"] == pytest.approx(gflop / r["dit_loop_seconds_per_shot"], rel=0.01), name
+        assert 0 < r["of_matmul_peak"] == pytest.approx(r["achieved_gflops"] / r["matmul_peak_gflops"], abs=2e-3)
+    for name in ("onnxruntime", "torch"):
+        r = rows[name]
+        assert r["buffers_never_reallocated"] and r["python_heap_peak_bytes_per_steady_chunk"] < 64 * 1024
+        assert r["dit_loop_seconds_per_shot"] < r["first_shot_seconds"] * 2  # the DiT loop is part of a shot
+        speedup = result["dit_loop_speedup_over_reference"][name]
+        ref = rows["reference_loop"]["dit_loop_seconds_per_shot"]
+        assert speedup == pytest.approx(ref / r["dit_loop_seconds_per_shot"], rel=0.02)
+    fastest = min(rows, key=lambda n: rows[n]["dit_loop_seconds_per_shot"])
+    assert result["fastest_dit_loop"] == fastest
+    assert set(result["dit_loop_speedup_of_fastest"]) == set(rows) - {fastest}
+    assert all(v >= 1 for v in result["dit_loop_speedup_of_fastest"].values())
+
+
+def test_bench_refuses_a_backend_twice():
+    out = shotstream("bench", "--backend", "torch", "--backend", "torch", "--json", check=False)
+    assert out.returncode != 0 and "each backend once" in out.stderr

@@ -159,7 +159,7 @@ def test_gpu_check_runs_on_the_cpu_at_reduced_size(tmp_path):
     assert out.returncode == 0, out.stderr + (tmp_path / "out" / "gpu_check.log").read_text()
     summary = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
     assert summary["parity"]["ok"] and summary["parity"]["chunk_step"]["bfloat16"]["ok"]
-    bench = summary["bench"]
+    bench = summary["bench"]["rows"][0]
     for key in ("fps", "dit_fps", "first_frame_ms_p50", "chunk_ms_p50", "chunk_ms_p99", "peak_device_memory_mb",
                 "memory_estimate_mb"):
         assert key in bench
