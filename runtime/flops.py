@@ -8,7 +8,11 @@ The shot is counted as the runtime does it (the official schedule, spec section 
   projections, once per shot: the new shot's caption plus `context_captions` read by the context frames;
 - context fill: the n_ctx context frames at t=0 attending among themselves (no head: its output is unused);
 - chunk b (0..chunks-1): 4 denoising calls and 1 clean pass, each over its own frames, with self-attention
-  over [n_ctx + fc*b + fc frames] of keys, cross-attention over text_len keys, and the head.
+  over [n_ctx + fc*b + fc frames] of keys, cross-attention over text_len keys, and the head. The runtime
+  runs a chunk's clean pass inside the next chunk's first call, without the head (its velocity is unused),
+  and none for the last chunk (nothing reads its K/V); `official=True` counts the official schedule instead
+  (every chunk's clean pass, each with the head), the work of `runtime.reference_loop`. Keys a call masks
+  out are not counted.
 """
 from __future__ import annotations
 
@@ -54,8 +58,8 @@ def _call_flops(cfg: ModelConfig, frames: int, key_frames: int, head: bool) -> d
     }
 
 
-def _shot_table(cfg: ModelConfig, chunks: int | None, context_captions: int) -> Counter:
-    """(phase, op) -> FLOPs of one shot."""
+def _shot_table(cfg: ModelConfig, chunks: int | None, context_captions: int, official: bool = False) -> Counter:
+    """(phase, op) -> FLOPs of one shot, on the runtime's schedule or (`official`) the official one."""
     s = cfg.shot
     chunks = s.chunks_per_shot if chunks is None else chunks
     if not 1 <= chunks <= s.chunks_per_shot:
@@ -72,14 +76,17 @@ def _shot_table(cfg: ModelConfig, chunks: int | None, context_captions: int) -> 
     add("text", _text_flops(cfg), 1 + context_captions)
     add("context_fill", _call_flops(cfg, n_ctx, n_ctx, head=False))
     for b in range(chunks):
-        call = _call_flops(cfg, fc, n_ctx + fc * (b + 1), head=True)
-        add("denoise", call, s.num_steps)
-        add("clean_pass", call)
+        keys = n_ctx + fc * (b + 1)
+        add("denoise", _call_flops(cfg, fc, keys, head=True), s.num_steps)
+        if official:
+            add("clean_pass", _call_flops(cfg, fc, keys, head=True))
+        elif b + 1 < chunks:  # inside the next chunk's first call; its velocity is never made
+            add("clean_pass", _call_flops(cfg, fc, keys, head=False))
     return table
 
 
 def dit_loop_flops_breakdown(cfg: ModelConfig, chunks: int | None = None, context_captions: int = 1,
-                             by: str = "op") -> dict[str, int]:
+                             by: str = "op", official: bool = False) -> dict[str, int]:
     """FLOPs of one shot split by operation (`by="op"`, keys OPS) or by phase (`by="phase"`, keys PHASES).
 
     `chunks`: the shot's chunks (default: a full shot). `context_captions`: distinct captions the context
@@ -87,14 +94,15 @@ def dit_loop_flops_breakdown(cfg: ModelConfig, chunks: int | None = None, contex
     shot's own caption, at shot 1 shot 0's; from shot 2 on it can be up to min(k, n_ctx)."""
     if by not in ("op", "phase"):
         raise ValueError(f"by must be 'op' or 'phase', got {by!r}")
-    table = _shot_table(cfg, chunks, context_captions)
+    table = _shot_table(cfg, chunks, context_captions, official)
     keys, pick = (OPS, 1) if by == "op" else (PHASES, 0)
     return {key: sum(n for k, n in table.items() if k[pick] == key) for key in keys}
 
 
-def dit_loop_flops(cfg: ModelConfig, chunks: int | None = None, context_captions: int = 1) -> int:
+def dit_loop_flops(cfg: ModelConfig, chunks: int | None = None, context_captions: int = 1,
+                   official: bool = False) -> int:
     """Multiply-add FLOPs of one shot's DiT work (see the module docstring for what is counted)."""
-    return sum(_shot_table(cfg, chunks, context_captions).values())
+    return sum(_shot_table(cfg, chunks, context_captions, official).values())
 
 
 # -- the machine's matmul peak ----------------------------------------------------------------------

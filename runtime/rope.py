@@ -38,6 +38,9 @@ class RopeTable:
     def angles(self, positions, flags, out: np.ndarray) -> np.ndarray:
         """Write the float64 angles (len(positions) * tokens_per_frame, pairs) for frames at `positions`."""
         tpf, nt = self.tokens_per_frame, self._nt
+        if len(positions) != len(flags) or len(positions) * tpf != len(out):
+            raise ValueError(f"{len(positions)} positions, {len(flags)} flags and {len(out)} rows: one flag per "
+                             f"frame and {tpf} rows per frame")
         for i, (p, s) in enumerate(zip(positions, flags)):
             if not 0 <= p < self.max_frames:
                 raise ValueError(f"temporal position {p} outside [0, {self.max_frames})")
