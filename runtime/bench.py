@@ -11,7 +11,7 @@ next shot's context prepared between shots (`Story.prepare_next`, as a server se
 to the first chunk's own generation time. The same through gRPC comes from `engine_bridge.bench` (the CLI
 adds it; this module never imports grpc).
 
-The DiT loop alone (`dit_loop_seconds_per_shot`: caption projection, context fill and the 28 chunk calls,
+The DiT loop alone (`dit_loop_seconds_per_shot`: caption projection, context fill and the 34 chunk calls,
 without the VAE) is set against the work it does (`runtime.flops`) and a matrix-multiply peak measured in the
 same run (`achieved_gflops`, `of_matmul_peak`), and against `reference_row`: the official-style loop
 (`runtime.reference_loop`) on the same weights and geometry, timed in the same process."""
@@ -26,7 +26,9 @@ import tracemalloc
 
 import numpy as np
 
-DIT_GRAPHS = ("cross_kv", "context_fill", "dit_chunk")  # the DiT loop of a shot, without text encoder and VAE
+from runtime.backends.spec import DIT_LOOP
+
+
 CAPTION = "a knight and a wizard, pixel art"
 PROMPTS = ["the knight walks in the forest", "the wizard casts a spell in the cave",
            "the knight waves to the wizard in the castle hall"]
@@ -62,7 +64,7 @@ def run_bench(engine, shots: int = 3, seed: int = 0, *, device: str = "cpu", tex
             frames += len(chunk.frames)
         shot_s.append(time.perf_counter() - started)
         shot_frames.append(frames)
-        dit_s.append(sum(engine.backend.seconds.get(g, 0.0) for g in DIT_GRAPHS) - sum(dit_s))
+        dit_s.append(sum(engine.backend.seconds.get(g, 0.0) for g in DIT_LOOP) - sum(dit_s))
     if not cuda:  # one more shot, untimed: tracing the heap slows Python-side work (torch eager most of all)
         story.prepare_next()
         for _ in _traced(story.generate_shot(PROMPTS[shots % len(PROMPTS)], chunks=chunks), alloc_peaks):
@@ -98,7 +100,7 @@ def run_bench(engine, shots: int = 3, seed: int = 0, *, device: str = "cpu", tex
         "session_cache_bytes": info.session_cache_bytes,
         "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "peak_device_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
-        "dit_calls_per_full_shot": 1 + engine.cfg.shot.num_steps * info.max_chunks_per_shot,  # the clean passes ride along
+        "dit_calls_per_full_shot": 5 * info.max_chunks_per_shot,  # fill, 4 steps a chunk, clean passes but the last
     }
     if engine.cfg.vae.kind != "tiny":
         from runtime.official import memory_estimate

@@ -10,8 +10,6 @@ Entry points (spec section 2), all pure functions of their inputs (no hidden sta
 - `chunk_step`    : one chunk attending to [what is valid of the cache ; itself]; returns the velocity and
                     the chunk's own roped K/V (for its local slot). The cache comes in as exactly its valid
                     rows, so nothing is masked and no empty row is attended to.
-- `clean_then_step`: a chunk's clean pass and the next chunk's first step in one call (same results as the
-                    two `chunk_step` calls; one call fewer per chunk, and more rows per matrix product).
 Per-frame AdaLN timestep, RMS qk-norm over the full width, interleaved 3-axis RoPE whose (cos, sin) tables
 come from the host (runtime/rope.py), per-frame caption routing (frames index a table of captions).
 The patch embedding is the official Conv3d weight applied as a matmul over (c, 1, 2, 2) patches.
@@ -251,41 +249,17 @@ class CausalDiT(nn.Module):
         """
         _, f, _, hh, ww = x.shape
         tokens, e, e0 = self._embed(x, t_freq)
-        out, ks, vs = self._cached_blocks(tokens, e0, cross_k, cross_v, cos, sin, past_k, past_v, None)
-        velocity = self._unpatchify(self.head(out, e), f, hh, ww)
-        return velocity, torch.stack(ks, 2)[0], torch.stack(vs, 2)[0]
 
-    def clean_then_step(self, x, t_freq, cross_k, cross_v, cos, sin, past_k, past_v):
-        """The clean pass of one chunk and the first denoising step of the next, in one call (B = 1).
-
-        x (1, 2*Fc, C, H, W) holds [the previous chunk's x0 at t=0 ; the next chunk at its first step], with
-        their timesteps, RoPE rows and one caption; past_k/past_v are the cache rows before the previous
-        chunk. Inside the call the previous chunk attends to [past ; itself] and the next one to [past ;
-        previous ; itself]: at every layer, the keys the next chunk reads are the previous chunk's clean keys,
-        exactly as if the clean pass had run first (`chunk_step` twice). Returns (velocity of the next chunk,
-        the previous chunk's K/V for its slot); the next chunk's own K/V are not needed (its later steps
-        write them) and not returned.
-        """
-        _, f, _, hh, ww = x.shape
-        tokens, e, e0 = self._embed(x, t_freq)
-        n, rows = tokens.shape[1], past_k.shape[0]
-        mask = torch.ones(n, rows + n, dtype=torch.bool, device=x.device)
-        mask[: n // 2, rows + n // 2:] = False  # the clean chunk does not see the one after it
-        out, ks, vs = self._cached_blocks(tokens, e0, cross_k, cross_v, cos, sin, past_k, past_v,
-                                          mask.view(1, 1, n, rows + n))
-        velocity = self._unpatchify(self.head(out[:, n // 2:], e[:, f // 2:]), f // 2, hh, ww)
-        return velocity, torch.stack(ks, 2)[0, : n // 2], torch.stack(vs, 2)[0, : n // 2]
-
-    def _cached_blocks(self, tokens, e0, cross_k, cross_v, cos, sin, past_k, past_v, mask):
-        """The blocks over tokens that attend to [past ; themselves] (under `mask`) and read one caption."""
         def keys_for_layer(i: int):
             def keys(k: Tensor, v: Tensor):
                 return (torch.cat([past_k[:, i].unsqueeze(0), k], 1), torch.cat([past_v[:, i].unsqueeze(0), v], 1),
-                        mask)
+                        None)
             return keys
 
-        return self._run_blocks(tokens, e0, lambda i: (cross_k[i][None, None], cross_v[i][None, None]),
-                                cos, sin, keys_for_layer)
+        out, ks, vs = self._run_blocks(tokens, e0, lambda i: (cross_k[i][None, None], cross_v[i][None, None]),
+                                       cos, sin, keys_for_layer)
+        velocity = self._unpatchify(self.head(out, e), f, hh, ww)
+        return velocity, torch.stack(ks, 2)[0], torch.stack(vs, 2)[0]
 
 
 def timestep_frequencies(t, freq_dim: int, out=None):

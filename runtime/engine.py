@@ -130,8 +130,6 @@ class Engine:
         self.t_freq_steps = [timestep_frequencies(np.full((1, fc), t), cfg.dit.freq_dim) for t in steps]
         self._t_zero = {n: timestep_frequencies(np.zeros((1, n)), cfg.dit.freq_dim)
                         for n in (fc, cfg.shot.context_frames)}
-        # a chunk's clean pass (t = 0) beside the next chunk's first step, in one `dit_clean_step` call
-        self.t_freq_clean_step = np.concatenate([self._t_zero[fc], self.t_freq_steps[0]], axis=1)
         self.rope = RopeTable(cfg, cfg.shot.context_frames + cfg.shot.latent_frames_per_shot)
 
     def t_freq_zero(self, frames: int) -> np.ndarray:

@@ -9,10 +9,8 @@ The shot is counted as the runtime does it (the official schedule, spec section 
 - context fill: the n_ctx context frames at t=0 attending among themselves (no head: its output is unused);
 - chunk b (0..chunks-1): 4 denoising calls and 1 clean pass, each over its own frames, with self-attention
   over [n_ctx + fc*b + fc frames] of keys, cross-attention over text_len keys, and the head. The runtime
-  runs a chunk's clean pass inside the next chunk's first call, without the head (its velocity is unused),
-  and none for the last chunk (nothing reads its K/V); `official=True` counts the official schedule instead
-  (every chunk's clean pass, each with the head), the work of `runtime.reference_loop`. Keys a call masks
-  out are not counted.
+  runs no clean pass for the last chunk (nothing reads its K/V); `official=True` counts the official
+  schedule instead (every chunk's clean pass), the work of `runtime.reference_loop`.
 """
 from __future__ import annotations
 
@@ -80,8 +78,8 @@ def _shot_table(cfg: ModelConfig, chunks: int | None, context_captions: int, off
         add("denoise", _call_flops(cfg, fc, keys, head=True), s.num_steps)
         if official:
             add("clean_pass", _call_flops(cfg, fc, keys, head=True))
-        elif b + 1 < chunks:  # inside the next chunk's first call; its velocity is never made
-            add("clean_pass", _call_flops(cfg, fc, keys, head=False))
+        elif b + 1 < chunks:  # the last chunk's K/V are never read: the runtime does not clean it
+            add("clean_pass", _call_flops(cfg, fc, keys, head=True))
     return table
 
 

@@ -39,16 +39,15 @@ class ContextFillGraph(nn.Module):
         return self.dit.context_fill(x, t_freq, cross_k, cross_v, cross_index, rope_cos, rope_sin)
 
 
-class CachedStepGraph(nn.Module):
-    """The variants of `dit_chunk` (`CausalDiT.chunk_step`) and of `dit_clean_step` (`clean_then_step`):
-    the same inputs, whose shapes say the chunk position and how many chunks the call carries."""
+class DitChunkGraph(nn.Module):
+    """Every `dit_chunk.<b>` variant: the shapes of `past_k`/`past_v` say the chunk's position."""
 
-    def __init__(self, dit: CausalDiT, entry: str):
+    def __init__(self, dit: CausalDiT):
         super().__init__()
-        self.dit, self.entry = dit, entry
+        self.dit = dit
 
     def forward(self, x, t_freq, cross_k, cross_v, rope_cos, rope_sin, past_k, past_v):
-        return getattr(self.dit, self.entry)(x, t_freq, cross_k, cross_v, rope_cos, rope_sin, past_k, past_v)
+        return self.dit.chunk_step(x, t_freq, cross_k, cross_v, rope_cos, rope_sin, past_k, past_v)
 
 
 class VaeDecodeChunkGraph(nn.Module):
@@ -79,8 +78,7 @@ def build_graphs(dit: CausalDiT, text_encoder: nn.Module, vae: TinyVAE) -> dict[
         "text_encode": TextEncodeGraph(text_encoder),
         "cross_kv": CrossKVGraph(dit),
         "context_fill": ContextFillGraph(dit),
-        "dit_chunk": CachedStepGraph(dit, "chunk_step"),
-        "dit_clean_step": CachedStepGraph(dit, "clean_then_step"),
+        "dit_chunk": DitChunkGraph(dit),
         "vae_decode_chunk": VaeDecodeChunkGraph(vae),
         "vae_encode_frame": VaeEncodeFrameGraph(vae),
     }

@@ -2,10 +2,10 @@
 
 `Story.generate_shot` is an iterator: per shot it projects the shot's caption for cross-attention once
 (`cross_kv`), picks context frames from the history, fills the global cache (one pass at t=0, its captions
-projected once each), then per chunk b runs the 4 denoising steps (each writes the chunk's K/V into its
-local slot, in place), decodes the chunk with the VAE's causal state carried over, and yields its frames at
-once. The clean pass of chunk b (x0 at t=0: its K/V are the ones kept, then committed) runs inside chunk
-b+1's first step, one call instead of two (`dit_clean_step.<b+1>`, runtime/dit.py `clean_then_step`). `stop` ends the shot at the next chunk
+projected once each), then per chunk b runs the 4 denoising steps of `dit_chunk.<b>` (each writes the
+chunk's K/V into its local slot, in place), decodes the chunk with the VAE's causal state carried over, and
+yields its frames at once. Chunk b's clean pass at t=0 (its K/V are the ones kept, then committed) runs when
+chunk b+1 starts; the last chunk's, which nothing would read, never runs. `stop` ends the shot at the next chunk
 boundary. Every buffer is allocated in `__init__` and bound once; a chunk allocates nothing.
 
 Once a story has a shot, the next shot's context (frames, flags, and the captions they read) does not
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from runtime.backends.spec import chunk_graph, clean_step_graph
+from runtime.backends.spec import chunk_graph
 from runtime.cache import CACHE_TENSORS, DualKVCache
 from runtime.context import caption_index, context_plan, flags_for_shot, frames_ever_needed
 from runtime.errors import InvalidRequestError, SessionClosedError
@@ -91,20 +91,13 @@ class Story:
             b[graph] = {t.name: alloc(t) for t in specs[spec].inputs + specs[spec].outputs
                         if t.name not in CACHE_TENSORS}
         b["cross_kv"] = {"text": alloc(specs["cross_kv"].tensor("text"))}
-        chunk, fill = b["dit_chunk"], b["context_fill"]
-        clean = specs[clean_step_graph(1)]  # the shot's caption is the same for both chunks of the call
-        b["dit_clean_step"] = {t.name: chunk[t.name] if t.name in ("cross_k", "cross_v") else alloc(t)
-                               for t in clean.inputs + clean.outputs if t.name not in CACHE_TENSORS}
-        np.copyto(b["dit_clean_step"]["t_freq"], eng.t_freq_clean_step)  # always t = 0, then the first step
         self.buffers = b
+        chunk, fill = b["dit_chunk"], b["context_fill"]
         self.bindings = {
             "context_fill": bind("context_fill", fill | self.cache.fill_tensors()),
             **{g: bind(g, b[g]) for g in ("vae_decode_chunk", "vae_encode_frame")},
             **{chunk_graph(k): bind(chunk_graph(k), chunk | self.cache.chunk_tensors(k))
                for k in range(cfg.shot.chunks_per_shot)},
-            # cleaning chunk k-1 reads the rows before it and writes its slot
-            **{clean_step_graph(k): bind(clean_step_graph(k), b["dit_clean_step"] | self.cache.chunk_tensors(k - 1))
-               for k in range(1, cfg.shot.chunks_per_shot)},
             # The shot's caption lands in the chunk graphs' cross K/V; context captions in the fill's table rows.
             "cross_kv": bind("cross_kv", {"text": b["cross_kv"]["text"], "cross_k": chunk["cross_k"],
                                           "cross_v": chunk["cross_v"]}),
@@ -116,7 +109,6 @@ class Story:
         self._rope_scratch = {
             "context_fill": np.zeros((2, cfg.shot.context_frames * cfg.tokens_per_frame, sum(cfg.dit.rope_pairs))),
             "dit_chunk": np.zeros((2, n_chunk_tokens, sum(cfg.dit.rope_pairs))),
-            "dit_clean_step": np.zeros((2, 2 * n_chunk_tokens, sum(cfg.dit.rope_pairs))),
         }
         self._x0 = np.zeros_like(b["dit_chunk"]["x"])
         self._noise = np.zeros_like(b["dit_chunk"]["x"])
@@ -270,45 +262,42 @@ class Story:
         return record.latents[idx]
 
     def _chunk(self, b: int, flag: int) -> np.ndarray:
-        """Denoise chunk b and decode it. Returns a read-only view of its frames.
+        """Clean chunk b-1, denoise chunk b, decode it. Returns a read-only view of its frames.
 
-        The clean pass of chunk b-1 (its x0 at t=0, whose K/V later chunks attend to) runs inside chunk b's
-        first step (`dit_clean_step.<b>`), which then commits that slot; the shot's last chunk gets no clean
-        pass, since nothing reads its K/V (the next shot's context comes from frames)."""
+        A chunk's clean pass (its x0 at t=0, whose K/V later chunks attend to) runs when the next chunk
+        starts, not before its own frames are decoded: the frames come one call sooner, and the shot's last
+        chunk, whose K/V nothing reads (the next shot's context comes from frames), is never cleaned."""
         cfg, eng = self.cfg, self.engine
-        bufs, binding = self.buffers["dit_chunk"], self.bindings[chunk_graph(b)]
+        bufs = self.buffers["dit_chunk"]
         fc = cfg.shot.latent_frames_per_chunk
+        x, v, x0, noise = bufs["x"], bufs["velocity"], self._x0, self._noise
+        if b > 0:
+            self._clean(b - 1, flag)  # x0 still holds chunk b-1's result
         first = cfg.shot.context_frames + fc * b
         eng.rope.fill(range(first, first + fc), [flag] * fc, bufs["rope_cos"], bufs["rope_sin"],
                       self._rope_scratch["dit_chunk"])
-        x, v, x0, noise = bufs["x"], bufs["velocity"], self._x0, self._noise
         self.rng.standard_normal(dtype=np.float32, out=x)
         sched, sigmas = eng.scheduler, eng.step_sigmas
         for i, sigma in enumerate(sigmas):
-            if i == 0 and b > 0:
-                self._clean_then_step(b, flag)  # x0 still holds chunk b-1's result
-                velocity = self.buffers["dit_clean_step"]["velocity"]
-            else:
-                np.copyto(bufs["t_freq"], eng.t_freq_steps[i])
-                eng.backend.run(chunk_graph(b), binding)  # its K/V land in the chunk's slot
-                velocity = v
-            sched.x0_from_velocity(x, velocity, sigma, out=x0)
+            np.copyto(bufs["t_freq"], eng.t_freq_steps[i])
+            eng.backend.run(chunk_graph(b), self.bindings[chunk_graph(b)])  # its K/V land in the chunk's slot
+            sched.x0_from_velocity(x, v, sigma, out=x0)
             if i + 1 < len(sigmas):
                 self.rng.standard_normal(dtype=np.float32, out=noise)
                 sched.add_noise(x0, noise, sigmas[i + 1], out=x)
         return self._decode(b, x0)
 
-    def _clean_then_step(self, b: int, flag: int) -> None:
-        """Chunk b-1's clean pass (x0 at t=0) and chunk b's first step (x) in one call; commits chunk b-1."""
-        cfg, eng, join = self.cfg, self.engine, self.buffers["dit_clean_step"]
+    def _clean(self, b: int, flag: int) -> None:
+        """Clean pass of chunk b (its x0 at t=0): writes the K/V later chunks attend to, then commits them."""
+        cfg, eng, bufs = self.cfg, self.engine, self.buffers["dit_chunk"]
         fc = cfg.shot.latent_frames_per_chunk
-        first = cfg.shot.context_frames + fc * (b - 1)
-        eng.rope.fill(range(first, first + 2 * fc), [flag] * 2 * fc, join["rope_cos"], join["rope_sin"],
-                      self._rope_scratch["dit_clean_step"])
-        join["x"][:, :fc] = self._x0
-        join["x"][:, fc:] = self.buffers["dit_chunk"]["x"]
-        eng.backend.run(clean_step_graph(b), self.bindings[clean_step_graph(b)])
-        self.cache.local.commit(fc * b)
+        first = cfg.shot.context_frames + fc * b
+        eng.rope.fill(range(first, first + fc), [flag] * fc, bufs["rope_cos"], bufs["rope_sin"],
+                      self._rope_scratch["dit_chunk"])
+        np.copyto(bufs["x"], self._x0)
+        np.copyto(bufs["t_freq"], eng.t_freq_zero(fc))
+        eng.backend.run(chunk_graph(b), self.bindings[chunk_graph(b)])
+        self.cache.local.commit(fc * (b + 1))
 
     def _decode(self, b: int, x0: np.ndarray) -> np.ndarray:
         dec, binding = self.buffers["vae_decode_chunk"], self.bindings["vae_decode_chunk"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from runtime.backends.spec import chunk_graph, free_dims, graph_specs
+from runtime.backends.spec import DIT_LOOP, GRAPH_NAMES, chunk_graph, families, free_dims, graph_specs
 from runtime.config import get_preset
 from runtime.scheduler import FlowMatchScheduler
 from runtime.vae import FIRST_KEEP, TinyVAE
@@ -71,6 +71,9 @@ def test_spec_shapes_are_derived_from_the_preset():
         axes, sizes = free_dims([s[chunk_graph(b)] for b in range(7)])
         assert axes == {"past_k": {0: "past_k_0"}, "past_v": {0: "past_k_0"}}
         assert [v["past_k_0"] for v in sizes] == [(6 + 3 * b) * tpf for b in range(7)]
+        # every family is timed as part of the DiT loop, or is text encoding or the VAE (a new one must choose)
+        assert tuple(families(s)) == GRAPH_NAMES
+        assert set(GRAPH_NAMES) - set(DIT_LOOP) == {"text_encode", "vae_decode_chunk", "vae_encode_frame"}
     assert get_preset("shotstream-1.3b").tokens_per_frame == 1560
 
 

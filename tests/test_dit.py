@@ -77,25 +77,6 @@ def test_block_mask_structure():
     assert m[5:, :].all()  # block 1: everything before it and itself
 
 
-def test_clean_pass_and_next_step_in_one_call_equal_the_two_calls(model):
-    g = torch.Generator().manual_seed(5)
-    text = torch.randn(1, CFG.text.text_len, D.text_dim, generator=g)
-    ck, cv = model.cross_kv(text)
-    shape = (D.num_layers, D.num_heads, D.head_dim)
-    past_k, past_v = torch.randn(9 * TPF, *shape, generator=g), torch.randn(9 * TPF, *shape, generator=g)
-    prev, nxt = torch.randn(1, 3, *CFG.latent_shape, generator=g), torch.randn(1, 3, *CFG.latent_shape, generator=g)
-    with torch.no_grad():
-        _, k_clean, v_clean = model.chunk_step(prev, tf([0.0] * 3), ck[0], cv[0], *rope(range(9, 12), [1] * 3),
-                                               past_k, past_v)
-        vel, _, _ = model.chunk_step(nxt, tf([957.9] * 3), ck[0], cv[0], *rope(range(12, 15), [1] * 3),
-                                     torch.cat([past_k, k_clean]), torch.cat([past_v, v_clean]))
-        joint = model.clean_then_step(torch.cat([prev, nxt], 1), tf([0.0] * 3 + [957.9] * 3), ck[0], cv[0],
-                                      *rope(range(9, 15), [1] * 6), past_k, past_v)
-    assert vel.abs().mean() > 0.1
-    for a, b in zip(joint, (vel, k_clean, v_clean)):
-        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
-
-
 def test_a_table_of_captions_equals_captions_per_frame(model):
     """Frames that pick their caption from a table get what frames given the caption itself get."""
     g = torch.Generator().manual_seed(11)

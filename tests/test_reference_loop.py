@@ -121,7 +121,7 @@ def test_breakdowns_add_up_to_the_total(torch_engine):
     assert sum(by_op.values()) == sum(by_phase.values()) == dit_loop_flops(cfg)
     official = dit_loop_flops_breakdown(cfg, by="phase", official=True)
     assert official["denoise"] == by_phase["denoise"] == cfg.shot.num_steps * official["clean_pass"]
-    assert by_phase["clean_pass"] < official["clean_pass"]  # no head, and no pass for the last chunk
+    assert by_phase["clean_pass"] < official["clean_pass"]  # no pass for the last chunk
 
 
 # -- matmul peak ------------------------------------------------------------------------------------

@@ -23,15 +23,14 @@ def test_shot_geometry_and_frames(ort_engine):
     assert story.shots_done == 1 and story.history[0].length == 81
 
 
-def test_29_model_calls_for_a_seven_chunk_shot(ort_engine):
-    """The official loop makes 36 DiT calls: a context fill, then 4 steps and a clean pass per chunk. Here each
-    clean pass shares its call with the next chunk's first step, and the last chunk's (whose K/V nothing
-    reads) is not run: 1 + 7 * 4."""
+def test_35_model_calls_for_a_seven_chunk_shot(ort_engine):
+    """The official loop makes 36 DiT calls: a context fill, then 4 steps and a clean pass per chunk. The last
+    chunk's clean pass, whose K/V nothing reads, is not run here: 1 + 7 * 4 + 6."""
     story = ort_engine.open_story(seed=0, global_caption=CAPTION)
     before = dict(ort_engine.backend.calls)
     collect(story.generate_shot("the dragon flies above the castle"))
     calls = {k: v - before.get(k, 0) for k, v in ort_engine.backend.calls.items()}
-    assert (calls["context_fill"], calls["dit_chunk"], calls["dit_clean_step"]) == (1, 22, 6)
+    assert (calls["context_fill"], calls["dit_chunk"]) == (1, 34)
     assert calls["cross_kv"] == 2 and calls["vae_decode_chunk"] == 7  # the shot's caption and the context's
 
 
@@ -59,9 +58,9 @@ def test_same_seed_same_frames_other_seed_other_frames(ort_engine):
 
 @pytest.mark.parametrize("engine_name", ["torch_engine", "ort_engine"])
 def test_global_cache_untouched_by_chunks_and_local_slot_holds_clean_pass(engine_name, request):
-    """Spec invariants 2 and 3, checked on the live story after each chunk. Chunk b's first call writes chunk
-    b-1's clean-pass K/V into its slot itself (nothing copies them there) and commits it: the slot then holds
-    what a clean pass alone (`chunk_step` on chunk b-1's x0 at t=0) gives."""
+    """Spec invariants 2 and 3, checked on the live story after each chunk. When chunk b starts, chunk b-1's
+    clean pass writes its K/V into its slot itself (the graph's outputs are bound there; nothing copies them)
+    and commits it: the slot then holds what `chunk_step` on chunk b-1's x0 at t=0 gives."""
     eng = request.getfixturevalue(engine_name)
     story = eng.open_story(seed=3, global_caption=CAPTION)
     collect(story.generate_shot("the knight walks in the forest", chunks=2))  # history for a real context

@@ -9,15 +9,11 @@ Graphs (all batch 1, all shapes static):
 - dit_chunk.<b>    : chunk b of a shot (one variant per chunk position b): the chunk + its caption's cross K/V
                      + the cache rows valid before it ([global ; local chunks 0..b-1], `past_k`/`past_v`)
                      -> velocity and the chunk's K/V (bound to its local slot, so they land there in place)
-- dit_clean_step.<b>: chunk b-1's clean pass and chunk b's first step in one call (b = 1..6): both chunks'
-                     frames + the cache rows before chunk b-1 -> chunk b's velocity and chunk b-1's clean K/V
-                     (bound to its slot). A shot runs 1 + 6 of these + 21 `dit_chunk` calls, and no clean pass
-                     for its last chunk, whose K/V nothing reads.
 - vae_decode_chunk : one chunk of latents + causal state -> 4 frames per latent (RGB, 0..255) + new state
                      (a shot's first chunk: its first FIRST_KEEP frames are not part of the shot)
 - vae_encode_frame : one RGB frame (0..255) -> one latent frame (a shot's first-frame path)
 
-A family's variants (`dit_chunk.0` ... `dit_chunk.6`, `dit_clean_step.1` ... `.6`) differ only in the first axis of `past_k`/`past_v`: one
+A family's variants (`dit_chunk.0` ... `dit_chunk.6`) differ only in the first axis of `past_k`/`past_v`: one
 model is exported with that axis free (`free_dims`), and each variant is a static instance of it.
 """
 from __future__ import annotations
@@ -28,20 +24,13 @@ from dataclasses import asdict, dataclass
 
 from runtime.config import ModelConfig
 
-GRAPH_NAMES = ("text_encode", "cross_kv", "context_fill", "dit_chunk", "dit_clean_step", "vae_decode_chunk",
-               "vae_encode_frame")
+GRAPH_NAMES = ("text_encode", "cross_kv", "context_fill", "dit_chunk", "vae_decode_chunk", "vae_encode_frame")
+DIT_LOOP = ("cross_kv", "context_fill", "dit_chunk")  # a shot's DiT work: what the bench times as the DiT loop
 
 
 def chunk_graph(b: int) -> str:
     """The `dit_chunk` variant of chunk position b."""
     return f"dit_chunk.{b}"
-
-
-def clean_step_graph(b: int) -> str:
-    """The `dit_clean_step` variant that cleans chunk b-1 and takes chunk b's first step (b >= 1)."""
-    if b < 1:
-        raise ValueError(f"chunk {b} has no chunk before it to clean")
-    return f"dit_clean_step.{b}"
 
 
 def family(graph: str) -> str:
@@ -95,10 +84,10 @@ def graph_specs(cfg: ModelConfig) -> dict[str, GraphSpec]:
     def rope(frames: int) -> tuple[TensorSpec, ...]:
         return T("rope_cos", (frames * tpf, pairs)), T("rope_sin", (frames * tpf, pairs))
 
-    def chunk(name: str, frames: int, past_chunks: int) -> GraphSpec:
-        past = (n_ctx + n_chunk * past_chunks) * tpf
-        return GraphSpec(name,
-                         frames_in(frames) + (T("cross_k", cross), T("cross_v", cross)) + rope(frames)
+    def chunk(b: int) -> GraphSpec:
+        past = (n_ctx + n_chunk * b) * tpf
+        return GraphSpec(chunk_graph(b),
+                         frames_in(n_chunk) + (T("cross_k", cross), T("cross_v", cross)) + rope(n_chunk)
                          + (T("past_k", (past,) + kv), T("past_v", (past,) + kv)),
                          (T("velocity", (1, n_chunk) + lat), T("chunk_k", (n_chunk * tpf,) + kv),
                           T("chunk_v", (n_chunk * tpf,) + kv)))
@@ -113,8 +102,7 @@ def graph_specs(cfg: ModelConfig) -> dict[str, GraphSpec]:
                   frames_in(n_ctx) + (T("cross_k", (n_ctx,) + cross), T("cross_v", (n_ctx,) + cross),
                                       T("cross_index", (n_ctx,), "int64")) + rope(n_ctx),
                   (T("global_k", (n_ctx * tpf,) + kv), T("global_v", (n_ctx * tpf,) + kv))),
-        *(chunk(chunk_graph(b), n_chunk, b) for b in range(s.chunks_per_shot)),
-        *(chunk(clean_step_graph(b), 2 * n_chunk, b - 1) for b in range(1, s.chunks_per_shot)),
+        *(chunk(b) for b in range(s.chunks_per_shot)),
         GraphSpec("vae_decode_chunk", (T("latents", (n_chunk,) + lat), T("state", state)),
                   (T("frames", (n_chunk * cfg.vae.temporal_stride, cfg.height, cfg.width, 3)), T("state_out", state))),
         GraphSpec("vae_encode_frame", (T("frame", (1, cfg.height, cfg.width, 3)),), (T("latent", (1,) + lat),)),

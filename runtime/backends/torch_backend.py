@@ -12,7 +12,7 @@ On a CUDA device (`device="cuda"`):
 - the chunk step of position b (`dit_chunk.<b>`) reads the cache rows valid before it and writes its K/V
   into its slot: both are views of the story's joint cache (runtime/cache.py), so the write is an in-place
   device copy;
-- each chunk step binding (`dit_chunk`, `dit_clean_step`: 28 calls per shot) is captured as a CUDA graph at its second call
+- each chunk step binding (5 calls per chunk, 35 per shot) is captured as a CUDA graph at its second call
   and replayed from then on (the 7 positions of a story share one memory pool); the other graphs run
   eagerly (context fill: once per shot; VAE decode: branches on the shot's first chunk and is dominated by
   large convolutions).
@@ -33,7 +33,7 @@ from runtime.backends.base import RESIDENT, Backend, check_buffers
 from runtime.backends.spec import GraphSpec, TensorSpec, family
 
 log = logging.getLogger(__name__)
-CAPTURED = frozenset({"dit_chunk", "dit_clean_step"})  # graph families replayed as CUDA graphs on CUDA
+CAPTURED = frozenset({"dit_chunk"})  # graph families replayed as CUDA graphs on a CUDA device
 
 
 class DeviceTensor:
