@@ -12,9 +12,9 @@ On a CUDA device (`device="cuda"`):
 - the chunk step of position b (`dit_chunk.<b>`) reads the cache rows valid before it and writes its K/V
   into its slot: both are views of the story's joint cache (runtime/cache.py), so the write is an in-place
   device copy;
-- each chunk step binding (5 calls per chunk, 35 per shot) is captured as a CUDA graph at its second call
-  and replayed from then on (the 7 positions of a story share one memory pool); the other graphs run
-  eagerly (context fill: once per shot; VAE decode: branches on the shot's first chunk and is dominated by
+- each chunk step binding (one per chunk position and story; 34 calls per shot) is captured as a CUDA graph
+  at its second call and replayed from then on (every captured graph shares one memory pool); the other
+  graphs run eagerly (context fill: once per shot; VAE decode: branches on the shot's first chunk and is dominated by
   large convolutions).
 The `text_encode` graph may live on another device (`text_device`, the CPU by default) in its own dtype, so
 umT5-XXL (cached per prompt) does not take GPU memory from the DiT. NOT VERIFIED on a GPU by this project:
