@@ -85,4 +85,3 @@ def build_graphs(dit: CausalDiT, text_encoder: nn.Module, vae: TinyVAE) -> dict[
     for g in graphs.values():
         g.eval()
     return graphs
-

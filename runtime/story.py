@@ -267,15 +267,11 @@ class Story:
         A chunk's clean pass (its x0 at t=0, whose K/V later chunks attend to) runs when the next chunk
         starts, not before its own frames are decoded: the frames come one call sooner, and the shot's last
         chunk, whose K/V nothing reads (the next shot's context comes from frames), is never cleaned."""
-        cfg, eng = self.cfg, self.engine
-        bufs = self.buffers["dit_chunk"]
-        fc = cfg.shot.latent_frames_per_chunk
+        eng, bufs = self.engine, self.buffers["dit_chunk"]
         x, v, x0, noise = bufs["x"], bufs["velocity"], self._x0, self._noise
         if b > 0:
             self._clean(b - 1, flag)  # x0 still holds chunk b-1's result
-        first = cfg.shot.context_frames + fc * b
-        eng.rope.fill(range(first, first + fc), [flag] * fc, bufs["rope_cos"], bufs["rope_sin"],
-                      self._rope_scratch["dit_chunk"])
+        self._chunk_rope(b, flag)
         self.rng.standard_normal(dtype=np.float32, out=x)
         sched, sigmas = eng.scheduler, eng.step_sigmas
         for i, sigma in enumerate(sigmas):
@@ -289,15 +285,20 @@ class Story:
 
     def _clean(self, b: int, flag: int) -> None:
         """Clean pass of chunk b (its x0 at t=0): writes the K/V later chunks attend to, then commits them."""
-        cfg, eng, bufs = self.cfg, self.engine, self.buffers["dit_chunk"]
-        fc = cfg.shot.latent_frames_per_chunk
-        first = cfg.shot.context_frames + fc * b
-        eng.rope.fill(range(first, first + fc), [flag] * fc, bufs["rope_cos"], bufs["rope_sin"],
-                      self._rope_scratch["dit_chunk"])
+        eng, bufs = self.engine, self.buffers["dit_chunk"]
+        fc = self.cfg.shot.latent_frames_per_chunk
+        self._chunk_rope(b, flag)
         np.copyto(bufs["x"], self._x0)
         np.copyto(bufs["t_freq"], eng.t_freq_zero(fc))
         eng.backend.run(chunk_graph(b), self.bindings[chunk_graph(b)])
         self.cache.local.commit(fc * (b + 1))
+
+    def _chunk_rope(self, b: int, flag: int) -> None:
+        """RoPE tables of chunk b's frames (positions after the context, the shot's flag) into the chunk buffers."""
+        bufs, fc = self.buffers["dit_chunk"], self.cfg.shot.latent_frames_per_chunk
+        first = self.cfg.shot.context_frames + fc * b
+        self.engine.rope.fill(range(first, first + fc), [flag] * fc, bufs["rope_cos"], bufs["rope_sin"],
+                              self._rope_scratch["dit_chunk"])
 
     def _decode(self, b: int, x0: np.ndarray) -> np.ndarray:
         dec, binding = self.buffers["vae_decode_chunk"], self.bindings["vae_decode_chunk"]
