@@ -60,9 +60,6 @@ def run(args: argparse.Namespace) -> int:
         for name in ("SDL_VIDEODRIVER", "SDL_AUDIODRIVER"):
             os.environ.setdefault(name, "dummy")
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    # The recorder runs ffmpeg as a child process; no child uses gRPC, so gRPC's fork handlers (which
-    # only print a notice when other threads are busy) are not needed. Read when grpc is first imported.
-    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     autoplay = args.autoplay or no_display
     record = args.record or (DEFAULT_RECORD if no_display else None)
     seconds = args.seconds if args.seconds is not None else (AUTOPLAY_SECONDS if autoplay else None)
