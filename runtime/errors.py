@@ -19,7 +19,9 @@ class UnknownWordsError(InvalidPromptError):
 
     def __init__(self, words: list[str]):
         self.words = list(words)
-        super().__init__(f"unknown words (not in the model's vocabulary): {', '.join(self.words)}")
+        super().__init__(f"unknown words (not in the model's vocabulary): {', '.join(self.words)}. `shotstream vocab` "
+                         "(or GetInfo) lists the words the model knows; the lenient prompt mode (`--prompt-mode "
+                         "lenient`, PROMPT_MODE_LENIENT) leaves unknown words out and reports them instead")
 
 
 class CapacityError(ShotStreamError):

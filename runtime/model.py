@@ -53,7 +53,12 @@ def load_tokenizer(preset: str, weights: str | Path | None = None) -> Tokenizer:
         raise ComponentUnavailableError(f"preset {preset!r} reads prompts with the {cfg.text.kind} text encoder, which "
                                         "brings its own tokenizer; this package does not bundle it")
     directory = Path(weights) if weights is not None else default_weights_dir(preset)
-    tokenizer = Tokenizer.from_file(directory / "vocab.txt", cfg.text.text_len)
+    synonyms = directory / "synonyms.txt"  # optional: the words writers use for what the model draws
+    try:
+        tokenizer = Tokenizer.from_file(directory / "vocab.txt", cfg.text.text_len,
+                                        synonyms if synonyms.exists() else None)
+    except ValueError as e:
+        raise ComponentUnavailableError(f"{directory}: {e}") from e
     if len(tokenizer.vocab) > cfg.text.vocab_size:
         raise ComponentUnavailableError(f"vocabulary of {len(tokenizer.vocab)} words exceeds vocab_size {cfg.text.vocab_size}")
     return tokenizer

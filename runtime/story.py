@@ -133,7 +133,7 @@ class Story:
         own = self.engine.check_prompt(prompt, self.prompt_mode)
         index = len(self.history) if shot_index is None else shot_index
         full = self.engine.check_prompt(shot_prompt(self._caption_text, index, own.text), "strict")
-        return PromptCheck(full.tokens, full.text, own.dropped)
+        return PromptCheck(full.tokens, full.text, own.dropped, own.read_as)
 
     def prepare_next(self) -> bool:
         """Fills the global cache for the next shot now, off its first frame's path (see the module

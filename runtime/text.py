@@ -10,6 +10,12 @@ How a prompt becomes tokens (`split_words`), as a writer means the text:
 - quotes, brackets and whitespace only separate; any other symbol is a piece of its own (unknown unless the
   vocabulary has it).
 
+Words in another form than the vocabulary's read as the vocabulary's form (`Tokenizer.reading`): a writer's
+inflection of a known word (base form, -s, -ing, -ed, the common irregular past forms: "walk", "walked" ->
+walks; "ran" -> runs) and the model's own synonyms (`synonyms.txt` beside the vocabulary: "draws" -> swings,
+aspect verbs such as "starts" read as nothing). `PromptCheck.read_as` lists each such reading; nothing else is
+changed, so a word for something the world cannot draw is still unknown.
+
 Two prompt modes, chosen per story: `strict` refuses a prompt with pieces outside the vocabulary
 (`UnknownWordsError` lists them); `lenient` drops them and reports them (`PromptCheck.dropped`), and still
 refuses a prompt with no known word left. In both, prompts longer than the encoder's `text_len` are refused,
@@ -57,6 +63,47 @@ def split_words(text: str) -> list[str]:
     return pieces
 
 
+# English past forms a writer may use, by their base form (only those whose base may be a vocabulary's lemma matter)
+_IRREGULAR = {"ran": "run", "flew": "fly", "fought": "fight", "struck": "strike", "swung": "swing", "leapt": "leap",
+              "met": "meet", "drew": "draw", "fled": "flee", "stood": "stand", "sat": "sit", "spat": "spit",
+              "began": "begin", "begun": "begin", "rose": "rise", "held": "hold", "went": "go", "came": "come",
+              "hid": "hide", "threw": "throw", "saw": "see"}
+_MIN_LEMMA = 3  # shorter stems ("i" of "is", "k" of "king") would join unrelated words
+
+
+def lemmas(word: str) -> tuple[str, ...]:
+    """The base forms `word` may be an inflection of, most literal first: "walked" -> walked, walk, walke;
+    "running" -> running, runn, runne, run. Spelling rules only: no dictionary, so some are not words."""
+    out = [word, _IRREGULAR.get(word, word)]
+    if word.endswith("ies"):
+        out.append(word[:-3] + "y")
+    if word.endswith("es"):
+        out.append(word[:-2])
+    if word.endswith("s") and not word.endswith("ss"):
+        out.append(word[:-1])
+    if word.endswith("ied"):
+        out.append(word[:-3] + "y")
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix):
+            stem = word[:-len(suffix)]
+            out += [stem, stem + "e"] + ([stem[:-1]] if len(stem) > 2 and stem[-1] == stem[-2] else [])
+    return tuple(w for w in dict.fromkeys(out) if len(w) >= _MIN_LEMMA)
+
+
+def read_synonyms(path: str | Path) -> dict[str, tuple[str, ...]]:
+    """`word = reading` lines (`#` starts a comment); an empty reading means the word adds nothing to draw."""
+    table = {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        word, sep, reading = line.partition("=")
+        if not sep or not word.strip().isalpha():
+            raise ValueError(f"{path}:{number}: expected 'word = reading', got {line!r}")
+        table[word.strip()] = tuple(reading.split())
+    return table
+
+
 def shot_prompt(global_caption: str, shot_index: int, caption: str) -> str:
     """The official composition: global caption + "shot{i}:" + shot caption (1-based i)."""
     return f"{global_caption.strip()} shot{shot_index + 1}: {caption.strip()}"
@@ -65,25 +112,62 @@ def shot_prompt(global_caption: str, shot_index: int, caption: str) -> str:
 @dataclass(frozen=True)
 class PromptCheck:
     """What the encoder reads of a prompt: `tokens` (with the leading <bos>, at most `text_len`), `text` (the
-    known pieces joined by spaces; encoding it strictly gives the same ids) and the pieces `dropped` (lenient)."""
+    known pieces joined by spaces; encoding it strictly gives the same ids), the pieces `dropped` (lenient) and
+    the words `read_as` another form of the vocabulary (see `Tokenizer.reading`)."""
 
     tokens: int
     text: str
     dropped: tuple[str, ...] = ()
+    read_as: tuple[tuple[str, str], ...] = ()  # (word as written, what the encoder reads; "" for nothing)
 
 
 class Tokenizer:
     """Word-level tokenizer; id 0 is padding, id 1 begins every prompt."""
 
-    def __init__(self, words: list[str], text_len: int):
+    def __init__(self, words: list[str], text_len: int, synonyms: dict[str, tuple[str, ...]] | None = None):
         self.vocab = [PAD, BOS] + [w for w in words if w not in (PAD, BOS)]
         self.index = {w: i for i, w in enumerate(self.vocab)}
         self.text_len = text_len
+        self._by_lemma: dict[str, list[str]] = {}
+        for w in self.vocab[2:]:
+            for lemma in lemmas(w):
+                self._by_lemma.setdefault(lemma, []).append(w)
+        self.synonyms = dict(synonyms or {})
+        for word, reading in self.synonyms.items():
+            missing = [w for w in reading if self._form(w, w) is None]
+            if missing:
+                raise ValueError(f"synonym {word!r} reads as {' '.join(missing)!r}, which the vocabulary lacks")
 
     @classmethod
-    def from_file(cls, path: str | Path, text_len: int) -> "Tokenizer":
+    def from_file(cls, path: str | Path, text_len: int, synonyms: str | Path | None = None) -> "Tokenizer":
         words = [w.strip() for w in Path(path).read_text().splitlines() if w.strip()]
-        return cls(words, text_len)
+        return cls(words, text_len, read_synonyms(synonyms) if synonyms is not None else None)
+
+    def _form(self, lemma: str, written: str) -> str | None:
+        """The vocabulary's word for `lemma` in the form nearest `written`: a gerund reads as a gerund (or the
+        -s form), any other form as the -s form only ("walk" -> walks), so a noun the vocabulary has only as an
+        -ing or -ed word never takes a plain word's place ("even" is not "evening", "lock" not "locked")."""
+        if lemma in self.index:
+            return lemma
+        forms = self._by_lemma.get(lemma, ())
+        if written.endswith("ing"):
+            ranked = [w for w in forms if w.endswith("ing")] + [w for w in forms if w.endswith("s")]
+        else:
+            ranked = [w for w in forms if w.endswith("s")]
+        return ranked[0] if ranked else None
+
+    def reading(self, piece: str) -> tuple[str, ...] | None:
+        """What the encoder reads for `piece`: itself when known, the vocabulary's form of an inflection or of a
+        synonym (possibly nothing: an aspect verb), or None when the word is unknown."""
+        if piece in self.index:
+            return (piece,)
+        for lemma in lemmas(piece):
+            if lemma in self.synonyms:
+                return tuple(self._form(w, piece) for w in self.synonyms[lemma])
+            form = self._form(lemma, piece)
+            if form is not None:
+                return (form,)
+        return None
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -91,11 +175,8 @@ class Tokenizer:
         return tuple(self.vocab[2:])
 
     def unknown_words(self, text: str) -> list[str]:
-        seen: dict[str, None] = {}
-        for w in split_words(text):
-            if w not in self.index:
-                seen.setdefault(w)
-        return list(seen)
+        """The pieces of `text` that have no reading, each once, in order."""
+        return list(dict.fromkeys(w for w in split_words(text) if self.reading(w) is None))
 
     def check(self, text: str, mode: str = "strict") -> PromptCheck:
         """Validates `text` in `mode` without encoding it. Raises InvalidPromptError (empty, too long,
@@ -105,15 +186,17 @@ class Tokenizer:
         pieces = split_words(text)
         if not pieces:
             raise InvalidPromptError("the prompt is empty")
-        unknown = self.unknown_words(text)
+        readings = [(w, self.reading(w)) for w in pieces]
+        unknown = list(dict.fromkeys(w for w, r in readings if r is None))
         if unknown and mode == "strict":
             raise UnknownWordsError(unknown)
-        kept = [w for w in pieces if w in self.index]
+        kept = [k for _, r in readings if r is not None for k in r]
         if not any(w not in PUNCTUATION for w in kept):
             raise InvalidPromptError(f"no word of the prompt is in the model's vocabulary (dropped: {', '.join(unknown)})")
         if len(kept) + 1 > self.text_len:
             raise InvalidPromptError(f"the prompt is {len(kept) + 1} tokens; the model reads at most {self.text_len}")
-        return PromptCheck(len(kept) + 1, " ".join(kept), tuple(unknown))
+        read_as = dict.fromkeys((w, " ".join(r)) for w, r in readings if r is not None and r != (w,))
+        return PromptCheck(len(kept) + 1, " ".join(kept), tuple(unknown), tuple(read_as))
 
     def encode(self, text: str, out=None, mode: str = "strict"):
         """Token ids, padded to text_len (int64). Raises as `check` does."""

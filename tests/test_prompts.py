@@ -77,6 +77,57 @@ def test_an_unknown_mode_is_refused(tokenizer):
         tokenizer.check("the knight", "loose")
 
 
+FORMS = "the knight wizard and walks walking runs flies evening swings his sword spell locked houses".split()
+
+
+@pytest.mark.parametrize("written, read", [
+    ("walk", "walks"), ("walked", "walks"), ("walks", "walks"), ("walking", "walking"),  # base, -ed, -s, -ing
+    ("run", "runs"), ("ran", "runs"), ("running", "runs"),  # irregular past; a doubled consonant
+    ("fly", "flies"), ("flew", "flies"), ("flying", "flies"),  # -y -> -ies; no gerund in the vocabulary
+    ("knights", "knight"), ("house", "houses"),  # nouns by number
+    ("draws", "swings"), ("drawing", "swings"), ("fireball", "spell"),  # the model's synonyms, inflected
+    ("starts", ""), ("began", ""),  # aspect verbs read as nothing
+])
+def test_a_known_word_in_another_form_reads_as_the_vocabulary_form(written, read):
+    tokenizer = Tokenizer(FORMS, text_len=16, synonyms={"draw": ("swing",), "fireball": ("spell",),
+                                                        "start": (), "begin": ()})
+    check = tokenizer.check(f"the knight {written} his sword", "strict")
+    assert check.text == " ".join(["the", "knight", *read.split(), "his", "sword"])
+    assert check.read_as == (() if read == written else ((written, read),))
+    assert check.tokens == 1 + len(check.text.split())
+
+
+@pytest.mark.parametrize("word", ["even", "lock", "wizards's", "zorblaxes", "kin", "sing"])
+def test_a_word_is_not_stretched_to_another_one(word):
+    # "even" is not "evening", "lock" not "locked" (only -s forms stand for a plain word); "sing" has no stem
+    tokenizer = Tokenizer(FORMS + ["king"], text_len=16)
+    assert tokenizer.unknown_words(f"the {word}") == ([] if word == "wizards's" else [word])
+
+
+def test_synonyms_must_read_as_the_vocabulary(tmp_path):
+    with pytest.raises(ValueError, match="zorblax"):
+        Tokenizer(FORMS, text_len=16, synonyms={"draw": ("zorblax",)})
+    table = tmp_path / "synonyms.txt"
+    table.write_text("# comment\ndraw = swing  # the sword\nstart =\n")
+    assert Tokenizer.from_file(_vocab(tmp_path), 16, table).synonyms == {"draw": ("swing",), "start": ()}
+    table.write_text("draw swing\n")
+    with pytest.raises(ValueError, match="synonyms.txt:1"):
+        Tokenizer.from_file(_vocab(tmp_path), 16, table)
+
+
+def _vocab(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("\n".join(FORMS) + "\n")
+    return path
+
+
+def test_the_refusal_says_where_the_words_are_and_how_to_go_on(tokenizer):
+    with pytest.raises(UnknownWordsError) as err:
+        tokenizer.check("the zorblax walks", "strict")
+    assert "zorblax" in str(err.value)
+    assert "shotstream vocab" in str(err.value) and "--prompt-mode lenient" in str(err.value)
+
+
 def test_every_vocabulary_entry_is_one_piece_as_the_tokenizer_splits_text(ort_engine):
     # A word the splitter cannot produce (e.g. "close-up", "knight's", "Dragon") could never be used.
     assert [w for w in ort_engine.info.vocabulary if split_words(w) != [w]] == []
