@@ -1,5 +1,9 @@
 """The `shotstream` command: render, model-info, bench (here) and serve / demo / eval (dispatched lazily to
 their packages, so this module never imports grpc or pygame).
+
+Exit status, every subcommand alike (`EXIT_STATUS`, shown in `--help`): 0 done; 2 refused, before any work where
+it can be known then: a bad argument or a bad input (story file, prompt words, output path, weights), said in
+one line on stderr; 1 failed unexpectedly (a bug: the traceback is printed).
 """
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import hashlib
 import importlib
 import json
 import logging
+import os
 import sys
 import textwrap
 import time
@@ -24,8 +29,16 @@ PLUGINS = {
 }
 
 
+EXIT_STATUS = ("exit status: 0 done; 2 refused (a bad argument or input, said in one line on stderr, before any "
+               "work where it can be known then); 1 failed unexpectedly (a bug: the traceback is printed)")
+
+
+class UsageError(Exception):
+    """A command-line argument the command refuses (exit status 2, like argparse's own refusals)."""
+
+
 def load_story_file(path: Path) -> tuple[str, list[str]]:
-    """The official test-set JSON: {"global_caption": ..., "shot1": ..., ..., "shotN": ...}."""
+    """The official test-set JSON: {"global_caption": ..., "shot1": ..., ..., "shotN": ...}, every value a string."""
     from runtime.errors import InvalidRequestError
 
     try:
@@ -36,11 +49,34 @@ def load_story_file(path: Path) -> tuple[str, list[str]]:
         raise InvalidRequestError(f"{path}: a story file is an object with a 'global_caption' string")
     shots, i = [], 1
     while f"shot{i}" in data:
-        shots.append(str(data[f"shot{i}"]))
+        if not isinstance(data[f"shot{i}"], str):
+            raise InvalidRequestError(f"{path}: 'shot{i}' must be a string (the shot's prompt), "
+                                      f"got {json.dumps(data[f'shot{i}'])}")
+        shots.append(data[f"shot{i}"])
         i += 1
     if not shots:
         raise InvalidRequestError(f"{path}: no 'shot1' key")
     return data["global_caption"], shots
+
+
+def check_writable(out: Path) -> None:
+    """Refuses an output path that cannot be written, before any work: a folder of PNGs (no suffix) must be
+    creatable, a file creatable in its folder. Nothing is left behind."""
+    from runtime.errors import InvalidRequestError
+
+    try:
+        folder = out if out.suffix == "" else out.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        if out.suffix:
+            existed = out.exists()
+            with open(out, "ab"):
+                pass
+            if not existed:
+                out.unlink()
+        elif not os.access(folder, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as e:
+        raise InvalidRequestError(f"cannot write the output {out}: {e.strerror or e}") from e
 
 
 DEFAULT_OUT_DIR = Path("out")
@@ -55,24 +91,34 @@ def default_out(args) -> Path:
 def render(args) -> int:
     from runtime.progress import progress
 
+    if args.story and (args.prompt or args.global_caption):
+        raise UsageError("give a story file or --prompt/--global-caption, not both (the story file has its own)")
+    if args.no_out and args.out:
+        raise UsageError("give --out or --no-out, not both")
+    if not 1 <= args.chunks <= 7:
+        raise UsageError(f"--chunks must be 1..7, got {args.chunks}")
     if args.story:
         caption, prompts = load_story_file(Path(args.story))
     else:
         caption, prompts = args.global_caption, list(args.prompt or [])
     if not prompts:
-        raise SystemExit("shotstream render: give a story file or at least one --prompt")
-    if not 1 <= args.chunks <= 7:
-        raise SystemExit(f"shotstream render: --chunks must be 1..7, got {args.chunks}")
+        raise UsageError("give a story file or at least one --prompt")
     out = None if args.no_out else Path(args.out) if args.out else default_out(args)
+    if out is not None:
+        check_writable(out)
     t0 = time.perf_counter()
     engine = load_engine(args, seed=args.seed)
     info = engine.info
     story = engine.open_story(seed=args.seed, global_caption=caption, prompt_mode=args.prompt_mode)
     # Every prompt is checked (as shot k of this story) before anything is generated or drawn.
-    dropped = [list(story.check_prompt(p, shot_index=k).dropped) for k, p in enumerate(prompts)]
-    for k, words in enumerate(dropped):
-        if words and not args.json:
-            print(f"shot{k + 1}: left out (not in the vocabulary): {', '.join(words)}", file=sys.stderr)
+    checks = [story.check_prompt(p, shot_index=k) for k, p in enumerate(prompts)]
+    dropped = [list(c.dropped) for c in checks]
+    for k, check in enumerate(checks):
+        if check.dropped and not args.json:
+            print(f"shot{k + 1}: left out (not in the vocabulary): {', '.join(check.dropped)}", file=sys.stderr)
+        if check.read_as and not args.json:
+            print(f"shot{k + 1}: read as: " + ", ".join(f"{w} -> {r or '(nothing)'}" for w, r in check.read_as),
+                  file=sys.stderr)
     load_s = time.perf_counter() - t0
     digest, frames, first_frame_s, writer = hashlib.sha256(), 0, None, None
     if out is not None:
@@ -100,7 +146,9 @@ def render(args) -> int:
         "load_seconds": round(load_s, 3), "generate_seconds": round(gen_s, 3),
         "first_frame_seconds": round(first_frame_s or 0.0, 3),
         "realtime_factor": round(frames / info.fps / gen_s, 2) if gen_s else None,
-        "prompt_mode": args.prompt_mode, "dropped_words": dropped, "out": str(out) if out else None,
+        "prompt_mode": args.prompt_mode, "dropped_words": dropped,
+        "read_as": [[list(pair) for pair in c.read_as] for c in checks],
+        "out": str(out) if out else None,
     }
     print(json.dumps(summary) if args.json else "\n".join(f"{k}: {v}" for k, v in summary.items()))
     return 0
@@ -154,7 +202,7 @@ def bench(args) -> int:
     cfg = preset_config(args)
     backends = args.backend or [backend_for(args)]
     if len(set(backends)) != len(backends):
-        raise SystemExit(f"shotstream bench: each backend once, got {backends}")
+        raise UsageError(f"each --backend once, got {backends}")
     peaks: dict[str, float | None] = {}
     rows, reference = [], None
     for name in backends:
@@ -249,7 +297,8 @@ def preset_config(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="shotstream", description="ShotStream Runtime: live multi-shot cutscenes")
+    ap = argparse.ArgumentParser(prog="shotstream", description="ShotStream Runtime: live multi-shot cutscenes",
+                                 epilog=EXIT_STATUS)
     ap.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -309,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, (_, help_text) in PLUGINS.items():
         sub.add_parser(name, help=help_text, add_help=False)  # listed in --help; main() hands these to their module
+    for p in sub.choices.values():
+        p.epilog = EXIT_STATUS
     return ap
 
 
@@ -318,9 +369,15 @@ def run_plugin(module_name: str, name: str, rest: list[str]) -> int:
     except ImportError as e:
         print(f"shotstream {name}: not available ({e}); install the package's extras", file=sys.stderr)
         return 2
-    parser = argparse.ArgumentParser(prog=f"shotstream {name}")
+    parser = argparse.ArgumentParser(prog=f"shotstream {name}", epilog=EXIT_STATUS)
     module.add_arguments(parser)
-    return int(module.run(parser.parse_args(rest)) or 0)
+    try:
+        return int(module.run(parser.parse_args(rest)) or 0)
+    except SystemExit as e:  # a plugin's refusal with a message (argparse exits 2 with its own, code an int)
+        if isinstance(e.code, str):
+            print(f"shotstream {name}: {e.code}", file=sys.stderr)
+            return 2
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -335,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
+    except UsageError as e:
+        print(f"shotstream {args.command}: {e}", file=sys.stderr)
+        return 2
     except ShotStreamError as e:
         print(f"shotstream {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
         return 2

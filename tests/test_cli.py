@@ -127,6 +127,47 @@ def test_bench_compares_backends_and_the_reference_loop_in_one_run():
     assert all(v >= 1 for v in result["dit_loop_speedup_of_fastest"].values())
 
 
+def refused(result, *words):
+    """A refusal as the exit-status convention says: status 2, one line on stderr naming `words`, no traceback."""
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("shotstream ")]
+    assert len(lines) == 1 and all(w in lines[0] for w in words), result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_bench_refuses_a_backend_twice():
-    out = shotstream("bench", "--backend", "torch", "--backend", "torch", "--json", check=False)
-    assert out.returncode != 0 and "each backend once" in out.stderr
+    refused(shotstream("bench", "--backend", "torch", "--backend", "torch", "--json", check=False),
+            "each --backend once")
+
+
+def test_an_unwritable_output_is_refused_in_one_line_before_any_work(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for out in ("/proc/x.mp4", str(blocker / "x.mp4"), str(blocker / "pngs")):
+        r = shotstream("render", "--prompt", "the knight walks", "--chunks", "1", "--out", out, check=False)
+        refused(r, out, "cannot write")
+        assert "%|" not in r.stderr  # refused before the progress bar: no work was done
+
+
+def test_a_story_file_with_prompts_or_a_shot_that_is_not_text_is_refused(tmp_path):
+    story = tmp_path / "story.json"
+    story.write_text(json.dumps(STORY))
+    refused(shotstream("render", str(story), "--prompt", "the dragon flies", "--no-out", check=False), "not both")
+    refused(shotstream("render", str(story), "--global-caption", "a cat", "--no-out", check=False), "not both")
+    story.write_text(json.dumps({"global_caption": "a knight", "shot1": 5}))
+    refused(shotstream("render", str(story), "--no-out", check=False), "'shot1' must be a string", "5")
+    refused(shotstream("render", "--prompt", "the knight walks", "--chunks", "9", "--no-out", check=False), "1..7")
+    refused(shotstream("render", "--no-out", check=False), "at least one --prompt")
+
+
+def test_every_refusal_exits_2_and_help_says_so():
+    refused(shotstream("render", "--chunks", "x", check=False), "invalid int")  # argparse's own
+    refused(shotstream("eval", "--suite", "text", "--sheet", "s.png", check=False), "--sheet")  # a plugin's
+    for command in ("render", "bench", "vocab", "serve", "demo"):
+        assert "exit status: 0 done; 2 refused" in " ".join(shotstream(command, "--help").stdout.split())
+
+
+def test_writer_wording_reads_as_the_vocabulary_and_the_reading_is_reported(tmp_path):
+    r = shotstream("render", "--prompt", "the knight and the wizard walk into the village", "--prompt",
+                   "the knight draws his sword", "--chunks", "1", "--no-out", "--json", cwd=tmp_path)
+    assert json.loads(r.stdout)["read_as"] == [[["walk", "walks"]], [["draws", "swings"]]]

@@ -67,3 +67,35 @@ def test_the_readme_examples_of_what_the_model_knows_are_accepted(tokenizer):
     for prompt in examples:
         tokenizer.check(prompt, "strict")
     assert re.search(r"`shotstream vocab` prints all (\d+)", section).group(1) == str(len(tokenizer.words))
+
+
+def _readme_section() -> str:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    return readme.split("## What the embedded model knows", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_says_what_each_written_form_reads_as(tokenizer):
+    import re
+
+    section = " ".join(_readme_section().split())
+    pairs = re.findall(r"`([^`]+)` -> `([^`]+)`", section)
+    assert len(pairs) >= 4, pairs
+    for written, read in pairs:  # "`walk`, `walked` -> `walks`" names two forms of one reading
+        assert tokenizer.check(written, "strict").text == read, (written, read)
+    assert "`starts`, `begins` add nothing to draw" in section
+    assert tokenizer.reading("starts") == () and tokenizer.reading("begins") == ()
+
+
+def test_the_readme_claims_about_words_in_and_out_of_the_vocabulary_hold(tokenizer):
+    import re
+
+    section = " ".join(_readme_section().split())
+    refused = re.search(r"so ((?:`\w+`(?:, | and )?)+) are not in the\s+vocabulary", section).group(1)
+    refused = re.findall(r"`(\w+)`", refused)
+    assert len(refused) == 5
+    for word in refused:
+        assert tokenizer.unknown_words(word) == [word], word
+    known = re.search(r"Only the owl sits: ((?:`\w+`(?:, | and )?)+) are in the vocabulary", section).group(1)
+    for word in re.findall(r"`(\w+)`", known) + ["rests"]:
+        assert word in tokenizer.words, word
+    tokenizer.check("the princess sits", "strict")
