@@ -91,9 +91,11 @@ def play(args: argparse.Namespace, *, autoplay: bool, record: Path | None, secon
             recorder = _recorder(record, FPS)
             game = Game(screen, feed.start(), seed=args.seed, scale=args.scale, pilot=Pilot() if autoplay else None,
                         recorder=recorder, seconds=seconds, fixed_step=recorder is not None,
-                        report=_progress(seconds) if recorder is not None else None)
+                        report=_Progress(seconds) if recorder is not None else None)
             try:
                 code = game.run()
+                if game.report is not None:
+                    game.report.finish(game)
             finally:
                 feed.close()
                 if recorder is not None:
@@ -155,21 +157,40 @@ def _feed(address: str, seed: int, caption: str):
     return Feed(address, seed=seed, caption=caption, script=SCRIPT.read_text(encoding="utf-8"), token=token)
 
 
-def _progress(seconds: float | None):
-    """A `Game.report` that prints one line every PROGRESS_EVERY_S seconds of game time (a recorded run
-    is otherwise silent until it ends)."""
-    next_at = [PROGRESS_EVERY_S]
+class _Progress:
+    """A `Game.report` for a recorded run (otherwise silent until it ends): one line every PROGRESS_EVERY_S
+    seconds of game time, and each shot's playback figures once it has played (`finish` prints the rest)."""
 
-    def report(game) -> None:
-        if game.time + 1e-6 < next_at[0]:
+    def __init__(self, seconds: float | None):
+        self.seconds, self.next_at, self.printed = seconds, PROGRESS_EVERY_S, set()
+
+    def __call__(self, game) -> None:
+        played = list(game.cutscene.playback.values())[:-1]  # the last one may still be playing
+        self._print_shots(played)
+        if game.time + 1e-6 < self.next_at:
             return
-        next_at[0] += PROGRESS_EVERY_S
+        self.next_at += PROGRESS_EVERY_S
         ended = sum(1 for shot in game.cutscene.shots.values() if shot.ended)
-        cap = f" of at most {seconds:g}" if seconds else ""
+        cap = f" of at most {self.seconds:g}" if self.seconds else ""
         print(f"demo: {game.time:.0f} s{cap}, {ended} shots played, {game.cutscene.frames_shown} frames shown",
               flush=True)
 
-    return report
+    def _print_shots(self, records) -> None:
+        for record in records:
+            if record.shot_id not in self.printed:
+                self.printed.add(record.shot_id)
+                print(f"playback: {record.line()}", flush=True)
+
+    def finish(self, game) -> None:
+        cutscene = game.cutscene
+        self._print_shots(cutscene.playback.values())
+        records = [r for r in cutscene.playback.values() if r.playing_fps]
+        stalls = sum(r.stalls for r in records)
+        fps = sorted(r.playing_fps for r in records)
+        span = f"{fps[0]:.2f}..{fps[-1]:.2f}" if fps else "-"
+        print(f"playback: {len(cutscene.playback)} shots, {cutscene.frames_shown} frames shown at {span} fps of game "
+              f"time while buffered (the story's {cutscene.fps}), {stalls} stalls inside shots, "
+              f"{cutscene.stall_s:.2f} s buffering in all", flush=True)
 
 
 def _recorder(path: Path | None, fps: int):

@@ -4,6 +4,12 @@ It takes what `Feed.poll()` returns. Frames become small surfaces (64x64 for the
 arrival order; `update(dt)` shows the next one every 1/fps seconds of game time and holds the last
 one when the buffer runs dry. A cut or an interrupting event makes every frame of the shots it
 replaced stale: they are dropped from the buffer and ignored when they still arrive.
+
+A frame due while the buffer is dry and more frames are on their way is a stall (`buffering`): the time
+it waits is counted, exactly, and the next frame shows as soon as it arrives, one period after it the one
+after. So each shot's figures (`ShotPlayback`: frames shown, game seconds from its first frame to its last,
+stalls and their seconds) say whether it played at the story's fps while it had frames: frames - 1 over the
+seconds less the stalls. The HUD's fps is the same figure over the last second of frames shown.
 """
 from __future__ import annotations
 
@@ -23,6 +29,33 @@ TERMINAL = {pb.SHOT_PHASE_COMPLETED: "completed", pb.SHOT_PHASE_CUT: "cut", pb.S
 def shot_frames(chunks: int, chunk_frames: tuple[int, ...] = (9, 12)) -> int:
     """Frames of a shot of `chunks` chunks: the first chunk's, then the later chunks'."""
     return chunk_frames[0] + chunk_frames[1] * (chunks - 1) if chunks > 0 else 0
+
+
+@dataclass
+class ShotPlayback:
+    """How one shot played, in game time: `frames` shown between `first_at` and `last_at`, and the `stalls`
+    (frames due while the buffer was dry) with the `stall_s` they waited. `waited_s` is the time before its
+    first frame while the screen waited for it (a new shot's first chunk)."""
+
+    shot_id: int
+    first_at: float
+    last_at: float
+    frames: int = 1
+    stalls: int = 0
+    stall_s: float = 0.0
+    waited_s: float = 0.0
+
+    @property
+    def playing_fps(self) -> float | None:
+        """Frames per second of game time while the shot had frames (None for a single frame)."""
+        span = self.last_at - self.first_at - self.stall_s
+        return (self.frames - 1) / span if self.frames > 1 and span > 0 else None
+
+    def line(self) -> str:
+        fps = self.playing_fps
+        return (f"shot {self.shot_id}: {self.frames} frames in {self.last_at - self.first_at:.2f} s of game time, "
+                f"{'%.1f' % fps if fps else '-'} fps while buffered, {self.stalls} stalls ({self.stall_s:.2f} s), "
+                f"first frame waited {self.waited_s:.2f} s")
 
 
 @dataclass
@@ -49,9 +82,14 @@ class Cutscene:
         self.frame_index = 0
         self.frames_shown = 0
         self.chunk_gen_s = 0.0
+        self.playback: dict[int, ShotPlayback] = {}  # per shot shown, in the order shown
+        self.stall_s = 0.0  # game seconds frames were due with none to show, while more were on their way
+        self.buffering = False  # a frame is due, none is here, more are coming
         self._clock = 0.0
-        self._shown_at: deque[float] = deque(maxlen=17)
+        self._shown_at: deque[tuple[float, float]] = deque(maxlen=17)  # (game time, stall_s) of frames shown
         self._time = 0.0
+        self._last: ShotPlayback | None = None
+        self._last_stall = 0.0
 
     @property
     def room(self) -> int:
@@ -64,10 +102,12 @@ class Cutscene:
 
     @property
     def playback_fps(self) -> float:
-        """Frames shown per second of game time over the last second or so."""
-        if len(self._shown_at) < 2 or self._time - self._shown_at[-1] > 2.0 / self.fps:
+        """Frames shown per second of game time over the last second or so of frames, stalls left out (the
+        HUD says `buffering` while one lasts); 0 when nothing is playing."""
+        if len(self._shown_at) < 2 or self.buffering or self._time - self._shown_at[-1][0] > 2.0 / self.fps:
             return 0.0
-        return (len(self._shown_at) - 1) / max(1e-6, self._shown_at[-1] - self._shown_at[0])
+        (t0, s0), (t1, s1) = self._shown_at[0], self._shown_at[-1]
+        return (len(self._shown_at) - 1) / max(1e-6, (t1 - t0) - (s1 - s0))
 
     # -- what arrives -----------------------------------------------------------------------------------
     def issued(self, shot_ids: tuple[int, ...], interrupt: bool) -> None:
@@ -106,21 +146,41 @@ class Cutscene:
 
     # -- playback -------------------------------------------------------------------------------------
     def update(self, dt: float) -> None:
-        self._time += dt
-        self._clock += dt
+        """Advances playback by `dt` seconds of game time. Frame k of a run without stalls shows at
+        first + k / fps exactly (the game's own step, here 1/30 s, only decides when the screen changes)."""
         period = 1.0 / self.fps
+        self._clock += dt
         while self._clock >= period and self.buffer:
             self._clock -= period
-            shot_id, self.frame_index, self.image = self.buffer.popleft()
-            self.showing = self.shots.get(shot_id) or self.shots.setdefault(shot_id, Shot(shot_id))
-            self.frames_shown += 1
-            self._shown_at.append(self._time)
-            if self.thumbnails and self.thumbnails[-1][0] == shot_id:
-                self.thumbnails[-1] = (shot_id, self.image)
-            else:
-                self.thumbnails.append((shot_id, self.image))
-        if not self.buffer:
-            self._clock = min(self._clock, period)  # a dry buffer does not bank time
+            self._show(self._time + dt - self._clock)  # the game time the frame was due
+        if not self.buffer and self._clock > period:  # due, and none to show: a dry buffer does not bank time
+            late = self._clock - period
+            self._clock = period
+            self.buffering = bool(self.pending)
+            if self.buffering:
+                self.stall_s += late
+        else:
+            self.buffering = False
+        self._time += dt
+
+    def _show(self, at: float) -> None:
+        shot_id, self.frame_index, self.image = self.buffer.popleft()
+        self.showing = self.shots.get(shot_id) or self.shots.setdefault(shot_id, Shot(shot_id))
+        self.frames_shown += 1
+        self._shown_at.append((at, self.stall_s))
+        waited, self._last_stall = self.stall_s - self._last_stall, self.stall_s
+        record = self.playback.get(shot_id)
+        if record is None:
+            record = self.playback[shot_id] = ShotPlayback(shot_id, at, at, waited_s=waited)
+        elif record is self._last:
+            record.frames, record.last_at = record.frames + 1, at
+            if waited > 0:
+                record.stalls, record.stall_s = record.stalls + 1, record.stall_s + waited
+        self._last = record
+        if self.thumbnails and self.thumbnails[-1][0] == shot_id:
+            self.thumbnails[-1] = (shot_id, self.image)
+        else:
+            self.thumbnails.append((shot_id, self.image))
 
     @property
     def progress(self) -> float:

@@ -153,8 +153,9 @@ class Hud:
         x = self.layout.video_rect.x
         half = self.layout.video_rect.width // 2
         fps = cutscene.playback_fps
+        shown = ("buffering", GOLD) if cutscene.buffering else (f"{fps:4.1f} fps", GREEN if fps else DIM)
         rows = (
-            (("playback", f"{fps:4.1f} fps", GREEN if fps else DIM),
+            (("playback", *shown),
              ("buffered", f"{len(cutscene.buffer)} frames", INK)),
             (("model", f"{cutscene.chunk_gen_s * 1000:.0f} ms/chunk" if cutscene.chunk_gen_s else "-", INK),
              ("shown", f"{cutscene.frames_shown} frames", INK)),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 
@@ -178,6 +179,9 @@ def test_headless_autoplay_records_the_screen_and_leaves_nothing_running(tmp_pat
     assert cli.main(["--seconds", "6", "--record", str(video), "--scale", "3"]) == 0
     out = capsys.readouterr().out
     assert str(video) in out and "demo: 5 s of at most 6" in out  # a progress line while it records
+    shots = [line for line in out.splitlines() if line.startswith("playback: shot ")]
+    assert shots and all(", 16.0 fps while buffered" in line or "1 frames" in line for line in shots), out
+    assert re.search(r"playback: \d+ shots, \d+ frames shown at 16.00\.\.16.00 fps of game time", out), out
     reader = imageio.get_reader(video)
     frames = [frame for frame in reader]
     reader.close()
@@ -220,3 +224,68 @@ def test_the_player_keeps_the_story_fps_and_drops_what_a_cut_replaced():
     player.accept_frame(frame(2, 0))
     player.update(1 / 16)
     assert player.showing.shot_id == 2 and not player.buffer
+
+
+def _frames(shot_id: int, count: int, start: int = 0):
+    from engine_bridge.client import pb
+
+    return [pb.Frame(shot_id=shot_id, frame_index=start + i, width=2, height=2, data=bytes([i % 250] * 12))
+            for i in range(count)]
+
+
+@pytest.mark.parametrize("game_fps", [30, 60, 24, 7])
+def test_buffered_frames_play_at_the_story_fps_of_game_time_whatever_the_game_step(game_fps):
+    from demo_game.cutscene import Cutscene
+
+    player = Cutscene(fps=16)
+    player.issued((1,), interrupt=False)
+    for frame in _frames(1, 33):
+        player.accept_frame(frame)
+    player.accept_event(_ended(1))  # every frame is here: a dry buffer after the last is the end, not a stall
+    seconds = 0.0
+    while player.buffer:
+        player.update(1 / game_fps)
+        seconds += 1 / game_fps
+        assert not player.buffering
+    record = player.playback[1]
+    assert record.frames == 33 and record.stalls == 0
+    assert record.last_at - record.first_at == pytest.approx(32 / 16)  # frame k at first + k/16, exactly
+    assert record.playing_fps == pytest.approx(16.0)
+    assert seconds < 33 / 16 + 1 / game_fps + 1e-9  # the last frame shows within one game step of its time
+
+
+def test_a_dry_buffer_while_frames_are_coming_is_buffering_counted_and_said_never_a_slow_down():
+    from demo_game.cutscene import Cutscene
+    from demo_game.hud import Hud, Layout
+
+    player = Cutscene(fps=16)
+    player.issued((1, 2), interrupt=False)
+    for frame in _frames(1, 9):
+        player.accept_frame(frame)
+    for _ in range(30):  # 1 s of game time: 9 frames last 0.5 s, then half a second dry
+        player.update(1 / 30)
+    assert player.buffering and player.playback_fps == 0.0
+    pygame.init()
+    screen = pygame.display.set_mode(Layout(2).size)
+    Hud(Layout(2)).draw_panel(screen, player, "live")  # draws "buffering" in place of the fps
+    for frame in _frames(1, 12, start=9):  # the next chunk arrives
+        player.accept_frame(frame)
+    for _ in range(15):
+        player.update(1 / 30)
+    assert not player.buffering and player.playback_fps == pytest.approx(16.0)  # the HUD's fps: the story's
+    player.accept_event(_ended(1))
+    player.accept_event(_ended(2))
+    for _ in range(30):  # the rest plays out; then nothing is pending: idle, not buffering
+        player.update(1 / 30)
+    assert not player.buffering and not player.buffer
+    record = player.playback[1]
+    assert record.frames == 21 and record.stalls == 1
+    assert record.stall_s == pytest.approx(1.0 - 10 / 16)  # frame 10 was due at 10/16 s; its chunk came at 1 s
+    assert player.stall_s == pytest.approx(record.stall_s)
+    assert record.playing_fps == pytest.approx(16.0)
+
+
+def _ended(shot_id: int):
+    from engine_bridge.client import pb
+
+    return pb.ShotEvent(shot_id=shot_id, phase=pb.SHOT_PHASE_COMPLETED)
