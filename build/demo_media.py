@@ -1,9 +1,10 @@
-"""The README's pictures of the demo from a recorded run: an animated GIF and a screenshot.
+"""The README's pictures of the demo from a recorded run: an animation and a screenshot.
 
-Run: shotstream demo --autoplay --seconds 30 --record out/tour.mp4
-     python build/demo_media.py out/tour.mp4 --gif docs/demo.gif --screenshot docs/demo_screenshot.png --at 18
-The GIF keeps every `--every`-th frame of the span [--start, --end) seconds at half size (Pillow, palette per
-frame); the screenshot is the frame at `--at` seconds, full size.
+Run: shotstream demo --autoplay --seconds 28 --record out/tour.mp4
+     python build/demo_media.py out/tour.mp4 --animation docs/demo.webp --screenshot docs/demo_screenshot.png --at 11
+The animation keeps every `--every`-th frame of the span [--start, --end) seconds at `--scale` (Pillow): an
+animated WebP (lossy, `--quality`; a tenth of a GIF's bytes at full size) or, by its suffix, a GIF (a palette
+per frame). The screenshot is the frame at `--at` seconds, full size.
 """
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ from PIL import Image
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("video", type=Path, help="a recording of `shotstream demo --record`")
-    ap.add_argument("--gif", type=Path, required=True)
+    ap.add_argument("--animation", type=Path, required=True, help="an animated .webp or .gif")
     ap.add_argument("--screenshot", type=Path)
     ap.add_argument("--at", type=float, default=10.0, help="screenshot time (s)")
     ap.add_argument("--start", type=float, default=0.0)
     ap.add_argument("--end", type=float, default=None)
     ap.add_argument("--every", type=int, default=2, help="keep one frame in this many")
-    ap.add_argument("--scale", type=float, default=0.5)
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--quality", type=int, default=70, help="WebP quality, 0..100 (default 70)")
     args = ap.parse_args()
     import imageio.v2 as imageio
 
@@ -41,10 +43,12 @@ def main() -> int:
     reader.close()
     if not kept:
         raise SystemExit(f"no frames of {args.video} in [{args.start}, {args.end})")
-    args.gif.parent.mkdir(parents=True, exist_ok=True)
-    kept[0].save(args.gif, save_all=True, append_images=kept[1:], duration=int(1000 * args.every / fps), loop=0,
-                 optimize=True)
-    print(f"{args.gif}: {len(kept)} frames, {args.gif.stat().st_size / 1e6:.1f} MB")
+    args.animation.parent.mkdir(parents=True, exist_ok=True)
+    options = {"quality": args.quality, "method": 4} if args.animation.suffix.lower() == ".webp" else {"optimize": True}
+    kept[0].save(args.animation, save_all=True, append_images=kept[1:], duration=int(1000 * args.every / fps), loop=0,
+                 **options)
+    print(f"{args.animation}: {len(kept)} frames of {kept[0].width}x{kept[0].height}, "
+          f"{args.animation.stat().st_size / 1e6:.1f} MB")
     if args.screenshot is not None:
         if shot is None:
             raise SystemExit(f"{args.video} is shorter than --at {args.at} s")

@@ -90,6 +90,8 @@ class Cutscene:
         self._time = 0.0
         self._last: ShotPlayback | None = None
         self._last_stall = 0.0
+        self._idle_since_shown = False  # the buffer ran dry with nothing coming since the last frame shown
+        self.most_buffered = 0
 
     @property
     def room(self) -> int:
@@ -142,6 +144,7 @@ class Cutscene:
             return
         image = pygame.image.frombytes(frame.data, (frame.width, frame.height), "RGB")
         self.buffer.append((frame.shot_id, frame.frame_index, image))
+        self.most_buffered = max(self.most_buffered, len(self.buffer))
         self.chunk_gen_s = frame.chunk_gen_us / 1e6
 
     # -- playback -------------------------------------------------------------------------------------
@@ -159,6 +162,8 @@ class Cutscene:
             self.buffering = bool(self.pending)
             if self.buffering:
                 self.stall_s += late
+            else:
+                self._idle_since_shown = True
         else:
             self.buffering = False
         self._time += dt
@@ -167,6 +172,9 @@ class Cutscene:
         shot_id, self.frame_index, self.image = self.buffer.popleft()
         self.showing = self.shots.get(shot_id) or self.shots.setdefault(shot_id, Shot(shot_id))
         self.frames_shown += 1
+        if self._idle_since_shown:  # the fps window starts again after an idle gap (it is not playback time)
+            self._shown_at.clear()
+            self._idle_since_shown = False
         self._shown_at.append((at, self.stall_s))
         waited, self._last_stall = self.stall_s - self._last_stall, self.stall_s
         record = self.playback.get(shot_id)

@@ -100,7 +100,7 @@ class Feed:
             except queue.Empty:
                 break
         session = self._session
-        if session is None or self.state != "live":
+        if session is None or self.state != "live" or max_frames <= 0:  # a full buffer takes nothing (backpressure)
             return items
         frames = 0
         try:

@@ -90,6 +90,10 @@ def test_keys_walk_the_hero_into_a_place_and_its_cutscene_plays(game):
     for _ in range(5):
         game.step(DT)
     assert (game.hero.x, game.hero.y) == moved  # keys released: he stands still
+    from demo_game.cutscene import BUFFER_FRAMES
+
+    step_until(game, lambda: game.cutscene.idle, what="the place's shots to play out")
+    assert 0 < game.cutscene.most_buffered <= BUFFER_FRAMES  # a full buffer takes no more frames (backpressure)
 
 
 def test_c_cuts_the_cutscene_and_q_quits(game):
@@ -278,6 +282,12 @@ def test_a_dry_buffer_while_frames_are_coming_is_buffering_counted_and_said_neve
     for _ in range(30):  # the rest plays out; then nothing is pending: idle, not buffering
         player.update(1 / 30)
     assert not player.buffering and not player.buffer
+    player.issued((3,), interrupt=False)  # a shot after an idle gap: the HUD's fps is its own, not the gap's
+    for frame in _frames(3, 9):
+        player.accept_frame(frame)
+    for _ in range(10):
+        player.update(1 / 30)
+    assert player.playback_fps == pytest.approx(16.0)
     record = player.playback[1]
     assert record.frames == 21 and record.stalls == 1
     assert record.stall_s == pytest.approx(1.0 - 10 / 16)  # frame 10 was due at 10/16 s; its chunk came at 1 s
