@@ -21,7 +21,7 @@ CORE = [
 ]
 
 # The official preset's Wan2.1 VAE (diffusers) and umT5 text encoder (transformers, sentencepiece tokenizer);
-# imported lazily by runtime/wan_vae.py and runtime/umt5.py only. `dev` pulls them so CI tests those modules.
+# imported lazily by runtime/official/wan_vae.py and runtime/official/umt5.py only. `dev` pulls them so CI tests those modules.
 OFFICIAL = ["diffusers>=0.35", "transformers>=4.51", "sentencepiece>=0.2", "tokenizers>=0.21"]
 
 setup(
@@ -31,8 +31,11 @@ setup(
     python_requires=">=3.11",
     # Listed explicitly (tests/test_packaging.py checks that every package folder is here).
     packages=[
+        "shotstream",
         "runtime",
         "runtime.backends",
+        "runtime.official",
+        "runtime.measure",
         "engine_bridge",
         "engine_bridge._gen",
         "engine_bridge.client",
@@ -55,5 +58,5 @@ setup(
         "official": OFFICIAL,
         "gpu": ["tensorrt>=10.0", "pycuda>=2024.1"],  # imported lazily by runtime/backends/trt_backend.py only
     },
-    entry_points={"console_scripts": ["shotstream=runtime.cli:main"]},
+    entry_points={"console_scripts": ["shotstream=shotstream.cli:main"]},
 )

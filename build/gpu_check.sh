@@ -85,7 +85,7 @@ parity=$?
 
 # -- 2. bench -----------------------------------------------------------------------------------------
 say "bench: ${BENCH[*]}"
-timeout "$(left)" "$PY" -m runtime.cli bench --preset shotstream-1.3b --backend torch --random-weights \
+timeout "$(left)" "$PY" -m shotstream.cli bench --preset shotstream-1.3b --backend torch --random-weights \
   "${BENCH[@]}" --json > "$OUT/bench.json" 2>>"$LOG"
 bench=$?
 [ $bench = 124 ] && { say "bench ran past the time budget"; exit 124; }

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runtime.config import get_preset  # noqa: E402
 from runtime.dit import CausalDiT, init_weights, timestep_frequencies  # noqa: E402
-from runtime.official import reduced  # noqa: E402
+from runtime.official.loader import reduced  # noqa: E402
 from runtime.rope import RopeTable  # noqa: E402
 
 TOLERANCE = {"float32": 2e-3, "bfloat16": 4e-2}  # relative L2 error of the velocity

@@ -16,7 +16,7 @@ deadline=$(( $(date +%s) + budget ))
 left_minutes() {  # a share $2 of the minutes left before the deadline, less a margin of $1 seconds (0 when none)
   python -c "import time; print(max(0.0, round($2 * ($deadline - time.time() - $1) / 60, 2)))"
 }
-train() { python -m runtime.cli train "$@" --recipe "$recipe" --data "$out/data" --workers "$(nproc)" --device "$device"; }
+train() { python -m shotstream.cli train "$@" --recipe "$recipe" --data "$out/data" --workers "$(nproc)" --device "$device"; }
 mkdir -p "$out"
 {
   echo "== $(date -u +%FT%TZ) data (encode on $device)"

@@ -18,9 +18,9 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 workers=$(nproc)
 {
   echo "== $(date -u +%FT%TZ) data ($recipe, $workers workers, encode on $device)"
-  python -m runtime.cli train data --recipe "$recipe" --data "$out/data" --workers "$workers" --device "$device"
+  python -m shotstream.cli train data --recipe "$recipe" --data "$out/data" --workers "$workers" --device "$device"
   echo "== $(date -u +%FT%TZ) teacher ($device)"
-  python -m runtime.cli train teacher --recipe "$recipe" --data "$out/data" --out "$out/teacher" --device "$device" \
+  python -m shotstream.cli train teacher --recipe "$recipe" --data "$out/data" --out "$out/teacher" --device "$device" \
     ${minutes:+--minutes "$minutes"}
   echo "== $(date -u +%FT%TZ) done"
 } 2>&1 | tee -a "$out/run.log"

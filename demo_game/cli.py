@@ -1,7 +1,7 @@
 """`shotstream demo`: play the demo game, or, on a machine without a display, let it play itself and
 record a video of it.
 
-`runtime/cli.py` dispatches its `demo` subcommand here lazily (`add_arguments`, `run`); `python -m
+`shotstream/cli.py` dispatches its `demo` subcommand here lazily (`add_arguments`, `run`); `python -m
 demo_game` does the same. Without `--server` the demo starts its own server in this process (by default
 the tiny model on onnxruntime; `--preset shotstream-1.3b --backend torch --weights DIR --device cuda` for the
 official one; 127.0.0.1, a free port) and stops it on the way out.
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="story seed, also lays out the map (default 7)")
     parser.add_argument("--scale", type=int, default=4, choices=range(2, 9), metavar="2..8",
                         help="cutscene panel zoom, nearest neighbour (default 4: 64 px frames shown at 256 px)")
-    from runtime.cli import add_model_options  # the in-process server's options, as `shotstream serve` has them
+    from runtime.cli_options import add_model_options  # the in-process server's options, as `shotstream serve` has them
 
     model = parser.add_argument_group("model of the in-process server (without --server)")
     model.add_argument("--preset", default="tiny", help="model preset (default tiny)")
@@ -132,7 +132,7 @@ def server_address(address: str | None, engine=None) -> Iterator[str]:
 
 
 def _engine(args: argparse.Namespace):
-    from runtime.cli import load_engine
+    from runtime.cli_options import load_engine
 
     return load_engine(args)
 

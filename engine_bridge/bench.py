@@ -15,7 +15,7 @@ import time
 from engine_bridge.client import StorytellerClient
 from engine_bridge.testing import running_server
 from engine_bridge.wire import pb
-from runtime.bench import percentile
+from runtime.measure.bench import percentile
 
 CAPTION = "a knight and a wizard, pixel art"
 PROMPTS = ("the knight walks in the forest", "the wizard casts a spell in the cave",

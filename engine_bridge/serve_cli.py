@@ -1,6 +1,6 @@
 """`shotstream serve`: load the model once and serve the Storyteller service over gRPC.
 
-`runtime/cli.py` dispatches its `serve` subcommand here lazily (`add_arguments`, `run`); this module also
+`shotstream/cli.py` dispatches its `serve` subcommand here lazily (`add_arguments`, `run`); this module also
 runs on its own: `python -m engine_bridge.serve_cli --port 50051`. Stops gracefully on SIGINT/SIGTERM.
 The token comes from --token-file or the SHOTSTREAM_TOKEN environment variable, never from the command
 line (other users of the machine can read command lines).
@@ -19,7 +19,7 @@ from pathlib import Path
 from engine_bridge import logs
 from engine_bridge.errors import ScriptError
 from engine_bridge.registry import Limits
-from runtime.cli import add_model_options, load_engine
+from runtime.cli_options import add_model_options, load_engine
 
 log = logging.getLogger("engine_bridge.serve")
 TOKEN_ENV = "SHOTSTREAM_TOKEN"

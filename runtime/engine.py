@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.backends.base import select_backend
+from runtime.backends.registry import select_backend
 from runtime.backends.export import fingerprint
 from runtime.backends.spec import chunk_graph, graph_specs
 from runtime.cache import CACHE_TENSORS, CacheSpec
@@ -26,7 +26,7 @@ from runtime.dit import timestep_frequencies
 from runtime.errors import BackendUnavailableError, InvalidPromptError
 from runtime.graphs import build_graphs
 from runtime.model import ModelBundle, load_bundle
-from runtime.official import describe
+from runtime.official.loader import describe
 from runtime.rope import RopeTable
 from runtime.scheduler import FlowMatchScheduler
 from runtime.text import PromptCheck
@@ -111,7 +111,7 @@ class Engine:
         device's memory, before any weight is read."""
         cfg = get_preset(preset) if isinstance(preset, str) else preset
         if cfg.vae.kind != "tiny":
-            from runtime.official import check_memory, memory_estimate, require_extra
+            from runtime.official.loader import check_memory, memory_estimate, require_extra
 
             if backend != "torch":
                 raise BackendUnavailableError(f"preset {cfg.name!r} runs on the torch backend (--backend torch, "

@@ -2,19 +2,16 @@
 
 `load_bundle("tiny")` reads the embedded default from `runtime/assets/tiny/` (checked against its manifest);
 `load_bundle("shotstream-1.3b", weights=DIR)` loads the official student, Wan2.1 VAE and umT5-XXL
-(runtime/official.py; `random_weights=True` gives the same geometry with random weights). `build_dit(cfg, "meta")`
+(runtime/official/loader.py; `random_weights=True` gives the same geometry with random weights). `build_dit(cfg, "meta")`
 builds a DiT without memory (for `model-info`).
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from torch import nn
-
+from runtime.bundle import ModelBundle, build_dit  # noqa: F401  (build_dit: part of this module's API)
 from runtime.config import ModelConfig, get_preset
 from runtime.dit import CausalDiT
 from runtime.errors import ComponentUnavailableError
@@ -24,22 +21,6 @@ from runtime.weights import DIT_PREFIX, load_strict, read_manifest, read_state_d
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).parent / "assets"
-
-
-@dataclass
-class ModelBundle:
-    cfg: ModelConfig
-    dit: CausalDiT
-    text_encoder: nn.Module
-    vae: TinyVAE
-    tokenizer: Tokenizer
-    weights_id: str  # sha256 over the weight files, names the exported artefacts
-    manifest: dict
-
-
-def build_dit(cfg: ModelConfig, device: str = "cpu") -> CausalDiT:
-    with torch.device(device):
-        return CausalDiT(cfg.dit)
 
 
 def default_weights_dir(preset: str) -> Path:
@@ -69,7 +50,7 @@ def load_bundle(preset: str | ModelConfig, weights: str | Path | None = None, *,
     """A preset (by name, or a config such as a reduced official one) with its weights loaded."""
     cfg = get_preset(preset) if isinstance(preset, str) else preset
     if cfg.text.kind != "tiny" or cfg.vae.kind != "tiny":
-        from runtime.official import load_official_bundle, require_extra
+        from runtime.official.loader import load_official_bundle, require_extra
 
         require_extra(cfg)
         return load_official_bundle(cfg, weights, random_weights=random_weights, seed=seed)

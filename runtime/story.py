@@ -17,19 +17,36 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import ContextManager, Iterator, Protocol
 
 import numpy as np
 
+from runtime.backends.base import Backend
 from runtime.backends.spec import chunk_graph
 from runtime.cache import CACHE_TENSORS, DualKVCache
+from runtime.config import ModelConfig
 from runtime.context import caption_index, context_plan, flags_for_shot, frames_ever_needed
 from runtime.errors import InvalidRequestError, SessionClosedError
+from runtime.rope import RopeTable
 from runtime.text import PROMPT_MODES, PromptCheck, shot_prompt
 from runtime.vae import FIRST_KEEP
 
-if TYPE_CHECKING:
-    from runtime.engine import Engine
+
+
+class StoryEngine(Protocol):
+    """What a story uses of its engine (`runtime.engine.Engine` is one; the story does not import it): the
+    model's config, the backend and RoPE table its graphs run on, the engine's FIFO turn, prompt checking and
+    the cached text encoder."""
+
+    cfg: ModelConfig
+    backend: Backend
+    rope: RopeTable
+
+    def turn(self) -> ContextManager[None]: ...
+
+    def check_prompt(self, text: str, mode: str = "strict") -> PromptCheck: ...
+
+    def encode_text(self, text: str) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +72,7 @@ class ShotRecord:
 
 
 class Story:
-    def __init__(self, engine: "Engine", seed: int, global_caption: str, prompt_mode: str = "strict"):
+    def __init__(self, engine: StoryEngine, seed: int, global_caption: str, prompt_mode: str = "strict"):
         if not isinstance(seed, int) or not 0 <= seed < 2**63:
             raise InvalidRequestError(f"seed must be an integer in [0, 2^63), got {seed!r}")
         if prompt_mode not in PROMPT_MODES:

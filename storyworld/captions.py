@@ -19,6 +19,9 @@ has two outdoor lights, so dawn and morning are day, dusk and sunset are night. 
 show an over-the-shoulder framing, a character sitting (only the owl perches) or landing, or two
 characters both moving, so no caption says so.
 Text is lower case; tokens are `[a-z0-9]+` words and the punctuation marks `,` `.` `:`.
+
+Long module: the phrase tables are most of it (data: one table for each thing a caption says, kept together so a
+writer reads the world's whole language in one place); the code that composes captions from them is short.
 """
 from __future__ import annotations
 

@@ -119,7 +119,7 @@ def test_vae_encodes_a_shot_in_wans_layout():
 
 
 def test_unknown_backend_is_an_error_not_a_fallback():
-    from runtime.backends.base import select_backend
+    from runtime.backends.registry import select_backend
 
     with pytest.raises(ValueError, match="unknown backend"):
         select_backend("cuda-magic")

@@ -141,7 +141,7 @@ def test_shotstream_serve_refuses_a_bad_script_naming_the_line(ort_engine, tmp_p
 
 
 def test_the_shotstream_command_dispatches_serve_here(capsys):
-    from runtime.cli import main
+    from shotstream.cli import main
 
     with pytest.raises(SystemExit) as done:
         main(["serve", "--help"])

@@ -17,7 +17,7 @@ STORY = {"global_caption": "a knight and a dragon, pixel art",
 
 def shotstream(*args, check=True, cwd=None):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "shotstream.cli", *args], capture_output=True, text=True,
                           check=check, timeout=300, cwd=cwd or REPO, env=env)
 
 
@@ -102,7 +102,7 @@ def test_bench_reports_time_to_first_frame_in_process_and_through_grpc():
 
 def test_bench_compares_backends_and_the_reference_loop_in_one_run():
     from runtime.config import get_preset
-    from runtime.flops import dit_loop_flops
+    from runtime.measure.flops import dit_loop_flops
 
     out = shotstream("bench", "--backend", "onnxruntime", "--backend", "torch", "--shots", "2", "--chunks", "2",
                      "--no-grpc", "--json")

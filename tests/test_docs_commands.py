@@ -36,7 +36,7 @@ NO_FULL_SIZE = ("train",)
 
 
 def _subcommands() -> list[str]:
-    from runtime.cli import build_parser
+    from shotstream.cli import build_parser
 
     action = next(a for a in build_parser()._actions if a.dest == "command")
     return sorted(action.choices)
@@ -70,7 +70,7 @@ def expand(command: str) -> list[str]:
 
 def argv(command: str, reduced: bool, scratch: Path) -> list[str]:
     words = shlex.split(command)
-    words = ["-m", "runtime.cli", *words[1:]] if words[0] == "shotstream" else words[1:]
+    words = ["-m", "shotstream.cli", *words[1:]] if words[0] == "shotstream" else words[1:]
     if reduced:
         for key, options in REDUCED.items():
             if key in words:

@@ -18,7 +18,7 @@ from runtime.backends.spec import chunk_graph  # noqa: E402
 from runtime.config import get_preset  # noqa: E402
 from runtime.context import caption_index  # noqa: E402
 from runtime.dit import CausalDiT, block_mask, init_weights, timestep_frequencies  # noqa: E402
-from runtime.official import (DIT_FILE, FILES, T5_FILE, TOKENIZER_DIR, VAE_FILE, WeightsFolderError,  # noqa: E402
+from runtime.official.loader import (DIT_FILE, FILES, T5_FILE, TOKENIZER_DIR, VAE_FILE, WeightsFolderError,  # noqa: E402
                               check_weights_dir, reduced)
 from runtime.rope import RopeTable  # noqa: E402
 
@@ -86,7 +86,7 @@ def test_missing_weights_folder_names_every_file_and_what_was_expected(tmp_path)
 
 def test_cli_reports_the_weights_folder_problems(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.getcwd(), OMP_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-m", "runtime.cli", "render", "--preset", "shotstream-1.3b", "--backend",
+    out = subprocess.run([sys.executable, "-m", "shotstream.cli", "render", "--preset", "shotstream-1.3b", "--backend",
                           "torch", "--weights", str(tmp_path), "--prompt", "a knight"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 2
@@ -176,7 +176,7 @@ def test_gpu_check_refuses_clearly_without_a_gpu(tmp_path):
 
 
 def test_import_runtime_needs_none_of_the_official_extra():
-    code = ("import sys, runtime, runtime.cli, runtime.official; "
+    code = ("import sys, runtime, shotstream.cli, runtime.official.loader; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'diffusers', 'transformers', 'tokenizers'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env=dict(os.environ, PYTHONPATH=os.getcwd()))
@@ -200,8 +200,8 @@ def test_a_weights_folder_in_the_official_format_loads_and_generates(tmp_path):
 
     from runtime import Engine
     from runtime.config import TextConfig
-    from runtime.umt5 import UmT5Encoder, convert_wan_t5_keys, wan_t5_keys
-    from runtime.wan_vae import WanVAE, _to_wan
+    from runtime.official.umt5 import UmT5Encoder, convert_wan_t5_keys, wan_t5_keys
+    from runtime.official.wan_vae import WanVAE, _to_wan
 
     cfg = replace(SMALL, dit=replace(SMALL.dit, dim=64, num_heads=2, ffn_dim=128, text_dim=64, num_layers=1),
                   text=TextConfig(kind="umt5-xxl", text_len=32, dim=64, vocab_size=64, num_layers=1, num_heads=2))

@@ -12,7 +12,7 @@ pytest.importorskip("transformers", reason="the official preset's text encoder n
 
 from runtime.config import TextConfig  # noqa: E402
 from runtime.errors import InvalidPromptError, WeightsError  # noqa: E402
-from runtime.umt5 import UmT5Encoder, UmT5Tokenizer, convert_wan_t5_keys, load_umt5, wan_t5_keys  # noqa: E402
+from runtime.official.umt5 import UmT5Encoder, UmT5Tokenizer, convert_wan_t5_keys, load_umt5, wan_t5_keys  # noqa: E402
 
 SMALL = TextConfig(kind="umt5-xxl", text_len=16, dim=32, vocab_size=40, num_layers=2, num_heads=4)
 WORDS = "a knight walks in the forest shot1 : and wizard casts spell cave".split()

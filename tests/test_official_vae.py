@@ -8,7 +8,7 @@ pytest.importorskip("diffusers", reason="the official preset's VAE needs the `of
 
 from runtime.config import VAEConfig  # noqa: E402
 from runtime.vae import FIRST_KEEP  # noqa: E402
-from runtime.wan_vae import WanVAE, _to_wan, convert_wan_vae_keys, load_wan_vae, wan_vae_keys  # noqa: E402
+from runtime.official.wan_vae import WanVAE, _to_wan, convert_wan_vae_keys, load_wan_vae, wan_vae_keys  # noqa: E402
 from runtime.weights import load_strict  # noqa: E402
 
 SMALL = VAEConfig(kind="wan2.1", z_dim=16, base_channels=8)  # the official layout, 12x narrower

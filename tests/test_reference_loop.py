@@ -11,9 +11,9 @@ import torch
 
 from conftest import CAPTION, collect
 from runtime.context import context_plan, flags_for_shot
-from runtime.flops import OPS, PHASES, dit_loop_flops, dit_loop_flops_breakdown, matmul_peak_gflops
+from runtime.measure.flops import OPS, PHASES, dit_loop_flops, dit_loop_flops_breakdown, matmul_peak_gflops
 from runtime.graphs import VaeDecodeChunkGraph
-from runtime.reference_loop import ReferenceLoop
+from runtime.measure.reference_loop import ReferenceLoop
 from runtime.vae import FIRST_KEEP
 
 SEED, CHUNKS = 11, 2

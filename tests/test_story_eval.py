@@ -40,7 +40,7 @@ def _small_teacher(folder) -> str:
 def test_the_story_suite_runs_every_row_end_to_end_and_draws_its_sheet(tmp_path):
     sheet = tmp_path / "sheet.png"
     rows = ["truth", "truth-vae", "runtime", "noise", f"teacher:{_small_teacher(tmp_path)}"]
-    cmd = [sys.executable, "-m", "runtime.cli", "eval", "--suite", "story", "--stories", "2", "--seed", str(SHORT_SEED),
+    cmd = [sys.executable, "-m", "shotstream.cli", "eval", "--suite", "story", "--stories", "2", "--seed", str(SHORT_SEED),
            "--steps", "2", "--json", "--sheet", str(sheet)] + [a for r in rows for a in ("--model", r)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

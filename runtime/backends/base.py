@@ -7,7 +7,6 @@ Buffers support `buf[...] = other` (copy in place), `buf.fill(0)` and slicing on
 """
 from __future__ import annotations
 
-import logging
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -16,7 +15,6 @@ import numpy as np
 
 from runtime.backends.spec import GraphSpec, TensorSpec, family
 
-log = logging.getLogger(__name__)
 
 # Tensors that live on the device for the whole story (never copied to the host on the hot path).
 RESIDENT = frozenset({"global_k", "global_v", "past_k", "past_v", "chunk_k", "chunk_v", "cross_k", "cross_v",
@@ -76,36 +74,3 @@ def check_buffers(spec: GraphSpec, buffers: dict) -> None:
             raise ValueError(f"{spec.name}.{t.name}: buffer {tuple(buf.shape)} {buf.dtype}, spec wants {t.shape} {t.dtype}")
         if isinstance(buf, np.ndarray) and not buf.flags.c_contiguous:
             raise ValueError(f"{spec.name}.{t.name}: buffer is not C-contiguous (a bound copy would lose writes)")
-
-
-def select_backend(name: str, device: str = "cpu", text_device: str = "cpu", dtype: str | None = None) -> Backend:
-    """Construct the named backend; no fallback: an unavailable backend raises BackendUnavailableError.
-
-    `device` / `text_device` place the torch backend's graphs and `dtype` ("float32", "bfloat16"; default:
-    bf16 on CUDA, float32 on the CPU) is its compute type; the other backends choose their own."""
-    started = time.perf_counter()
-    if ((device, text_device) != ("cpu", "cpu") or dtype) and name != "torch":
-        from runtime.errors import BackendUnavailableError
-
-        raise BackendUnavailableError(f"--device {device} / --text-device {text_device} apply to the torch backend; "
-                                      f"{name} places its graphs itself")
-    if name == "torch":
-        from runtime.backends.torch_backend import TorchBackend
-
-        where = "reference implementation" if device == "cpu" else f"on {device}"
-        import torch
-
-        backend: Backend = TorchBackend(f"requested: torch ({where})", device=device, text_device=text_device,
-                                        dtype=getattr(torch, dtype) if dtype else None)
-    elif name == "onnxruntime":
-        from runtime.backends.ort_backend import OrtBackend
-
-        backend = OrtBackend("requested: onnxruntime (CPU serving default)")
-    elif name == "tensorrt":
-        from runtime.backends.trt_backend import TrtBackend
-
-        backend = TrtBackend("requested: tensorrt (GPU)")
-    else:
-        raise ValueError(f"unknown backend {name!r}; known: onnxruntime, torch, tensorrt")
-    log.info("backend %s selected (%s) in %.2fs", backend.name, backend.reason, time.perf_counter() - started)
-    return backend

@@ -137,9 +137,9 @@ def free_dims(variants: list[GraphSpec]) -> tuple[dict[str, dict[int, str]], lis
 
 def vae_state_shape(cfg: ModelConfig) -> tuple[int, ...]:
     """The causal decode state carried from chunk to chunk: the tiny VAE's previous-latent features, or
-    the Wan2.1 VAE's flat feature cache (runtime/wan_vae.py)."""
+    the Wan2.1 VAE's flat feature cache (runtime/official/wan_vae.py)."""
     if cfg.vae.kind == "wan2.1":
-        from runtime.wan_vae import state_size
+        from runtime.official.wan_vae import state_size
 
         return (state_size(cfg),)
     return (4 * cfg.vae.base_channels, cfg.latent_height, cfg.latent_width)

@@ -12,9 +12,9 @@ to the first chunk's own generation time. The same through gRPC comes from `engi
 adds it; this module never imports grpc).
 
 The DiT loop alone (`dit_loop_seconds_per_shot`: caption projection, context fill and the 34 chunk calls,
-without the VAE) is set against the work it does (`runtime.flops`) and a matrix-multiply peak measured in the
+without the VAE) is set against the work it does (`runtime.measure.flops`) and a matrix-multiply peak measured in the
 same run (`achieved_gflops`, `of_matmul_peak`), and against `reference_row`: the official-style loop
-(`runtime.reference_loop`) on the same weights and geometry, timed in the same process."""
+(`runtime.measure.reference_loop`) on the same weights and geometry, timed in the same process."""
 from __future__ import annotations
 
 import os
@@ -109,7 +109,7 @@ def run_bench(engine, shots: int = 3, seed: int = 0, *, device: str = "cpu", tex
         "dit_calls_per_full_shot": 5 * info.max_chunks_per_shot,  # fill, 4 steps a chunk, clean passes but the last
     }
     if engine.cfg.vae.kind != "tiny":
-        from runtime.official import memory_estimate
+        from runtime.official.loader import memory_estimate
 
         est = memory_estimate(engine.cfg, device, text_device, random_weights)
         result["memory_estimate_mb"] = {k: round(v / 2**20, 1) for k, v in est.items()}
@@ -117,13 +117,13 @@ def run_bench(engine, shots: int = 3, seed: int = 0, *, device: str = "cpu", tex
 
 
 def reference_row(engine, shots: int = 3, seed: int = 0, chunks: int | None = None) -> dict:
-    """The official-style loop (runtime.reference_loop) on `engine`'s weights: the same DiT work as a runtime
+    """The official-style loop (runtime.measure.reference_loop) on `engine`'s weights: the same DiT work as a runtime
     shot (caption projection, context fill, 4 steps and a clean pass per chunk), timed shot by shot.
 
     Its shots read a zero context under one caption (a story's first shot); the runtime's later shots
     project two or three captions for their context, so the comparison, if anything, favours the reference.
     Raises ValueError where the weights are not fp32 on the CPU (the reference runs only there)."""
-    from runtime.reference_loop import ReferenceLoop
+    from runtime.measure.reference_loop import ReferenceLoop
 
     loop = ReferenceLoop(engine)
     story = engine.open_story(seed=seed, global_caption=CAPTION)
@@ -141,7 +141,7 @@ def reference_row(engine, shots: int = 3, seed: int = 0, chunks: int | None = No
 def add_work_figures(row: dict, cfg, peak_gflops: float | None, chunks: int | None = None) -> dict:
     """`row` with the DiT loop's GFLOP per shot (the reference loop's on the official schedule), its achieved
     GFLOP/s and the share of `peak_gflops`."""
-    from runtime.flops import dit_loop_flops
+    from runtime.measure.flops import dit_loop_flops
 
     gflop = dit_loop_flops(cfg, chunks, official=row["backend"] == "reference_loop") / 1e9
     achieved = gflop / row["dit_loop_seconds_per_shot"]

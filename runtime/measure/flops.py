@@ -10,7 +10,7 @@ The shot is counted as the runtime does it (the official schedule, spec section 
 - chunk b (0..chunks-1): 4 denoising calls and 1 clean pass, each over its own frames, with self-attention
   over [n_ctx + fc*b + fc frames] of keys, cross-attention over text_len keys, and the head. The runtime
   runs no clean pass for the last chunk (nothing reads its K/V); `official=True` counts the official
-  schedule instead (every chunk's clean pass), the work of `runtime.reference_loop`.
+  schedule instead (every chunk's clean pass), the work of `runtime.measure.reference_loop`.
 """
 from __future__ import annotations
 

@@ -80,9 +80,9 @@ def require_extra(cfg: ModelConfig) -> None:
 # -- what each file must hold --------------------------------------------------------------------
 def expected_keys(cfg: ModelConfig) -> dict[str, dict[str, tuple[int, ...]]]:
     """File name -> {tensor name: shape}, from the modules built on the meta device (no memory)."""
-    from runtime.model import build_dit
-    from runtime.umt5 import UmT5Encoder, wan_t5_keys
-    from runtime.wan_vae import build_autoencoder, wan_vae_keys
+    from runtime.bundle import build_dit
+    from runtime.official.umt5 import UmT5Encoder, wan_t5_keys
+    from runtime.official.wan_vae import build_autoencoder, wan_vae_keys
 
     with torch.device("meta"):
         text = UmT5Encoder(cfg.text)
@@ -147,8 +147,8 @@ def memory_estimate(cfg: ModelConfig, device: str = "cpu", text_device: str = "c
                     random_weights: bool = False) -> dict[str, int]:
     """Bytes, rounded estimates: weights on the graphs' device, text encoder, one session, activations."""
     from runtime.dit import CausalDiT
-    from runtime.umt5 import UmT5Encoder
-    from runtime.wan_vae import build_autoencoder, state_size
+    from runtime.official.umt5 import UmT5Encoder
+    from runtime.official.wan_vae import build_autoencoder, state_size
 
     item = 2 if torch.device(device).type == "cuda" else 4
     text_item = 2 if not random_weights else 4
@@ -210,7 +210,7 @@ class HashTokenizer(OpenVocabulary):
 
 
 def _random_text(cfg: ModelConfig):
-    from runtime.umt5 import UmT5Encoder
+    from runtime.official.umt5 import UmT5Encoder
 
     return UmT5Encoder(cfg.text, **RANDOM_TEXT)
 
@@ -218,9 +218,9 @@ def _random_text(cfg: ModelConfig):
 def load_official_bundle(cfg: ModelConfig, weights: str | Path | None, *, random_weights: bool = False,
                          seed: int = 0):
     from runtime.dit import init_weights
-    from runtime.model import ModelBundle, build_dit
-    from runtime.umt5 import UmT5Tokenizer, load_umt5
-    from runtime.wan_vae import WanVAE, load_wan_vae
+    from runtime.bundle import ModelBundle, build_dit
+    from runtime.official.umt5 import UmT5Tokenizer, load_umt5
+    from runtime.official.wan_vae import WanVAE, load_wan_vae
     from runtime.weights import load_strict
 
     if random_weights:
