@@ -19,6 +19,7 @@ count. bf16 autocast on CPU and CUDA.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -61,6 +62,28 @@ class Phase:
 
 
 @dataclass(frozen=True)
+class StreamRecipe:
+    """Frames rendered while training runs (`distill.producer`), for phases whose data is "stream"."""
+
+    seed: int
+    capacity: int  # frames resident on the device (a ring)
+    refresh_every: int  # steps between chunks written over the oldest frames
+    stories_per_chunk: int = 50
+    frames_per_shot: int = 2
+    workers: int = 0  # rendering processes; 0: every core but one
+    ahead: int | None = None  # chunks in flight (default: two per worker)
+
+    def producer(self, device: str):
+        import os
+
+        from distill.producer import FrameProducer
+
+        workers = self.workers or max(1, (os.cpu_count() or 2) - 1)
+        return FrameProducer(seed=self.seed, stories_per_chunk=self.stories_per_chunk,
+                             frames_per_shot=self.frames_per_shot, workers=workers, ahead=self.ahead, device=device)
+
+
+@dataclass(frozen=True)
 class TeacherRecipe:
     preset: str = "tiny"
     seed: int = 0
@@ -75,17 +98,21 @@ class TeacherRecipe:
     measure_peak: bool = True  # measure the device's bf16 matmul peak (about a second) for the manifest
     compile: bool = False  # the forward pass through torch.compile (a minute of warm-up per phase on the CPU)
     phases: tuple[Phase, ...] = field(default_factory=tuple)
+    stream: StreamRecipe | None = None  # what "stream" phases draw from
 
     @staticmethod
     def from_toml(path: str | Path) -> "TeacherRecipe":
         data = tomllib.loads(Path(path).read_text())["teacher"]
         phases = tuple(Phase(**p) for p in data.pop("phase", []))
+        stream = StreamRecipe(**data.pop("stream")) if "stream" in data else None
         if not phases:
             raise ValueError(f"{path}: [teacher] needs at least one [[teacher.phase]]")
         for p in phases:
-            if p.data not in ("frames", "shots"):
-                raise ValueError(f"{path}: phase {p.name!r} has data {p.data!r}; use 'frames' or 'shots'")
-        return TeacherRecipe(phases=phases, **data)
+            if p.data not in ("frames", "shots", "stream"):
+                raise ValueError(f"{path}: phase {p.name!r} has data {p.data!r}; use 'frames', 'shots' or 'stream'")
+            if p.data == "stream" and stream is None:
+                raise ValueError(f"{path}: phase {p.name!r} streams its data: add a [teacher.stream] table")
+        return TeacherRecipe(phases=phases, stream=stream, **data)
 
     def config(self) -> ModelConfig:
         return get_preset(self.preset)
@@ -244,6 +271,7 @@ class State:
     samples: int = 0
     phase_began: float = 0.0  # `seconds` when the current phase began
     lr: float = 0.0  # the last step's
+    stream_chunks: int = 0  # chunks a stream phase's pool has taken (a resumed run takes them again)
     throughput: dict = field(default_factory=dict)  # phase name -> Throughput fields, over every call
 
 
@@ -270,6 +298,8 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
     pools: dict = {}
 
     def pool_for(kind: str):
+        if kind == "stream":
+            return stream_pool()
         if kind not in data:
             raise ValueError(f"a phase needs {kind!r} shards, which were not given")
         if kind not in pools:
@@ -277,6 +307,19 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
             bank = CaptionBank(d["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer, device=device)
             pools[kind] = resident_pool(kind, d, bank, ns, device)
         return pools[kind]
+    def stream_pool():
+        if "stream" not in pools:
+            from distill.producer import StreamedFrames
+
+            producer = exits.enter_context(recipe.stream.producer(device))
+            embed = caption_embedder(bundle.text_encoder.float(), bundle.tokenizer, device)
+            pool = pools["stream"] = StreamedFrames(producer, recipe.stream.capacity, embed, ns, device)
+            while pool.chunks_taken < state.stream_chunks:  # a resumed run: the same chunks, in order, again
+                pool.refresh()
+            pool.fill()
+            state.stream_chunks = pool.chunks_taken
+        return pools["stream"]
+    exits = contextlib.ExitStack()
     model = init_weights(build_dit(cfg), recipe.seed).to(device)
     if init is not None:
         model.load_state_dict(_read_dit(init))
@@ -304,9 +347,15 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
                 or (max_seconds is not None and time.perf_counter() - call_started >= max_seconds))
 
     def finish(complete: bool) -> dict:
-        return _finish(recipe, ema, out, state, td, peak, complete)
+        streamed = None
+        if "stream" in pools:
+            pool = pools["stream"]
+            streamed = {"chunks": pool.chunks_taken, "frames": pool.rows_taken,
+                        "stories": pool.chunks_taken * recipe.stream.stories_per_chunk,
+                        "capacity": recipe.stream.capacity, "waited_seconds": round(pool.producer.waited_seconds, 1)}
+        return _finish(recipe, ema, out, state, td, peak, complete, streamed)
 
-    with td.kernels():
+    with exits, td.kernels():
         while state.phase < len(recipe.phases):
             phase = recipe.phases[state.phase]
             pool = pool_for(phase.data)
@@ -334,6 +383,11 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
                         _log_losses(logf, bar, losses, window, phase, state)
                         checkpoint(opt)
                         return finish(complete=False)
+                    if phase.data == "stream" and state.step and state.step % recipe.stream.refresh_every == 0:
+                        window.close()
+                        pool.refresh()  # waits when the producers are behind: off the clock, counted apart
+                        state.stream_chunks = pool.chunks_taken
+                        window.reopen()
                     _step(model, forward, ema, opt, pool, ns, gen, recipe, phase, state, td, losses)
                     window.tick()
                     call_steps += 1
@@ -433,7 +487,7 @@ def _read_dit(path: str | Path) -> dict:
 
 
 def _finish(recipe: TeacherRecipe, ema, out: Path, state: State, td: TrainDevice, peak_tflops: float | None,
-            complete: bool) -> dict:
+            complete: bool, streamed: dict | None = None) -> dict:
     path = out / "teacher.safetensors"
     digest = _save_ema(ema, path)
     entry = {"file": path.name, "sha256": digest, "bytes": path.stat().st_size, "preset": recipe.preset,
@@ -441,6 +495,7 @@ def _finish(recipe: TeacherRecipe, ema, out: Path, state: State, td: TrainDevice
              "phases": [asdict(p) for p in recipe.phases], "wall_seconds": round(state.seconds, 1),
              "device": td.name(), "torch": torch.__version__, "bf16": td.bf16, "complete": complete,
              "phase_reached": state.phase, "step_in_phase": state.step,
-             "throughput": {name: Throughput(**fields).report(peak_tflops) for name, fields in state.throughput.items()}}
+             "throughput": {name: Throughput(**fields).report(peak_tflops) for name, fields in state.throughput.items()},
+             "stream": streamed}
     (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     return entry
