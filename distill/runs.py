@@ -1,10 +1,18 @@
 """What every training loop in distill/ shares: how far a run is through a budget of steps and wall time, the
-warmup-then-cosine learning rate, and noise drawn on the training device from the run's own generator."""
+warmup-then-cosine learning rate, noise drawn on the training device, and the device itself (`TrainDevice`:
+bf16, attention kernels, the fused optimiser, the run's device generator), losses kept on the device between
+reads (`LossMeter`) and the throughput a manifest records (`Throughput`)."""
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import time
+from dataclasses import dataclass
 
 import torch
+
+log = logging.getLogger(__name__)
 
 
 def budget_progress(step: int, steps: int, seconds: float, minutes: float | None) -> float:
@@ -23,7 +31,148 @@ def warmup_cosine(peak: float, step: int, warmup: int, done: float) -> float:
 
 
 def device_noise(shape, gen: torch.Generator, device) -> torch.Tensor:
-    """Standard normal noise drawn where the model runs, from a generator seeded by the run's own (host)
-    generator: deterministic per device, and resumable with the host generator's state."""
-    g = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (), generator=gen)))
-    return torch.randn(shape, generator=g, device=device)
+    """Standard normal noise drawn from `gen` on the generator's own device (the run's device generator: no
+    host work), then on `device`: deterministic per device, resumable with the generator's state."""
+    return torch.randn(shape, generator=gen, device=gen.device).to(device)
+
+
+# -- the device a loop trains on --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainDevice:
+    """Where a loop trains and how, decided once per run and logged: bf16 autocast where the device has it,
+    the attention kernel (the CPU's flash kernel is slow backwards on these short sequences: the math one),
+    and the optimiser (fused AdamW; capturable on CUDA, so its step count stays on the device)."""
+
+    device: str
+    bf16: bool
+
+    @staticmethod
+    def of(device: str, bf16: bool = True) -> "TrainDevice":
+        kind = torch.device(device).type
+        if kind not in ("cpu", "cuda"):
+            raise ValueError(f"training runs on cpu or cuda, not {device!r}")
+        supported = kind == "cpu" or torch.cuda.is_bf16_supported()
+        if bf16 and not supported:
+            raise ValueError(f"{device} has no bf16: set bf16 = false in the recipe")
+        chosen = TrainDevice(device, bf16)
+        log.info("training on %s: bf16 autocast %s, attention %s, fused AdamW%s", device, bf16,
+                 "math" if kind == "cpu" else "torch's choice", " (capturable)" if kind == "cuda" else "")
+        return chosen
+
+    @property
+    def kind(self) -> str:
+        return torch.device(self.device).type
+
+    def autocast(self):
+        return torch.autocast(device_type=self.kind, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def kernels(self):
+        """The attention kernels the loop's forward and backward passes run under."""
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        return sdpa_kernel([SDPBackend.MATH]) if self.kind == "cpu" else contextlib.nullcontext()
+
+    def adamw(self, params, *, lr: float, betas: tuple[float, float], weight_decay: float) -> torch.optim.AdamW:
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True,
+                                 capturable=self.kind == "cuda")
+
+    def generator(self, seed: int) -> torch.Generator:
+        """The run's generator on the training device: batch indices, noise and dropout are drawn there."""
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def sync(self) -> None:
+        if self.kind == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def name(self) -> str:
+        if self.kind == "cuda":
+            return torch.cuda.get_device_name(torch.device(self.device))
+        import platform
+
+        return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+    def bf16_peak_tflops(self, seconds: float = 0.5) -> float:
+        """The device's bf16 matrix-multiply peak, measured now (`runtime.flops.matmul_peak_gflops`)."""
+        from runtime.flops import matmul_peak_gflops
+
+        n = 1024 if self.kind == "cpu" else 8192
+        return matmul_peak_gflops("torch", n=n, seconds=seconds, dtype="bfloat16", device=self.device) / 1e3
+
+
+class CompiledForward:
+    """A model's `forward_full` through `torch.compile` (static shapes: a phase's batches all have one shape),
+    on the model's own parameters. On this CPU it halves a teacher step after about a minute of compiling
+    (docs/training.md); it pays only in runs longer than a few minutes."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.forward_full = torch.compile(model.forward_full, dynamic=False)
+
+
+class LossMeter:
+    """Losses summed on the device as the steps go, read back (one host sync) only when asked."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, **losses: torch.Tensor) -> None:
+        for key, value in losses.items():
+            value = value.detach().float()
+            self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
+        self.count += 1
+
+    def read(self) -> dict[str, float]:
+        """The mean of each loss since the last read (empty when nothing was added), and a reset."""
+        if not self.count:
+            return {}
+        keys = list(self.sums)
+        means = (torch.stack([self.sums[k] for k in keys]) / self.count).tolist()
+        self.sums, self.count = {}, 0
+        return dict(zip(keys, means))
+
+
+@dataclass
+class Throughput:
+    """Samples, tokens and seconds of training steps (clock read at host syncs only), and the rates they give."""
+
+    steps: int = 0
+    samples: int = 0
+    tokens: int = 0
+    flops: float = 0.0
+    seconds: float = 0.0
+
+    def add(self, steps: int, samples: int, tokens: int, flops: float, seconds: float) -> None:
+        self.steps, self.samples, self.tokens = self.steps + steps, self.samples + samples, self.tokens + tokens
+        self.flops, self.seconds = self.flops + flops, self.seconds + seconds
+
+    def report(self, peak_tflops: float | None) -> dict:
+        secs = max(self.seconds, 1e-9)
+        achieved = self.flops / secs / 1e12
+        return {"steps": self.steps, "samples": self.samples, "seconds": round(self.seconds, 3),
+                "samples_per_s": round(self.samples / secs, 2), "tokens_per_s": round(self.tokens / secs, 1),
+                "model_tflops": round(achieved, 4), "bf16_peak_tflops": None if peak_tflops is None else round(peak_tflops, 3),
+                "of_bf16_peak": None if not peak_tflops else round(achieved / peak_tflops, 4)}
+
+
+class StepClock:
+    """Times training steps between host syncs: `close()` waits for the device, then books the steps since
+    the last close (their samples, tokens and FLOPs) into `rates`; `reopen()` starts the next window after
+    work that is not training (logging, checkpoints)."""
+
+    def __init__(self, td: TrainDevice, rates: Throughput, batch: int, tokens_per_sample: int,
+                 flops_per_sample: float):
+        self.td, self.rates, self.batch = td, rates, batch
+        self.tokens, self.flops = tokens_per_sample, flops_per_sample
+        self.steps, self.opened = 0, time.perf_counter()
+
+    def tick(self) -> None:
+        self.steps += 1
+
+    def close(self) -> None:
+        self.td.sync()
+        n = self.steps * self.batch
+        self.rates.add(self.steps, n, n * self.tokens, n * self.flops, time.perf_counter() - self.opened)
+        self.steps = 0
+
+    def reopen(self) -> None:
+        self.opened = time.perf_counter()

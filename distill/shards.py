@@ -67,9 +67,9 @@ def prepare(out: str | Path, *, kind: str = "shots", seed: int = 0, stories: int
     with progress(plan.shards, f"prepare {kind} shards", unit="shard") as bar:
         bar.update(plan.shards - len(todo))
         if device != "cpu":
-            vae = _load_vae(plan.weights).to(device)
-            with ProcessPoolExecutor(workers, initializer=_one_thread) as pool:
-                for i, rows in zip(todo, pool.map(_render_shard, [plan] * len(todo), todo)):
+            vae = load_vae(plan.weights).to(device)
+            with ProcessPoolExecutor(workers, initializer=one_thread) as pool:
+                for i, rows in zip(todo, pool.map(render_shard, [plan] * len(todo), todo)):
                     _encode_shard(plan, i, rows, vae, device)
                     bar.update(1)
         elif workers == 1:
@@ -77,7 +77,7 @@ def prepare(out: str | Path, *, kind: str = "shots", seed: int = 0, stories: int
                 _write_shard(plan, i)
                 bar.update(1)
         else:
-            with ProcessPoolExecutor(workers, initializer=_one_thread) as pool:
+            with ProcessPoolExecutor(workers, initializer=one_thread) as pool:
                 for _ in pool.map(_write_shard, [plan] * len(todo), todo):
                     bar.update(1)
     index = {"format": FORMAT, "kind": kind, "seed": seed, "split": "train", "stories": stories,
@@ -104,7 +104,7 @@ def _check_index(plan: ShardPlan) -> None:
                              f"asked for {getattr(plan, key)!r}: use another folder")
 
 
-def _one_thread() -> None:
+def one_thread() -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -118,7 +118,7 @@ def _vae_sha(weights: str | None) -> str:
     return read_manifest(directory)["files"]["vae.safetensors"]["sha256"]
 
 
-def _load_vae(weights: str | None):
+def load_vae(weights: str | None):
     from runtime.config import get_preset
     from runtime.model import default_weights_dir
     from runtime.vae import TinyVAE
@@ -130,7 +130,7 @@ def _load_vae(weights: str | None):
     return vae.eval()
 
 
-def _render_shard(plan: ShardPlan, i: int) -> dict:
+def render_shard(plan: ShardPlan, i: int) -> dict:
     """Frames (uint8) and bookkeeping of shard i: whole shots, or a few random frames of each shot."""
     from runtime.context import frames_ever_needed
     from runtime.text import shot_prompt
@@ -161,8 +161,8 @@ def _render_shard(plan: ShardPlan, i: int) -> dict:
     return rows
 
 
-def _encode_shard(plan: ShardPlan, i: int, rows: dict, vae, device: str = "cpu") -> None:
-    """Encode rendered frames as the runtime does and write shard i atomically."""
+def encode_rows(plan: ShardPlan, rows: dict, vae, device: str = "cpu") -> dict[str, np.ndarray]:
+    """Rendered frames (`render_shard`) encoded as the runtime encodes them: one shard's arrays."""
     import torch
 
     from distill.autoencoder import encode_clips
@@ -183,14 +183,19 @@ def _encode_shard(plan: ShardPlan, i: int, rows: dict, vae, device: str = "cpu")
             frames = np.stack(rows["frames"])
             out["latents"] = np.concatenate([vae.encode_frames(to_unit(frames[j:j + 256]).to(device)).half().cpu().numpy()
                                              for j in range(0, len(frames), 256)])
+    return out
+
+
+def _encode_shard(plan: ShardPlan, i: int, rows: dict, vae, device: str = "cpu") -> None:
+    """Encode rendered frames as the runtime does and write shard i atomically."""
     tmp = plan.path(i).with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez(tmp, **out)
+    np.savez(tmp, **encode_rows(plan, rows, vae, device))
     tmp.replace(plan.path(i))
 
 
 def _write_shard(plan: ShardPlan, i: int) -> None:
     """Render and encode shard i on the CPU (one worker's job)."""
-    _encode_shard(plan, i, _render_shard(plan, i), _load_vae(plan.weights))
+    _encode_shard(plan, i, render_shard(plan, i), load_vae(plan.weights))
 
 
 def load(folder: str | Path) -> dict[str, np.ndarray]:

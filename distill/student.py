@@ -40,11 +40,13 @@ import torch
 import torch.nn.functional as F
 
 from distill.nextshot import FrameText, NextShot
-from distill.runs import budget_progress, device_noise, warmup_cosine
+from distill.resident import ResidentShots
+from distill.runs import LossMeter, StepClock, Throughput, TrainDevice, budget_progress, device_noise, warmup_cosine
 from distill.sampling import guided_velocities
-from distill.teacher import CaptionBank, ShotSamples, _device_name, _read_dit, _save_ema
+from distill.teacher import CaptionBank, ShotSamples, _read_dit, _save_ema
 from runtime.config import ModelConfig, get_preset
 from runtime.dit import CausalDiT, block_mask, timestep_frequencies
+from runtime.flops import dit_call_flops
 from runtime.progress import progress
 from runtime.scheduler import NUM_TRAIN_STEPS, RAW_STEP_LIST, FlowMatchScheduler
 
@@ -119,11 +121,14 @@ class Geometry:
         steps = sched.warped_steps()[: cfg.shot.num_steps]
         self.step_t = [float(t) for t in steps]
         self.step_sigma = [sched.sigma_at(t) for t in steps]
-        # the 5 levels of the ODE regression: the 4 steps, then clean
-        self.level_t = torch.tensor(self.step_t + [0.0], dtype=torch.float64)
+        # the 5 levels of the ODE regression: the 4 steps, then clean; their frequencies and sigmas on the device
+        level_t = np.asarray(self.step_t + [0.0])
+        self.level_freq = self.t_freq(level_t[None])[0]  # (5, freq_dim)
+        self.level_sigma = torch.tensor(self.step_sigma + [0.0], device=device)
         self.masks = [block_mask(self.n_ctx, self.fc * (b + 1), self.fc, self.tpf).to(device)
                       for b in range(self.chunks)]
-        self.table_sigma = torch.from_numpy(sched.sigmas).float()
+        self.table_sigma = torch.from_numpy(sched.sigmas).float().to(device)
+        self._timesteps: dict = {}
 
     def sigma_of(self, t: np.ndarray) -> np.ndarray:
         """Sigmas of timesteps that are the student's steps or 0 (the runtime's table lookups, precomputed)."""
@@ -137,6 +142,14 @@ class Geometry:
     def t_freq(self, t: np.ndarray) -> torch.Tensor:
         """(B, F) timesteps -> (B, F, freq_dim) on the device."""
         return torch.from_numpy(timestep_frequencies(t, self.cfg.dit.freq_dim)).to(self.device)
+
+    def timesteps(self, t: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(t_freq (B, F, freq_dim), sigma (B, F)) on the device of per-frame timesteps (B, F), made once per
+        pattern (a rollout's patterns repeat every step: no host-to-device copy in the loop)."""
+        key = (t.shape, t.tobytes())
+        if key not in self._timesteps:
+            self._timesteps[key] = (self.t_freq(t), torch.from_numpy(self.sigma_of(t)).float().to(self.device))
+        return self._timesteps[key]
 
     def trajectory_sigmas(self, teacher_steps: int) -> tuple[np.ndarray, list[int]]:
         """The teacher's Euler sigmas (steps + 1, from 1 to 0) and the indices among them of the student's steps.
@@ -160,10 +173,10 @@ class Geometry:
         return sigmas, keep
 
     def dmd_sigma(self, b: int, gen: torch.Generator) -> torch.Tensor:
-        """(B,) sigmas of DMD's noise level: a table timestep clamped to [T_MIN, T_MAX]."""
-        i = torch.randint(0, NUM_TRAIN_STEPS, (b,), generator=gen)
+        """(B,) sigmas of DMD's noise level: a table timestep clamped to [T_MIN, T_MAX], drawn on the device."""
+        i = torch.randint(0, NUM_TRAIN_STEPS, (b,), generator=gen, device=gen.device).to(self.device)
         t = (self.table_sigma[i] * NUM_TRAIN_STEPS).clamp(T_MIN, T_MAX)
-        return (t / NUM_TRAIN_STEPS).to(self.device)
+        return t / NUM_TRAIN_STEPS
 
 
 def _rows(cos: torch.Tensor, n: int) -> torch.Tensor:
@@ -210,21 +223,28 @@ def teacher_trajectories(dit: CausalDiT, geo: Geometry, context, text, cos, sin,
 def student_x0(dit: CausalDiT, geo: Geometry, seq, t_frames: np.ndarray, text, cos, sin, mask):
     """x0 of every frame of `seq` (B, F, ...) at per-frame timesteps (B, F) under `mask`, sigma looked up in the
     table (t = 0: the frame is returned as it is)."""
-    sig = geo.sigma_of(t_frames)
+    return _x0(dit, geo, seq, *geo.timesteps(t_frames), text, cos, sin, mask)
+
+
+def _x0(dit: CausalDiT, geo: Geometry, seq, t_freq, sigma, text, cos, sin, mask):
+    """x0 = seq - sigma v from device tensors t_freq (B, F, freq_dim) and sigma (B, F)."""
     with _autocast(geo):
-        v = dit.forward_full(seq, geo.t_freq(t_frames), text.table, cos, sin, mask, text.index).float()
-    return seq - torch.from_numpy(sig).float().to(geo.device)[..., None, None, None] * v
+        v = dit.forward_full(seq, t_freq, text.table, cos, sin, mask, text.index).float()
+    return seq - sigma[..., None, None, None] * v
 
 
 def ode_loss(dit: CausalDiT, geo: Geometry, traj, context, text, cos, sin, gen: torch.Generator):
-    """Each 3-frame block at one of the 5 levels; MSE of the x0 of the noisy frames against the teacher's x0."""
+    """Each 3-frame block at one of the 5 levels (drawn on the device); MSE of the x0 of the noisy frames
+    against the teacher's x0."""
     b, _, f = traj.shape[:3]
-    levels = torch.randint(0, 5, (b, geo.chunks), generator=gen).repeat_interleave(geo.fc, 1)  # (B, F)
-    x_in = traj[torch.arange(b)[:, None], levels.to(traj.device), torch.arange(f)[None, :]]
-    t = np.zeros((b, geo.n_ctx + f))
-    t[:, geo.n_ctx:] = geo.level_t[levels].numpy()
-    x0 = student_x0(dit, geo, torch.cat([context, x_in], 1), t, text, cos, sin, geo.masks[-1])[:, geo.n_ctx:]
-    noisy = torch.from_numpy(t[:, geo.n_ctx:] > 0).to(geo.device)[..., None, None, None]
+    dev = traj.device
+    levels = torch.randint(0, 5, (b, geo.chunks), generator=gen, device=gen.device).to(dev)
+    levels = levels.repeat_interleave(geo.fc, 1)  # (B, F)
+    x_in = traj[torch.arange(b, device=dev)[:, None], levels, torch.arange(f, device=dev)[None, :]]
+    t_freq = torch.cat([geo.level_freq[-1].expand(b, geo.n_ctx, -1), geo.level_freq[levels]], 1)
+    sigma = torch.cat([geo.level_sigma.new_zeros(b, geo.n_ctx), geo.level_sigma[levels]], 1)
+    x0 = _x0(dit, geo, torch.cat([context, x_in], 1), t_freq, sigma, text, cos, sin, geo.masks[-1])[:, geo.n_ctx:]
+    noisy = (levels < 4)[..., None, None, None]  # level 4 is clean: nothing to regress
     err = ((x0 - traj[:, -1]) ** 2) * noisy
     return err.sum() / (noisy.sum() * np.prod(traj.shape[-3:])).clamp_min(1)
 
@@ -317,6 +337,7 @@ class State:
     seconds: float = 0.0
     samples: int = 0
     pairs_seconds: float = 0.0
+    throughput: dict = field(default_factory=dict)  # Throughput fields over every call
 
 
 def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Path, out: str | Path, *,
@@ -331,12 +352,15 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = recipe.config()
+    td = TrainDevice.of(device)
     torch.manual_seed(recipe.seed)
-    gen = torch.Generator().manual_seed(recipe.seed)
+    gen = td.generator(recipe.seed)  # every tensor draw, on the device
+    pick = torch.Generator().manual_seed(recipe.seed + 7)  # the loop's own choices (exit steps, stories), on the host
     geo = Geometry(cfg, recipe.shift_value(), device)
     bundle = load_bundle(recipe.preset)
-    samples = ShotSamples(shots, CaptionBank(shots["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer,
-                                             device=device).to(device), geo.ns)
+    bank = CaptionBank(shots["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer, device=device).to(device)
+    samples = ShotSamples(shots, bank, geo.ns)
+    pool = ResidentShots(shots, bank, geo.ns, device) if stage == "dmd" else None
 
     def dit_from(path) -> CausalDiT:
         m = build_dit(cfg)
@@ -348,9 +372,8 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
     student = dit_from(init if init is not None else teacher_path).train()
     critic = copy.deepcopy(teacher).train().requires_grad_(True) if stage != "ode" else None
     betas = (0.9, 0.99) if stage == "ode" else (0.0, 0.999)  # DMD: the official generator/critic betas
-    opt = torch.optim.AdamW(student.parameters(), lr=sr.lr, betas=betas, weight_decay=0.01)
-    copt = (torch.optim.AdamW(critic.parameters(), lr=sr.critic_lr, betas=betas, weight_decay=0.01)
-            if critic is not None else None)
+    opt = td.adamw(student.parameters(), lr=sr.lr, betas=betas, weight_decay=0.01)
+    copt = td.adamw(critic.parameters(), lr=sr.critic_lr, betas=betas, weight_decay=0.01) if critic is not None else None
     state = State()
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists():
@@ -362,6 +385,7 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
             copt.load_state_dict(ckpt["copt"])
         state = State(**ckpt["state"])
         gen.set_state(ckpt["generator"])
+        pick.set_state(ckpt["pick"])
         log.info("resuming %s from step %d", stage, state.step)
 
     pairs = None
@@ -374,10 +398,15 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
             torch.save(pairs, pairs_path.with_suffix(".tmp"))
             pairs_path.with_suffix(".tmp").replace(pairs_path)
         state.pairs_seconds = pairs["seconds"]
+        pairs = _resident_pairs(pairs, device)
+    peak = td.bf16_peak_tflops()
     log_path = out / "loss.jsonl"
     started = time.perf_counter() - state.seconds
-    call_steps = 0
-    with progress(sr.steps, f"student {stage}", unit="step") as bar, open(log_path, "a") as logf:
+    call_steps, losses, rates = 0, LossMeter(), Throughput(**state.throughput)
+    tokens = geo.ns.frames * geo.tpf  # a sample's [context ; shot] tokens
+    flops = 3.0 * dit_call_flops(cfg, geo.ns.frames, captions=pairs["slots"].shape[1]) if stage == "ode" else 0.0
+    clock = StepClock(td, rates, sr.batch, tokens, flops)
+    with td.kernels(), progress(sr.steps, f"student {stage}", unit="step") as bar, open(log_path, "a") as logf:
         bar.update(state.step)
         while sr.progress(state.step, state.seconds) < 1.0 and (max_steps is None or call_steps < max_steps):
             done = sr.progress(state.step, state.seconds)
@@ -387,26 +416,38 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
             if copt is not None:
                 for g in copt.param_groups:
                     g["lr"] = sr.lr_at(state.step, done, sr.critic_lr)
-            row = {"step": state.step + 1, "lr": lr}
             if stage == "ode":
-                row.update(_ode_step(student, opt, geo, pairs, sr, gen))
+                losses.add(**_ode_step(student, opt, geo, pairs, sr, gen))
             elif stage == "dmd":
-                row.update(_dmd_step(student, critic, teacher, opt, copt, geo, samples, sr, gen, device))
+                losses.add(**_dmd_update(student, critic, teacher, opt, copt, geo, pool.draw(sr.batch, gen), sr, gen,
+                                         pick))
             else:
-                row.update(_dmd_long_step(student, critic, teacher, opt, copt, geo, samples, vae, sr, gen))
+                losses.add(**_dmd_long_step(student, critic, teacher, opt, copt, geo, samples, vae, sr, gen, pick))
             state.step, state.samples, call_steps = state.step + 1, state.samples + sr.batch, call_steps + 1
+            clock.tick()
             state.seconds = time.perf_counter() - started
             bar.update(1)
-            if state.step % 10 == 0 or state.step == 1:
-                row.update(seconds=round(state.seconds, 1), samples=state.samples)
-                logf.write(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}) + "\n")
-                logf.flush()
-                bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k.endswith("loss")})
-            if state.step % 200 == 0:
-                _checkpoint(ckpt_path, student, critic, opt, copt, state, gen)
-    _checkpoint(ckpt_path, student, critic, opt, copt, state, gen)
+            read, save = state.step % 10 == 0 or state.step == 1, state.step % 200 == 0
+            if read or save:  # the losses' only read-back, and the clock's: one host sync
+                row = {"step": state.step, "lr": lr, **(losses.read() if read else {})}
+                clock.close()
+                state.throughput = asdict(rates)
+                if read:
+                    row.update(seconds=round(state.seconds, 1), samples=state.samples)
+                    logf.write(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}) + "\n")
+                    logf.flush()
+                    bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k.endswith("loss")})
+                if save:
+                    _checkpoint(ckpt_path, student, critic, opt, copt, state, gen, pick)
+                clock.reopen()
+    clock.close()
+    state.throughput = asdict(rates)
+    _checkpoint(ckpt_path, student, critic, opt, copt, state, gen, pick)
     complete = sr.progress(state.step, state.seconds) >= 1.0
-    return _finish(recipe, stage, student, out, state, device, complete, teacher_path, init)
+    report = rates.report(peak if stage == "ode" else None)
+    if stage != "ode":  # a DMD step's work (rollouts, teacher and critic calls) is not counted in FLOPs here
+        report.update(model_tflops=None, of_bf16_peak=None)
+    return _finish(recipe, stage, student, out, state, td, complete, teacher_path, init, report)
 
 
 def _ode_pairs(teacher, geo: Geometry, samples: ShotSamples, sr: StageRecipe, seed: int, device) -> dict:
@@ -440,80 +481,90 @@ def _per_sample(table: torch.Tensor, b: int) -> torch.Tensor:
     return table if table.dim() == 3 else table.unsqueeze(0).expand(b, -1, -1)
 
 
+def _resident_pairs(pairs: dict, device) -> dict:
+    """The trajectories on the device with each pair's captions as slots (`distill.resident`): a batch projects
+    its own pairs' captions, not the whole set's."""
+    index = pairs["text_index"].cpu().numpy()  # (P, F) rows of the concatenated caption table
+    distinct = [sorted(set(row.tolist())) for row in index]
+    width = max(len(d) for d in distinct)
+    slots = np.asarray([d + d[:1] * (width - len(d)) for d in distinct], np.int64)
+    frame_slot = np.asarray([[d.index(r) for r in row] for d, row in zip(distinct, index.tolist())], np.int64)
+    out = {k: v.to(device) for k, v in pairs.items() if isinstance(v, torch.Tensor)}
+    out["slots"], out["frame_slot"] = torch.from_numpy(slots).to(device), torch.from_numpy(frame_slot).to(device)
+    return out
+
+
 def _ode_step(student, opt, geo: Geometry, pairs: dict, sr: StageRecipe, gen) -> dict:
-    i = torch.randint(len(pairs["traj"]), (sr.batch,), generator=gen).to(pairs["traj"].device)
-    text = FrameText(pairs["text_table"].float(), pairs["text_index"][i])
+    i = torch.randint(len(pairs["traj"]), (sr.batch,), generator=gen, device=gen.device).to(geo.device)
+    width = pairs["slots"].shape[1]
+    index = torch.arange(sr.batch, device=geo.device).view(-1, 1) * width + pairs["frame_slot"][i]
+    text = FrameText(pairs["text_table"][pairs["slots"][i].flatten()].float(), index)
     loss = ode_loss(student, geo, pairs["traj"][i].float(), pairs["context"][i].float(), text,
-                    pairs["cos"][i.cpu()].to(geo.device), pairs["sin"][i.cpu()].to(geo.device), gen)
+                    pairs["cos"][i], pairs["sin"][i], gen)
     _update(opt, student, loss, 1.0)
-    return {"ode_loss": loss.item()}
+    return {"ode_loss": loss}
 
 
-def _dmd_step(student, critic, teacher, opt, copt, geo: Geometry, samples: ShotSamples, sr: StageRecipe, gen,
-              device) -> dict:
-    idx = torch.randint(len(samples), (sr.batch,), generator=gen).numpy()
-    _, context, text, cos, sin = samples.batch(idx, geo.ns, gen, device)
-    cos, sin = cos.to(device), sin.to(device)
-    return _dmd_update(student, critic, teacher, opt, copt, geo, (context, text, cos, sin), sr, gen)
-
-
-def _dmd_update(student, critic, teacher, opt, copt, geo, inputs, sr: StageRecipe, gen) -> dict:
+def _dmd_update(student, critic, teacher, opt, copt, geo, inputs, sr: StageRecipe, gen, pick) -> dict:
+    """`critic_steps` critic updates on fresh rollouts, then one generator update; losses stay on the device.
+    `inputs`: (context, text, cos, sin), or a resident pool's batch (x0 first, unused here)."""
+    inputs = inputs[1:] if len(inputs) == 5 else inputs
     closs = []
     for _ in range(sr.critic_steps):
-        exit_step = int(torch.randint(geo.cfg.shot.num_steps, (), generator=gen))
+        exit_step = int(torch.randint(geo.cfg.shot.num_steps, (), generator=pick))
         with torch.no_grad():
             x_hat = rollout(student, geo, *inputs, exit_step, gen, grad=False)
         loss = critic_loss(critic, geo, x_hat, *inputs, gen)
         _update(copt, critic, loss, 10.0)
-        closs.append(loss.item())
-    exit_step = int(torch.randint(geo.cfg.shot.num_steps, (), generator=gen))
+        closs.append(loss.detach())
+    exit_step = int(torch.randint(geo.cfg.shot.num_steps, (), generator=pick))
     x_hat = rollout(student, geo, *inputs, exit_step, gen, grad=True)
     loss = dmd_generator_loss(x_hat, teacher, critic, geo, *inputs, sr.guidance, gen)
     _update(opt, student, loss, 1.0)
-    return {"dmd_loss": loss.item(), "critic_loss": float(np.mean(closs)) if closs else 0.0,
-            "x_hat_std": x_hat.detach().float().std().item()}
+    return {"dmd_loss": loss, "critic_loss": torch.stack(closs).mean() if closs else torch.zeros((), device=loss.device),
+            "x_hat_std": x_hat.detach().float().std()}
 
 
 def _dmd_long_step(student, critic, teacher, opt, copt, geo: Geometry, samples: ShotSamples, vae, sr: StageRecipe,
-                   gen) -> dict:
+                   gen, pick) -> dict:
     """One story batch: shot after shot, each from the student's own earlier shots; one update per shot."""
     counts = np.bincount(samples.story.astype(np.int64))
     eligible = np.flatnonzero(counts >= sr.shots)
-    stories = eligible[torch.randint(len(eligible), (sr.batch,), generator=gen).numpy()]
+    stories = eligible[torch.randint(len(eligible), (sr.batch,), generator=pick).numpy()]
     history = SelfHistory(vae, geo, samples, stories)
     rows = []
     for k in range(sr.shots):
         inputs = history.inputs(k)
-        row = _dmd_update(student, critic, teacher, opt, copt, geo, inputs, sr, gen)
+        row = _dmd_update(student, critic, teacher, opt, copt, geo, inputs, sr, gen, pick)
         rows.append(row)
         with torch.no_grad():  # the shot the story goes on from: a full 4-step rollout, as the runtime makes it
             history.append(rollout(student, geo, *inputs, geo.cfg.shot.num_steps - 1, gen, grad=False))
-    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    return {k: torch.stack([r[k].float() for r in rows]).mean() for k in rows[0]}
 
 
 def _update(opt, model, loss, clip: float) -> None:
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip, foreach=True)
     opt.step()
 
 
-def _checkpoint(path: Path, student, critic, opt, copt, state: State, gen) -> None:
+def _checkpoint(path: Path, student, critic, opt, copt, state: State, gen, pick) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"student": student.state_dict(), "critic": None if critic is None else critic.state_dict(),
                 "opt": opt.state_dict(), "copt": None if copt is None else copt.state_dict(),
-                "state": asdict(state), "generator": gen.get_state()}, tmp)
+                "state": asdict(state), "generator": gen.get_state(), "pick": pick.get_state()}, tmp)
     tmp.replace(path)
 
 
-def _finish(recipe: StudentRecipe, stage: str, student, out: Path, state: State, device: str, complete: bool,
-            teacher_path, init) -> dict:
+def _finish(recipe: StudentRecipe, stage: str, student, out: Path, state: State, td: TrainDevice, complete: bool,
+            teacher_path, init, throughput: dict) -> dict:
     path = out / "student.safetensors"
     digest = _save_ema(student, path)
     entry = {"file": path.name, "sha256": digest, "bytes": path.stat().st_size, "preset": recipe.preset,
              "stage": stage, "shift": recipe.shift_value(), "seed": recipe.seed, "steps": state.step,
              "samples": state.samples, "recipe": asdict(recipe.stage(stage)), "wall_seconds": round(state.seconds, 1),
-             "trajectory_seconds": round(state.pairs_seconds, 1), "device": _device_name(device),
+             "trajectory_seconds": round(state.pairs_seconds, 1), "device": td.name(), "throughput": throughput,
              "torch": torch.__version__, "complete": complete, "teacher": str(teacher_path),
              "init": None if init is None else str(init)}
     (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")

@@ -19,6 +19,7 @@ count. bf16 autocast on CPU and CUDA.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -33,14 +34,16 @@ import torch
 import torch.nn.functional as F
 
 from distill.nextshot import FrameText, NextShot
-from distill.runs import budget_progress, device_noise, warmup_cosine
+from distill.resident import CONTEXT_DROPOUT, caption_embedder, resident_pool
+from distill.runs import (CompiledForward, LossMeter, StepClock, Throughput, TrainDevice, budget_progress,
+                         warmup_cosine)
 from runtime.config import ModelConfig, get_preset
+from runtime.dit import timestep_frequencies
 from runtime.progress import progress
 from runtime.scheduler import NUM_TRAIN_STEPS, shifted_sigmas
 
 log = logging.getLogger(__name__)
 CAPTION_DROPOUT = 0.1
-CONTEXT_DROPOUT = 0.1
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,28 @@ class Phase:
 
 
 @dataclass(frozen=True)
+class StreamRecipe:
+    """Frames rendered while training runs (`distill.producer`), for phases whose data is "stream"."""
+
+    seed: int
+    capacity: int  # frames resident on the device (a ring)
+    refresh_every: int  # steps between chunks written over the oldest frames
+    stories_per_chunk: int = 50
+    frames_per_shot: int = 2
+    workers: int = 0  # rendering processes; 0: every core but one
+    ahead: int | None = None  # chunks in flight (default: two per worker)
+
+    def producer(self, device: str):
+        import os
+
+        from distill.producer import FrameProducer
+
+        workers = self.workers or max(1, (os.cpu_count() or 2) - 1)
+        return FrameProducer(seed=self.seed, stories_per_chunk=self.stories_per_chunk,
+                             frames_per_shot=self.frames_per_shot, workers=workers, ahead=self.ahead, device=device)
+
+
+@dataclass(frozen=True)
 class TeacherRecipe:
     preset: str = "tiny"
     seed: int = 0
@@ -68,18 +93,26 @@ class TeacherRecipe:
     clip: float = 1.0
     checkpoint_every: int = 500
     snapshot_every: int = 0  # EMA weights kept every N steps in snapshots/ (for the eval over training time); 0: none
+    log_every: int = 10  # steps between loss read-backs (each one a host sync) and rows of loss.jsonl
+    bf16: bool = True  # bf16 autocast (refused on a device without bf16)
+    measure_peak: bool = True  # measure the device's bf16 matmul peak (about a second) for the manifest
+    compile: bool = False  # the forward pass through torch.compile (a minute of warm-up per phase on the CPU)
     phases: tuple[Phase, ...] = field(default_factory=tuple)
+    stream: StreamRecipe | None = None  # what "stream" phases draw from
 
     @staticmethod
     def from_toml(path: str | Path) -> "TeacherRecipe":
         data = tomllib.loads(Path(path).read_text())["teacher"]
         phases = tuple(Phase(**p) for p in data.pop("phase", []))
+        stream = StreamRecipe(**data.pop("stream")) if "stream" in data else None
         if not phases:
             raise ValueError(f"{path}: [teacher] needs at least one [[teacher.phase]]")
         for p in phases:
-            if p.data not in ("frames", "shots"):
-                raise ValueError(f"{path}: phase {p.name!r} has data {p.data!r}; use 'frames' or 'shots'")
-        return TeacherRecipe(phases=phases, **data)
+            if p.data not in ("frames", "shots", "stream"):
+                raise ValueError(f"{path}: phase {p.name!r} has data {p.data!r}; use 'frames', 'shots' or 'stream'")
+            if p.data == "stream" and stream is None:
+                raise ValueError(f"{path}: phase {p.name!r} streams its data: add a [teacher.stream] table")
+        return TeacherRecipe(phases=phases, stream=stream, **data)
 
     def config(self) -> ModelConfig:
         return get_preset(self.preset)
@@ -96,11 +129,10 @@ class CaptionBank:
         unique, self.ids = np.unique(prompts, return_inverse=True)
         self.by_prompt = {p: i for i, p in enumerate(unique)}
         rows = []
-        text_encoder = text_encoder.to(device)
-        with torch.no_grad(), progress(len(unique), "embed captions", unit="caption") as bar:
+        embed = caption_embedder(text_encoder, tokenizer, device)
+        with progress(len(unique), "embed captions", unit="caption") as bar:
             for i in range(0, len(unique), batch):
-                ids = np.concatenate([tokenizer.encode(str(p)) for p in unique[i:i + batch]])
-                rows.append(text_encoder(torch.from_numpy(ids).to(device)).half().cpu())
+                rows.append(embed(unique[i:i + batch]).cpu())
                 bar.update(len(unique[i:i + batch]))
         self.table = torch.cat(rows)  # (n_prompts, L, Dt)
 
@@ -191,26 +223,43 @@ def loss_weights(shift: float) -> torch.Tensor:
     return torch.from_numpy(w / w.mean()).float()
 
 
+@lru_cache(maxsize=8)
+def frequency_table(shift: float, freq_dim: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Timestep frequencies of every entry of the shifted table (1000, freq_dim) and of t = 0 (freq_dim,), on
+    `device`: a batch's t_freq is a gather, no host work per step."""
+    t = (sigma_table(shift) * NUM_TRAIN_STEPS).double().numpy()
+    table = torch.from_numpy(timestep_frequencies(t, freq_dim)).to(device)
+    return table, torch.from_numpy(timestep_frequencies(np.zeros(1), freq_dim)[0]).to(device)
+
+
+@lru_cache(maxsize=8)
+def _on(table: torch.Tensor, device: str) -> torch.Tensor:
+    return table.to(device)
+
+
 def flow_matching_loss(model, ns: NextShot, x0, context, text, cos, sin, gen: torch.Generator, shift: float,
                        device, autocast: bool) -> torch.Tensor:
-    b = x0.shape[0]
-    sigmas, weights = sigma_table(shift), loss_weights(shift)
-    i = torch.randint(0, NUM_TRAIN_STEPS, (b,), generator=gen)
-    sigma = sigmas[i].view(b, 1, 1, 1, 1)
-    x0 = x0.to(device)
-    noise = device_noise(x0.shape, gen, device)
-    sigma = sigma.to(device)
+    """The weighted flow-matching loss of one batch; the timestep index, noise and caption dropout are drawn
+    from `gen` on its own device, and every table the step reads already lives on `device`."""
+    b, dev = x0.shape[0], str(torch.device(device))
+    i = torch.randint(0, NUM_TRAIN_STEPS, (b,), generator=gen, device=gen.device).to(dev)
+    noise = torch.randn(x0.shape, generator=gen, device=gen.device).to(dev)
+    keep = (torch.rand(b, generator=gen, device=gen.device) >= CAPTION_DROPOUT).to(dev)
+    x0 = x0.to(dev)
+    sigma = _on(sigma_table(shift), dev)[i].view(b, 1, 1, 1, 1)
     x_t = (1 - sigma) * x0 + sigma * noise
-    text = text.to(device).dropped(torch.rand(b, generator=gen) >= CAPTION_DROPOUT)
+    text = text.to(dev).dropped(keep)
     frames = x0.shape[1] + (0 if context is None else context.shape[1])
-    t_freq = ns.t_freq(sigmas[i] * NUM_TRAIN_STEPS, frames)
-    x = x_t if context is None else torch.cat([context.to(device), x_t], 1)
-    x, t_freq, cos, sin = [a.to(device, non_blocking=True) for a in (x, t_freq, cos, sin)]
-    with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=autocast):
+    freq, zero = frequency_table(shift, ns.cfg.dit.freq_dim, dev)
+    shot = min(frames, ns.n_target)  # the shot's frames read the sample's t, context frames t = 0
+    t_freq = torch.cat([zero.expand(b, frames - shot, -1), freq[i].unsqueeze(1).expand(-1, shot, -1)], 1)
+    x = x_t if context is None else torch.cat([context.to(dev), x_t], 1)
+    cos, sin = cos.to(dev), sin.to(dev)
+    with torch.autocast(device_type=torch.device(dev).type, dtype=torch.bfloat16, enabled=autocast):
         v = model.forward_full(x, t_freq, text.table, cos, sin, None, text.index)
     v = v[:, -x0.shape[1]:].float()
     per_sample = F.mse_loss(v, noise - x0, reduction="none").mean(dim=(1, 2, 3, 4))
-    return (per_sample * weights[i].to(device)).mean()
+    return (per_sample * _on(loss_weights(shift), dev)[i]).mean()
 
 
 @dataclass
@@ -221,6 +270,9 @@ class State:
     seconds: float = 0.0
     samples: int = 0
     phase_began: float = 0.0  # `seconds` when the current phase began
+    lr: float = 0.0  # the last step's
+    stream_chunks: int = 0  # chunks a stream phase's pool has taken (a resumed run takes them again)
+    throughput: dict = field(default_factory=dict)  # phase name -> Throughput fields, over every call
 
 
 def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out: str | Path, *, device: str = "cpu",
@@ -229,6 +281,8 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
     """Run (or resume) every phase of `recipe` on `data` ({"frames": shards, "shots": shards}, or a function
     loading them when a phase first needs them); returns the manifest entry written beside the EMA weights.
 
+    The data of a phase is resident on `device` and every batch, noise and dropout is drawn there from the
+    run's device generator; losses stay on the device and are read back every `log_every` steps.
     `max_steps` / `max_seconds` end this call early (a checkpoint, and the EMA weights so far with
     `"complete": false`); calling again with the same folder goes on from there."""
     from runtime.dit import init_weights
@@ -237,19 +291,35 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = recipe.config()
+    td = TrainDevice.of(device, recipe.bf16)
     torch.manual_seed(recipe.seed)
     bundle = load_bundle(recipe.preset, text_weights)
     ns = NextShot(cfg)
-    samples: dict = {}
+    pools: dict = {}
 
     def pool_for(kind: str):
+        if kind == "stream":
+            return stream_pool()
         if kind not in data:
             raise ValueError(f"a phase needs {kind!r} shards, which were not given")
-        if kind not in samples:
+        if kind not in pools:
             d = data[kind]() if callable(data[kind]) else data[kind]
-            bank = CaptionBank(d["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer, device=device).to(device)
-            samples[kind] = FrameSamples(d, bank) if kind == "frames" else ShotSamples(d, bank, ns)
-        return samples[kind]
+            bank = CaptionBank(d["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer, device=device)
+            pools[kind] = resident_pool(kind, d, bank, ns, device)
+        return pools[kind]
+    def stream_pool():
+        if "stream" not in pools:
+            from distill.producer import StreamedFrames
+
+            producer = exits.enter_context(recipe.stream.producer(device))
+            embed = caption_embedder(bundle.text_encoder.float(), bundle.tokenizer, device)
+            pool = pools["stream"] = StreamedFrames(producer, recipe.stream.capacity, embed, ns, device)
+            while pool.chunks_taken < state.stream_chunks:  # a resumed run: the same chunks, in order, again
+                pool.refresh()
+            pool.fill()
+            state.stream_chunks = pool.chunks_taken
+        return pools["stream"]
+    exits = contextlib.ExitStack()
     model = init_weights(build_dit(cfg), recipe.seed).to(device)
     if init is not None:
         model.load_state_dict(_read_dit(init))
@@ -258,7 +328,7 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
     ema.requires_grad_(False)
     state, resumed_opt = State(), None
     ckpt_path = out / "checkpoint.pt"
-    gen = torch.Generator().manual_seed(recipe.seed)
+    gen = td.generator(recipe.seed)
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
@@ -267,7 +337,8 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
         gen.set_state(ckpt["generator"])
         resumed_opt = ckpt["opt"] if ckpt["opt_phase"] == state.phase else None
         log.info("resuming from %s at phase %d step %d", ckpt_path, state.phase, state.step)
-    autocast = True
+    peak = td.bf16_peak_tflops() if recipe.measure_peak else None
+    forward = CompiledForward(model) if recipe.compile else model  # what the loss calls: the same parameters
     log_path = out / "loss.jsonl"
     call_started, call_steps = time.perf_counter(), 0
 
@@ -275,51 +346,97 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
         return ((max_steps is not None and call_steps >= max_steps)
                 or (max_seconds is not None and time.perf_counter() - call_started >= max_seconds))
 
-    while state.phase < len(recipe.phases):
-        phase = recipe.phases[state.phase]
-        pool = pool_for(phase.data)
-        opt = torch.optim.AdamW(model.parameters(), lr=phase.lr, betas=(0.9, 0.99), weight_decay=recipe.weight_decay)
-        if resumed_opt is not None:
-            opt.load_state_dict(resumed_opt)
-            resumed_opt = None
-        started = time.perf_counter() - state.seconds
-        with progress(phase.steps, f"teacher {phase.name}", unit="step") as bar, open(log_path, "a") as logf:
-            bar.update(state.step)
+    def finish(complete: bool) -> dict:
+        streamed = None
+        if "stream" in pools:
+            pool = pools["stream"]
+            streamed = {"chunks": pool.chunks_taken, "frames": pool.rows_taken,
+                        "stories": pool.chunks_taken * recipe.stream.stories_per_chunk,
+                        "capacity": recipe.stream.capacity, "waited_seconds": round(pool.producer.waited_seconds, 1)}
+        return _finish(recipe, ema, out, state, td, peak, complete, streamed)
+
+    with exits, td.kernels():
+        while state.phase < len(recipe.phases):
+            phase = recipe.phases[state.phase]
+            pool = pool_for(phase.data)
+            opt = td.adamw(model.parameters(), lr=phase.lr, betas=(0.9, 0.99), weight_decay=recipe.weight_decay)
+            if resumed_opt is not None:
+                opt.load_state_dict(resumed_opt)
+                resumed_opt = None
             if state.step == 0:
                 state.phase_began = state.seconds
-            while phase.progress(state.step, state.seconds - state.phase_began) < 1.0:
-                if out_of_budget():
-                    _checkpoint(ckpt_path, model, ema, opt, state, gen)
-                    return _finish(recipe, ema, out, state, device, complete=False)
-                lr = _lr(phase, state.step, phase.progress(state.step, state.seconds - state.phase_began))
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                idx = torch.randint(len(pool), (phase.batch,), generator=gen).numpy()
-                x0, context, text, cos, sin = pool.batch(idx, ns, gen, device)
-                loss = flow_matching_loss(model, ns, x0, context, text, cos, sin, gen, recipe.shift_value(),
-                                          device, autocast)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.clip)
-                opt.step()
-                _ema_update(ema, model, min(recipe.ema, (1 + state.total) / (10 + state.total)))
-                state.step, state.total, state.samples = state.step + 1, state.total + 1, state.samples + phase.batch
-                call_steps += 1
-                state.seconds = time.perf_counter() - started
-                bar.update(1)
-                if state.step % 10 == 0 or state.step == phase.steps:
-                    logf.write(json.dumps({"phase": phase.name, "step": state.step, "total": state.total,
-                                           "loss": round(loss.item(), 5), "lr": lr,
-                                           "seconds": round(state.seconds, 1), "samples": state.samples}) + "\n")
-                    logf.flush()
-                    bar.set_postfix(loss=f"{loss.item():.4f}")
-                if state.step % recipe.checkpoint_every == 0:
-                    _checkpoint(ckpt_path, model, ema, opt, state, gen)
-                if recipe.snapshot_every and state.total % recipe.snapshot_every == 0:
-                    _snapshot(recipe, ema, out / "snapshots", state)
-        state.phase, state.step = state.phase + 1, 0
-        _checkpoint(ckpt_path, model, ema, None, state, gen)
-    return _finish(recipe, ema, out, state, device, complete=True)
+            rates = Throughput(**state.throughput.get(phase.name, {}))
+            window = StepClock(td, rates, phase.batch, pool.tokens_per_sample,
+                               3.0 * pool.forward_flops_per_sample())  # forward and backward
+            losses = LossMeter()
+            started = time.perf_counter() - state.seconds
+
+            def checkpoint(opt) -> None:
+                window.close()
+                state.throughput[phase.name] = asdict(rates)
+                _checkpoint(ckpt_path, model, ema, opt, state, gen)
+                window.reopen()
+            with progress(phase.steps, f"teacher {phase.name}", unit="step") as bar, open(log_path, "a") as logf:
+                bar.update(state.step)
+                while phase.progress(state.step, state.seconds - state.phase_began) < 1.0:
+                    if out_of_budget():
+                        _log_losses(logf, bar, losses, window, phase, state)
+                        checkpoint(opt)
+                        return finish(complete=False)
+                    if phase.data == "stream" and state.step and state.step % recipe.stream.refresh_every == 0:
+                        window.close()
+                        pool.refresh()  # waits when the producers are behind: off the clock, counted apart
+                        state.stream_chunks = pool.chunks_taken
+                        window.reopen()
+                    _step(model, forward, ema, opt, pool, ns, gen, recipe, phase, state, td, losses)
+                    window.tick()
+                    call_steps += 1
+                    state.seconds = time.perf_counter() - started
+                    bar.update(1)
+                    if state.step % recipe.log_every == 0 or state.step == phase.steps:
+                        _log_losses(logf, bar, losses, window, phase, state)
+                    if state.step % recipe.checkpoint_every == 0:
+                        checkpoint(opt)
+                    if recipe.snapshot_every and state.total % recipe.snapshot_every == 0:
+                        window.close()
+                        _snapshot(recipe, ema, out / "snapshots", state)
+                        window.reopen()
+                _log_losses(logf, bar, losses, window, phase, state)
+            state.phase, state.step = state.phase + 1, 0
+            checkpoint(None)
+    return finish(complete=True)
+
+
+def _step(model, forward, ema, opt, pool, ns: NextShot, gen: torch.Generator, recipe: TeacherRecipe, phase: Phase,
+          state: State, td: TrainDevice, losses: LossMeter) -> None:
+    """One optimiser step on a batch drawn on the device (`forward`: the model, or its compiled forward); the
+    loss is kept there (`losses`)."""
+    lr = _lr(phase, state.step, phase.progress(state.step, state.seconds - state.phase_began))
+    for g in opt.param_groups:
+        g["lr"] = lr
+    x0, context, text, cos, sin = pool.draw(phase.batch, gen)
+    loss = flow_matching_loss(forward, ns, x0, context, text, cos, sin, gen, recipe.shift_value(), td.device, td.bf16)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.clip, foreach=True)
+    opt.step()
+    _ema_update(ema, model, min(recipe.ema, (1 + state.total) / (10 + state.total)))
+    losses.add(loss=loss)
+    state.step, state.total, state.samples = state.step + 1, state.total + 1, state.samples + phase.batch
+    state.lr = lr
+
+
+def _log_losses(logf, bar, losses: LossMeter, window: StepClock, phase: Phase, state: State) -> None:
+    """Read the losses kept since the last read (one host sync) and write their mean as one row of the log."""
+    means = losses.read()
+    window.close()
+    if means:
+        logf.write(json.dumps({"phase": phase.name, "step": state.step, "total": state.total,
+                               "loss": round(means["loss"], 5), "lr": state.lr,
+                               "seconds": round(state.seconds, 1), "samples": state.samples}) + "\n")
+        logf.flush()
+        bar.set_postfix(loss=f"{means['loss']:.4f}")
+    window.reopen()
 
 
 def _lr(phase: Phase, step: int, done: float) -> float:
@@ -331,8 +448,7 @@ def _lr(phase: Phase, step: int, done: float) -> float:
 
 @torch.no_grad()
 def _ema_update(ema, model, decay: float) -> None:
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p.detach(), 1 - decay)
+    torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1 - decay)
 
 
 def _checkpoint(path: Path, model, ema, opt, state: State, gen: torch.Generator) -> None:
@@ -370,21 +486,16 @@ def _read_dit(path: str | Path) -> dict:
     return {k[len(DIT_PREFIX):] if k.startswith(DIT_PREFIX) else k: v.float() for k, v in sd.items()}
 
 
-def _finish(recipe: TeacherRecipe, ema, out: Path, state: State, device: str, complete: bool) -> dict:
+def _finish(recipe: TeacherRecipe, ema, out: Path, state: State, td: TrainDevice, peak_tflops: float | None,
+            complete: bool, streamed: dict | None = None) -> dict:
     path = out / "teacher.safetensors"
     digest = _save_ema(ema, path)
     entry = {"file": path.name, "sha256": digest, "bytes": path.stat().st_size, "preset": recipe.preset,
              "shift": recipe.shift_value(), "seed": recipe.seed, "steps": state.total, "samples": state.samples,
              "phases": [asdict(p) for p in recipe.phases], "wall_seconds": round(state.seconds, 1),
-             "device": _device_name(device), "torch": torch.__version__, "complete": complete,
-             "phase_reached": state.phase, "step_in_phase": state.step}
+             "device": td.name(), "torch": torch.__version__, "bf16": td.bf16, "complete": complete,
+             "phase_reached": state.phase, "step_in_phase": state.step,
+             "throughput": {name: Throughput(**fields).report(peak_tflops) for name, fields in state.throughput.items()},
+             "stream": streamed}
     (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     return entry
-
-
-def _device_name(device: str) -> str:
-    if torch.device(device).type == "cuda":
-        return torch.cuda.get_device_name(torch.device(device))
-    import platform
-
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

@@ -151,6 +151,10 @@ def test_the_ode_stage_fits_the_teachers_trajectories_and_resumes(run, tmp_path)
     assert last < 0.7 * first, (first, last)
     manifest = json.loads((tmp_path / "ode" / "manifest.json").read_text())
     assert manifest["sha256"] == entry["sha256"] and manifest["teacher"] == str(teacher)
+    rates = manifest["throughput"]  # every step's samples, timed between host syncs
+    assert rates["steps"] == 40 and rates["samples"] == 40 * ode.batch
+    assert rates["samples_per_s"] == pytest.approx(rates["samples"] / rates["seconds"], rel=1e-2)
+    assert 0 < rates["of_bf16_peak"] < 1
 
     part = train(_recipe(ode=ode), "ode", shots, teacher, tmp_path / "split", max_steps=25)
     assert not part["complete"] and part["steps"] == 25
@@ -168,6 +172,7 @@ def test_the_dmd_stages_update_the_student_from_its_own_rollouts(run, tmp_path):
     a = train(recipe, "dmd", shots, teacher, tmp_path / "dmd")
     b = train(recipe, "dmd-long", shots, teacher, tmp_path / "long", init=tmp_path / "dmd" / "student.safetensors")
     assert a["complete"] and b["complete"] and b["init"].endswith("student.safetensors")
+    assert a["throughput"]["samples"] == 1 and a["throughput"]["of_bf16_peak"] is None  # DMD's FLOPs not counted
     before, after = load_file(teacher), load_file(tmp_path / "long" / "student.safetensors")
     assert any(not torch.equal(before[k], after[k]) for k in before)  # the generator moved
     row = json.loads((tmp_path / "long" / "loss.jsonl").read_text().splitlines()[0])

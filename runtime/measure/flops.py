@@ -97,6 +97,14 @@ def dit_loop_flops_breakdown(cfg: ModelConfig, chunks: int | None = None, contex
     return {key: sum(n for k, n in table.items() if k[pick] == key) for key in keys}
 
 
+def dit_call_flops(cfg: ModelConfig, frames: int, key_frames: int | None = None, captions: int = 0) -> int:
+    """Multiply-add FLOPs of one forward DiT call over `frames` frames whose self-attention reads `key_frames`
+    frames of keys (default: the call's own, full attention), head included, plus `captions` captions'
+    text-embedding MLP and cross K/V projections (training's `forward_full` projects each caption it reads)."""
+    key_frames = frames if key_frames is None else key_frames
+    return sum(_call_flops(cfg, frames, key_frames, head=True).values()) + captions * sum(_text_flops(cfg).values())
+
+
 def dit_loop_flops(cfg: ModelConfig, chunks: int | None = None, context_captions: int = 1,
                    official: bool = False) -> int:
     """Multiply-add FLOPs of one shot's DiT work (see the module docstring for what is counted)."""
@@ -104,11 +112,13 @@ def dit_loop_flops(cfg: ModelConfig, chunks: int | None = None, context_captions
 
 
 # -- the machine's matmul peak ----------------------------------------------------------------------
-def _torch_matmul(n: int, rng: np.random.Generator) -> Callable[[], object]:
+def _torch_matmul(n: int, rng: np.random.Generator, dtype: str = "float32",
+                  device: str = "cpu") -> Callable[[], object]:
     import torch
 
-    a, b = (torch.from_numpy(rng.standard_normal((n, n), dtype=np.float32)) for _ in range(2))
-    out = torch.empty(n, n)
+    a, b = (torch.from_numpy(rng.standard_normal((n, n), dtype=np.float32)).to(device, getattr(torch, dtype))
+            for _ in range(2))
+    out = torch.empty(n, n, dtype=a.dtype, device=a.device)
     return lambda: torch.mm(a, b, out=out)
 
 
@@ -142,39 +152,50 @@ class _OrtMatmul:
         self.session.run_with_iobinding(self.io)
 
 
-def _best_rate(run: Callable[[], object], flops: int, seconds: float) -> float:
+def _best_rate(run: Callable[[], object], flops: int, seconds: float,
+               sync: Callable[[], object] = lambda: None) -> float:
     """Best GFLOP/s over timed repeats of `run` within `seconds` (at least 3), after a warm-up; a repeat
-    calls `run` often enough to last about a millisecond, so the timer's own cost does not count."""
+    calls `run` often enough to last about a millisecond, so the timer's own cost does not count. `sync`
+    waits for queued work (an asynchronous device) before the clock is read."""
     started = time.perf_counter()
     for _ in range(3):
         run()
+    sync()
     reps = max(1, int(1e-3 / max((time.perf_counter() - started) / 3, 1e-9)))
     best, repeats, deadline = math.inf, 0, time.perf_counter() + seconds
     while repeats < 3 or time.perf_counter() < deadline:
         t0 = time.perf_counter()
         for _ in range(reps):
             run()
+        sync()
         best, repeats = min(best, (time.perf_counter() - t0) / reps), repeats + 1
     return flops / best / 1e9
 
 
-def matmul_peak_gflops(backend: str, n: int = 1024, seconds: float = 1.0, threads: int | None = None) -> float:
-    """Best GFLOP/s of fp32 (n x n) @ (n x n) measured now: `backend` "torch" (torch.mm at torch's current
-    thread count, or `threads` for the measurement) or "onnxruntime" (CPU provider, `threads` or
-    os.cpu_count() intra-op threads, sequential)."""
+def matmul_peak_gflops(backend: str, n: int = 1024, seconds: float = 1.0, threads: int | None = None, *,
+                       dtype: str = "float32", device: str = "cpu") -> float:
+    """Best GFLOP/s of (n x n) @ (n x n) measured now: `backend` "torch" (torch.mm at torch's current
+    thread count, or `threads` for the measurement; `dtype` "float32" or "bfloat16" on `device`, "cpu" or a
+    CUDA device) or "onnxruntime" (fp32 on the CPU provider, `threads` or os.cpu_count() intra-op threads,
+    sequential)."""
     if n < 1 or seconds <= 0:
         raise ValueError(f"n must be >= 1 and seconds > 0, got n={n}, seconds={seconds}")
     rng = np.random.default_rng(0)
+    if dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {dtype!r}")
     if backend == "onnxruntime":
+        if (dtype, device) != ("float32", "cpu"):
+            raise ValueError(f"onnxruntime's peak is fp32 on the CPU, not {dtype} on {device}")
         return _best_rate(_OrtMatmul(n, rng, threads or os.cpu_count() or 1), 2 * n**3, seconds)
     if backend != "torch":
         raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")
     import torch
 
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     before = torch.get_num_threads()
     try:
         if threads:
             torch.set_num_threads(threads)
-        return _best_rate(_torch_matmul(n, rng), 2 * n**3, seconds)
+        return _best_rate(_torch_matmul(n, rng, dtype, device), 2 * n**3, seconds, sync)
     finally:
         torch.set_num_threads(before)

@@ -1,0 +1,86 @@
+"""Data at the GPU's appetite, at a test's size: worker processes render story-world frames while the loop
+draws from a bounded resident pool; the chunks are the shards' frames, the pool's ring keeps the newest rows,
+and no held-out composition is ever shown."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from distill import shards
+from distill.nextshot import NextShot
+from distill.producer import FrameProducer, StreamedFrames
+from distill.resident import caption_embedder
+from runtime.config import get_preset
+from runtime.model import load_bundle
+from storyworld.sampling import sample_story
+
+SEED = 9
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory):
+    """Three chunks (one story each) through the producer, and the same stories written as shards."""
+    root = tmp_path_factory.mktemp("stream")
+    shards.prepare(root / "frames", kind="frames", seed=SEED, stories=3, shard_stories=1, frames_per_shot=2, workers=1)
+    bundle = load_bundle("tiny")
+    with FrameProducer(seed=SEED, stories_per_chunk=1, workers=2, ahead=2) as producer:
+        yield producer, shards.load(root / "frames"), caption_embedder(bundle.text_encoder.float(), bundle.tokenizer,
+                                                                       "cpu")
+
+
+def test_the_producers_chunks_are_the_shards_frames_in_order(stream):
+    producer, stored, _ = stream
+    chunks = [producer.chunk(c) for c in range(3)]
+    for key in ("latents", "prompt", "story", "shot", "frame"):
+        np.testing.assert_array_equal(np.concatenate([c[key] for c in chunks]), stored[key])
+
+
+def test_the_pool_is_a_bounded_ring_of_the_newest_frames_drawn_only_where_filled(stream):
+    producer, stored, embed = stream
+    n0, n1 = np.bincount(stored["story"].astype(np.int64))[:2]
+    capacity = int(n0 + n1 - 1)  # the second chunk's last frame wraps around onto the oldest row
+    pool = StreamedFrames(producer, capacity, embed, NextShot(get_preset("tiny")), "cpu")
+    assert len(pool) == 0
+    assert pool.refresh() == n0 and len(pool) == n0
+    x0, _, _, _, _ = pool.draw(64, torch.Generator().manual_seed(0))
+    first = torch.from_numpy(stored["latents"][:n0]).float()
+    assert all(any(torch.equal(x, f) for f in first) for x in x0[:, 0])  # only filled rows are drawn
+    pool.fill()
+    assert len(pool) == capacity and pool.chunks_taken == 2 and pool.cursor == 1
+    latents, prompts = stored["latents"], stored["prompt"]
+    ring = np.concatenate([latents[n0 + n1 - 1:n0 + n1], latents[1:n0], latents[n0:n0 + n1 - 1]])
+    np.testing.assert_array_equal(pool.latents.numpy(), ring)
+    torch.testing.assert_close(pool.table[0], embed([prompts[n0 + n1 - 1]])[0])  # captions travel with frames
+    torch.testing.assert_close(pool.table[1], embed([prompts[1]])[0])
+
+
+def test_no_streamed_frame_shows_a_held_out_composition(stream):
+    producer, _, _ = stream
+    for c in range(3, 6):
+        chunk = producer.chunk(c)
+        assert set(chunk["story"]) == {c}
+        story = sample_story(SEED, "train", c)
+        assert not any(story.shots[int(k)].held_out for k in chunk["shot"])
+    assert any(shot.held_out for shot in sample_story(SEED, "heldout", 0).shots)  # what the check would catch
+
+
+def test_a_streamed_phase_trains_deterministically_and_resumes_to_the_same_weights(tmp_path):
+    """The teacher's "stream" data: frames rendered by workers while it trains, refreshed at fixed steps."""
+    from safetensors.torch import load_file
+
+    from distill.teacher import Phase, StreamRecipe, TeacherRecipe, train
+
+    torch.set_num_threads(1)
+    recipe = TeacherRecipe(seed=3, checkpoint_every=2, measure_peak=False,
+                           stream=StreamRecipe(seed=SEED, capacity=20, refresh_every=2, stories_per_chunk=1, workers=2),
+                           phases=(Phase("image", "stream", steps=5, batch=4, lr=1e-3, warmup=1),))
+    whole = train(recipe, {}, tmp_path / "whole")
+    assert train(recipe, {}, tmp_path / "split", max_steps=3)["stream"]["chunks"] < whole["stream"]["chunks"]
+    resumed = train(recipe, {}, tmp_path / "split")
+    assert whole["complete"] and resumed["complete"]
+    a, b = load_file(tmp_path / "whole" / "teacher.safetensors"), load_file(tmp_path / "split" / "teacher.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    streamed = whole["stream"]
+    assert streamed["frames"] > streamed["capacity"] and streamed["chunks"] == resumed["stream"]["chunks"]
+    assert whole["throughput"]["image"]["samples"] == 5 * 4
