@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from distill.nextshot import FrameText, NextShot
-from runtime.flops import dit_call_flops
+from runtime.measure.flops import dit_call_flops
 
 CONTEXT_DROPOUT = 0.1
 

@@ -92,8 +92,8 @@ class TrainDevice:
         return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
     def bf16_peak_tflops(self, seconds: float = 0.5) -> float:
-        """The device's bf16 matrix-multiply peak, measured now (`runtime.flops.matmul_peak_gflops`)."""
-        from runtime.flops import matmul_peak_gflops
+        """The device's bf16 matrix-multiply peak, measured now (`runtime.measure.flops.matmul_peak_gflops`)."""
+        from runtime.measure.flops import matmul_peak_gflops
 
         n = 1024 if self.kind == "cpu" else 8192
         return matmul_peak_gflops("torch", n=n, seconds=seconds, dtype="bfloat16", device=self.device) / 1e3

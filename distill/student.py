@@ -46,7 +46,7 @@ from distill.sampling import guided_velocities
 from distill.teacher import CaptionBank, ShotSamples, _read_dit, _save_ema
 from runtime.config import ModelConfig, get_preset
 from runtime.dit import CausalDiT, block_mask, timestep_frequencies
-from runtime.flops import dit_call_flops
+from runtime.measure.flops import dit_call_flops
 from runtime.progress import progress
 from runtime.scheduler import NUM_TRAIN_STEPS, RAW_STEP_LIST, FlowMatchScheduler
 

@@ -154,7 +154,7 @@ def test_the_manifest_records_throughput_consistent_with_its_steps_and_batches(d
 
 
 def test_the_bf16_matmul_peak_is_measured_and_onnxruntime_refuses_bf16():
-    from runtime.flops import matmul_peak_gflops
+    from runtime.measure.flops import matmul_peak_gflops
 
     assert matmul_peak_gflops("torch", n=64, seconds=0.01, threads=1, dtype="bfloat16") > 0
     with pytest.raises(ValueError, match="fp32"):
