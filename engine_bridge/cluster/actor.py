@@ -92,7 +92,7 @@ class SessionActor:
 
         spec, model, resume = self.spec, self.model, self.resume
         os.environ["SHOTSTREAM_THREADS"] = str(model.threads)  # read once, by the engine's onnxruntime pool
-        engine = Engine.load(model.preset, model.backend, model.weights)
+        engine = Engine.load(model.preset, model.backend, model.weights, device=model.device)
         s = spec.settings
         scripts = [parse_script(spec.script_text, source="session script", max_chunks=engine.info.max_chunks_per_shot,
                                 max_shots=spec.max_shots, max_bytes=spec.max_script_bytes,

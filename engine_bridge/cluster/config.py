@@ -22,6 +22,7 @@ class ModelSpec:
     preset: str = "tiny"
     backend: str = "onnxruntime"
     weights: str | None = None
+    device: str = "cpu"  # torch backend: cpu or cuda
     threads: int = 1  # onnxruntime intra-op threads per session actor (SHOTSTREAM_THREADS)
 
 

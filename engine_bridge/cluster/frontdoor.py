@@ -287,7 +287,7 @@ class RemoteOutbox:
                 items.put(CLOSED, wanted)
                 return
             except ray.exceptions.RayActorError:
-                if self._point is CLOSED_POINT:  # the session closed and its actor was ended: not a loss
+                if self._point is CLOSED_POINT or not wanted():  # closed and ended, or nobody listens: no loss
                     items.put(CLOSED, wanted)
                     return
                 lost = time.monotonic()

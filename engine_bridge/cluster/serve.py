@@ -6,16 +6,12 @@ import argparse
 from engine_bridge.cluster.config import ClusterConfig, ModelSpec
 
 
-def add_arguments(group) -> None:
-    group.add_argument("--session-cpus", type=float, default=1.0,
-                       help="with --cluster: Ray CPUs one session holds (default 1)")
-    group.add_argument("--session-gpus", type=float, default=0.0,
-                       help="with --cluster: share of a GPU one session holds (default 0)")
-
-
 def cluster_config(args: argparse.Namespace) -> ClusterConfig:
-    model = ModelSpec(args.preset, args.backend or "onnxruntime", str(args.weights) if args.weights else None,
-                      threads=max(1, int(args.session_cpus)))
+    """The cluster settings `serve`'s options ask for; sessions load the front door's own model."""
+    from runtime.cli import backend_for
+
+    model = ModelSpec(args.preset, backend_for(args), str(args.weights) if args.weights else None,
+                      device=args.device, threads=max(1, int(args.session_cpus)))
     return ClusterConfig(address=args.cluster, session_cpus=args.session_cpus, session_gpus=args.session_gpus,
                          model=model)
 
