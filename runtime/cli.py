@@ -151,6 +151,8 @@ def bench(args) -> int:
     from runtime import Engine
     from runtime.bench import add_work_figures, machine, reference_row, run_bench
 
+    if args.cluster:  # the scale-out figures instead (engine_bridge.cluster.bench; needs the cluster extra)
+        return importlib.import_module("engine_bridge.cluster.bench").main(args)
     cfg = preset_config(args)
     backends = args.backend or [backend_for(args)]
     if len(set(backends)) != len(backends):
@@ -300,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-reference", action="store_true", help="skip the reference loop (the official-style PyTorch "
                    "loop on the same weights; it runs on the CPU only)")
     b.add_argument("--json", action="store_true", help="print one JSON line")
+    b.add_argument("--cluster", action="store_true", help="instead: aggregate frames/s on a local Ray cluster of 1 "
+                   "and 2 one-CPU nodes, first frame through its front door, a node lost mid-shot (extra 'cluster')")
     small = b.add_argument_group("reduced geometry (official preset: CPU runs, parity checks)")
     small.add_argument("--layers", type=int, help="DiT layers (official: 30)")
     small.add_argument("--size", help="frame HEIGHTxWIDTH, multiples of 16 (official: 480x832)")
