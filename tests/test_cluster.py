@@ -211,3 +211,31 @@ def test_a_lost_node_costs_its_sessions_a_pause_and_no_frame(stub, server, clust
         assert directory_call(server, "node_of", sid) != doomed
     for sid in sids:
         stub.CloseSession(pb.CloseSessionRequest(session_id=sid), timeout=30)
+
+
+def test_a_session_whose_node_is_lost_with_no_room_elsewhere_ends_with_unavailable(stub, server, cluster):
+    """After the node-loss test: the cluster is filled, then a node goes; its sessions have nowhere to go."""
+    sids = []
+    with pytest.raises(grpc.RpcError) as full:
+        while len(sids) < 8:
+            sids.append(open_session(stub, 40 + len(sids), REAL_TIME))
+    assert full.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    stream = stub.WatchFrames(pb.WatchFramesRequest(session_id=sids[0]), timeout=120)
+    stub.SubmitShot(pb.SubmitShotRequest(session_id=sids[0], shots=[pb.ShotSpec(prompt="the knight walks", chunks=7)]),
+                    timeout=30)
+    frames = 0
+    for update in stream:
+        frames += update.HasField("frame")
+        if frames == 8:
+            break
+    node = directory_call(server, "node_of", sids[0])
+    cluster.remove_node(next(n for n in cluster.worker_nodes if n.node_id == node))
+    with pytest.raises(grpc.RpcError) as lost:
+        list(stream)
+    assert lost.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "no node of the cluster has room" in lost.value.details()
+    for sid in sids[1:]:
+        try:
+            stub.CloseSession(pb.CloseSessionRequest(session_id=sid), timeout=30)
+        except grpc.RpcError as gone:  # the other session of the lost node had nowhere to go either
+            assert gone.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE)

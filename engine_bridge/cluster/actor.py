@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 from dataclasses import dataclass
 
 from engine_bridge.cluster.config import DIRECTORY_NAME, NAMESPACE, ModelSpec
@@ -21,6 +22,7 @@ from runtime.errors import ShotStreamError
 
 log = logging.getLogger(__name__)
 POLL_S = 0.2  # an idle stream sends an empty item this often, so its front door can check on its client
+CLOSE_DRAIN_S = 5.0  # longest wait at close for an attached stream to take its `closed` update
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class SessionActor:
     def __init__(self, model: ModelSpec, spec: SessionSpec, resume: Resume | None):
         self.model, self.spec, self.resume = model, spec, resume
         self.session = None
+        self._streams = 0  # `updates` generators running
+        self._streams_cond = threading.Condition()
 
     @typed
     def start(self) -> tuple[tuple[str, ...], list[str]]:
@@ -132,8 +136,10 @@ class SessionActor:
     @typed
     def close(self, reason: int, timeout: float) -> tuple[int, int]:
         result = self.session.close(reason, timeout)
-        # The `closed` update must reach an attached stream before the directory ends this actor.
-        self.session.outbox.wait_empty(self.session.stream_gone)
+        # The `closed` update must reach an attached stream before the directory ends this actor: its
+        # generator returns only after its last item was handed to Ray.
+        with self._streams_cond:
+            self._streams_cond.wait_for(lambda: self._streams == 0, CLOSE_DRAIN_S)
         return result
 
     def updates(self, ticket: int):
@@ -141,16 +147,23 @@ class SessionActor:
         client then); a Raised value ends it with that error. Ends when the session closes or another
         stream takes over."""
         session = self.session
-        while True:
-            item = session.outbox.get(POLL_S, ticket)
-            if item is CLOSED:
-                return
-            if isinstance(item, BaseException):
-                yield Raised.of(item)
-                return
-            if item is None and not session.holds(ticket):
-                return
-            yield None if item is None else item.SerializeToString()
+        with self._streams_cond:
+            self._streams += 1
+        try:
+            while True:
+                item = session.outbox.get(POLL_S, ticket)
+                if item is CLOSED:
+                    return
+                if isinstance(item, BaseException):
+                    yield Raised.of(item)
+                    return
+                if item is None and not session.holds(ticket):
+                    return
+                yield None if item is None else item.SerializeToString()
+        finally:
+            with self._streams_cond:
+                self._streams -= 1
+                self._streams_cond.notify_all()
 
 
 def remote_class():

@@ -91,11 +91,6 @@ class JournaledSession(Session):
         with self._cond:
             return self._attached and self._ticket == ticket
 
-    def stream_gone(self) -> bool:
-        """No stream attached. Read without the lock, so it may be called under the outbox's (a stale answer
-        costs one more wait of at most 0.5 s)."""
-        return not self._attached
-
     # -- journal ------------------------------------------------------------------------------------
     def _send(self, **fields) -> None:
         self._record(next(self._seq), fields)
