@@ -259,13 +259,14 @@ class RemoteOutbox:
                 self._point = ResumePoint(p.shot_id, p.frames, True, p.next_story_frame)
 
     # -- the feeding thread -------------------------------------------------------------------------
-    def _feed(self, ticket: int, items: queue.Queue) -> None:
+    def _feed(self, ticket: int, items: _Handoff) -> None:
         import ray
 
         session, backpressure = self.session, self.session.registry.cluster.backpressure
 
         def wanted() -> bool:
             return ticket == self._ticket and self._remote is not None
+
         while True:
             with self._lock:
                 remote = self._remote if ticket == self._ticket else None
