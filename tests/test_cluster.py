@@ -164,6 +164,13 @@ def test_a_restarted_front_door_serves_the_session_again(ort_engine, server):
     assert [end.frames_sha256, later_end.frames_sha256] == want
 
 
+def test_a_front_door_with_other_placement_settings_refuses_to_serve(server, ort_engine):
+    from engine_bridge.cluster.frontdoor import ClusterRegistry
+
+    with pytest.raises(ValueError, match="places sessions by"):
+        ClusterRegistry(ort_engine, Limits(max_sessions=8), cluster=ClusterConfig(session_cpus=1.0))
+
+
 def test_a_lost_node_costs_its_sessions_a_pause_and_no_frame(stub, server, cluster, ort_engine):
     """Last in the module: it removes a node. Four sessions on three nodes play a long shot in real time;
     the node with two of them goes mid-shot. Those two resume on the others with every frame once and the

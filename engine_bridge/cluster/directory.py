@@ -46,6 +46,10 @@ class Directory:
         self._lost: set[str] = set()  # nodes that lost an actor: no new sessions there
         self._retired = [0, 0]  # chunks and frames of closed sessions
 
+    def placement(self) -> tuple[ClusterConfig, int, int]:
+        """What it places sessions by: (config, session bytes, max sessions); every front door must agree."""
+        return self.config, self.session_bytes, self.max_sessions
+
     # -- sessions -----------------------------------------------------------------------------------
     @typed
     def open(self, spec_fields: dict) -> tuple:

@@ -39,6 +39,12 @@ class ClusterRegistry(SessionRegistry):
         connect(cluster.address)
         self._ray, self.cluster = ray, cluster
         self.directory = get_or_create(cluster, self.session_bytes, limits.max_sessions)
+        mine = (cluster, self.session_bytes, limits.max_sessions)
+        theirs = ray.get(self.directory.placement.remote(), timeout=CALL_TIMEOUT_S)
+        if theirs != mine:  # the first front door's settings hold until the directory is ended
+            raise ValueError(f"this cluster's directory places sessions by {theirs} (config, session bytes, "
+                             f"max sessions); this front door asks for {mine}: start it with the same model, "
+                             f"--session-cpus/--session-gpus and --max-sessions")
         self._remote: dict[str, RemoteSession] = {}
 
     def call(self, ref):
