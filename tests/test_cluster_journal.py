@@ -98,3 +98,17 @@ def test_a_client_behind_by_more_than_a_shot_is_refused_with_unavailable():
     journal = Journal(SETTINGS, "", running=Entry(3, ShotRequest("the knight walks", 1)), last_end=(2, ()))
     with pytest.raises(UnavailableError, match="behind by more than a shot"):
         plan_resume(journal, ResumePoint(1, 5, False, 5))
+
+
+def test_a_resumed_stream_leaves_out_what_its_client_had_when_another_front_door_rebuilt_the_session():
+    from engine_bridge.cluster.frontdoor import _already_sent
+
+    point = ResumePoint(shot_id=2, frames=20, ended=False, next_story_frame=40)
+
+    def frame(shot_id, index):
+        return pb.StoryUpdate(frame=pb.Frame(shot_id=shot_id, frame_index=index))
+
+    started = pb.StoryUpdate(shot=pb.ShotEvent(shot_id=2, phase=pb.SHOT_PHASE_STARTED))
+    completed = pb.StoryUpdate(shot=pb.ShotEvent(shot_id=2, phase=pb.SHOT_PHASE_COMPLETED))
+    assert [_already_sent(u, point) for u in (started, frame(2, 0), frame(2, 19), frame(2, 20), completed,
+                                              frame(3, 0), None)] == [True, True, True, False, False, False, False]

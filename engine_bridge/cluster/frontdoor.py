@@ -108,6 +108,18 @@ class ClusterRegistry(SessionRegistry):
         return pb.Usage(**self._ray.get(self.directory.usage.remote(), timeout=CALL_TIMEOUT_S))
 
 
+def _already_sent(update: pb.StoryUpdate | None, point: ResumePoint) -> bool:
+    """Whether the client had `update` when its stream resumed at `point`. The actor resumed for this point
+    sends none of these; one rebuilt for another front door's call (no point) sends its running shot from
+    the start, and they are left out here."""
+    if update is None or not point.shot_id:
+        return False
+    if update.HasField("frame"):
+        return update.frame.shot_id == point.shot_id and update.frame.frame_index < point.frames
+    return (update.HasField("shot") and update.shot.shot_id == point.shot_id
+            and update.shot.phase == pb.SHOT_PHASE_STARTED)
+
+
 def _actor_id(handle) -> str:
     return handle._actor_id.hex()
 
@@ -273,6 +285,7 @@ class RemoteOutbox:
         def wanted() -> bool:
             return ticket == self._ticket and self._remote is not None
 
+        resumed_at = None  # after a resume: what the client had then
         while True:
             with self._lock:
                 remote = self._remote if ticket == self._ticket else None
@@ -287,6 +300,8 @@ class RemoteOutbox:
                         items.put_urgent(item.error())
                         return
                     update = pb.StoryUpdate.FromString(item) if item is not None else None
+                    if resumed_at is not None and _already_sent(update, resumed_at):
+                        continue
                     if not items.put(update, wanted):
                         return
                     if update is not None:
@@ -299,8 +314,9 @@ class RemoteOutbox:
                     return
                 lost = time.monotonic()
                 log.warning("session actor lost; rebuilding", extra={"session": session.id})
+            resumed_at = self._point
             try:
-                new = session.registry.rebuild(session, _actor_id(handle), self._point)
+                new = session.registry.rebuild(session, _actor_id(handle), resumed_at)
                 remote_ticket = unwrap(ray.get(new.attach.remote(), timeout=CALL_TIMEOUT_S))
             except Exception as exc:  # typed (no room: UNAVAILABLE) or not: the stream ends with it
                 items.put_urgent(exc)
