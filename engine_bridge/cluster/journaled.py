@@ -6,7 +6,7 @@ three additions:
   (the actor sends these to the directory; see `journal`);
 - its worker starts a shot only once everything before it has left the playout buffer, so what a client
   has received is always inside the running shot or at the end of the previous one (what the journal can
-  give back); the cost is no overlap of one shot's playout with the next one's first chunk;
+  give back); the next shot's context is filled meanwhile, so the cost is its first chunk, no more;
 - built with a `Resume`, it queues the journal's shots first and `ResumeOutbox` leaves out what the client
   already has (the running shot's first frames, its STARTED event), stamping frames from where it stopped.
 Nothing here imports Ray.
@@ -118,6 +118,7 @@ class JournaledSession(Session):
                        last_end=(ended, tuple(outbox.end_updates)), chunks_generated=self.chunks_generated,
                        frames_generated=self.frames_generated)
             outbox.end_updates = []
+        self._story.prepare_next()  # the next context, while the previous shot plays out
         outbox.wait_empty(lambda: self._closed)
         shot = super()._next_shot()
         if shot is not None:
