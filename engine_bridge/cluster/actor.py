@@ -18,10 +18,12 @@ from engine_bridge.cluster.journal import Resume
 from engine_bridge.errors import BridgeError
 from engine_bridge.outbox import CLOSED
 from engine_bridge.session import SessionSettings
+from engine_bridge.wire import pb
 from runtime.errors import ShotStreamError
 
 log = logging.getLogger(__name__)
 POLL_S = 0.2  # an idle stream sends an empty item this often, so its front door can check on its client
+BATCH = 8  # most updates in one stream item
 CLOSE_DRAIN_S = 5.0  # longest wait at close for an attached stream to take its `closed` update
 
 
@@ -143,23 +145,29 @@ class SessionActor:
         return result
 
     def updates(self, ticket: int):
-        """The stream `ticket`'s updates, serialized; None when idle for POLL_S (the front door checks its
-        client then); a Raised value ends it with that error. Ends when the session closes or another
-        stream takes over."""
+        """The stream `ticket`'s updates: lists of serialized updates (those ready at once, up to BATCH);
+        None when idle for POLL_S (the front door checks its client then); a Raised value ends it with that
+        error. Ends when the session closes or another stream takes over."""
         session = self.session
         with self._streams_cond:
             self._streams += 1
         try:
             while True:
-                item = session.outbox.get(POLL_S, ticket)
+                batch, item = [], session.outbox.get(POLL_S, ticket)
+                while isinstance(item, pb.StoryUpdate):  # what is ready now leaves as one item (fewer Ray calls)
+                    batch.append(item.SerializeToString())
+                    item = session.outbox.get(0, ticket) if len(batch) < BATCH else None
+                if batch:
+                    yield batch
                 if item is CLOSED:
                     return
                 if isinstance(item, BaseException):
                     yield Raised.of(item)
                     return
-                if item is None and not session.holds(ticket):
-                    return
-                yield None if item is None else item.SerializeToString()
+                if not batch:
+                    if not session.holds(ticket):
+                        return
+                    yield None
         finally:
             with self._streams_cond:
                 self._streams -= 1

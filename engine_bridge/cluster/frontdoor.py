@@ -299,13 +299,14 @@ class RemoteOutbox:
                     if isinstance(item, Raised):
                         items.put_urgent(item.error())
                         return
-                    update = pb.StoryUpdate.FromString(item) if item is not None else None
-                    if resumed_at is not None and _already_sent(update, resumed_at):
-                        continue
-                    if not items.put(update, wanted):
-                        return
-                    if update is not None:
-                        self._received(update)
+                    for data in item if item is not None else [None]:
+                        update = pb.StoryUpdate.FromString(data) if data is not None else None
+                        if resumed_at is not None and _already_sent(update, resumed_at):
+                            continue
+                        if not items.put(update, wanted):
+                            return
+                        if update is not None:
+                            self._received(update)
                 items.put(CLOSED, wanted)
                 return
             except ray.exceptions.RayActorError:
