@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(args.log_format, args.log_level)
     try:
         return _serve(args)
-    except (ScriptError, OSError, ValueError) as exc:
+    except (ScriptError, OSError, ValueError, ImportError) as exc:  # ImportError: --cluster without Ray
         log.error("cannot serve: %s", exc)
         return 2
 

@@ -42,10 +42,19 @@ class ClusterConfig:
             raise ValueError("backpressure must be at least 1")
 
 
+def require_ray():
+    """The ray module, or ImportError saying how to install it."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError(f"Ray is not installed ({exc}): the cluster needs the extra, "
+                          "pip install -e '.[cluster]'") from exc
+    return ray
+
+
 def connect(address: str) -> None:
     """Joins the Ray cluster at `address` (once per process)."""
-    import ray
-
+    ray = require_ray()
     if not ray.is_initialized():
         ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING, log_to_driver=False)
         log.info("joined the Ray cluster", extra={"address": address})

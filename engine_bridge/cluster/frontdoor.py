@@ -17,7 +17,7 @@ from collections import deque
 import time
 
 from engine_bridge.cluster.actor import Raised, unwrap
-from engine_bridge.cluster.config import ClusterConfig, connect
+from engine_bridge.cluster.config import ClusterConfig, connect, require_ray
 from engine_bridge.cluster.directory import get_or_create
 from engine_bridge.cluster.journal import ResumePoint
 from engine_bridge.errors import UnavailableError
@@ -34,8 +34,7 @@ CLOSED_POINT = ResumePoint()  # the stream received its session's `closed` updat
 class ClusterRegistry(SessionRegistry):
     def __init__(self, engine, limits: Limits, server_script=None, *, cluster: ClusterConfig):
         super().__init__(engine, limits, server_script)
-        import ray
-
+        ray = require_ray()
         connect(cluster.address)
         self._ray, self.cluster = ray, cluster
         self.directory = get_or_create(cluster, self.session_bytes, limits.max_sessions)

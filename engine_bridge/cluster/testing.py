@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from engine_bridge.cluster.config import LOOPBACK_ENV, NAMESPACE, ClusterConfig
+from engine_bridge.cluster.config import LOOPBACK_ENV, NAMESPACE, ClusterConfig, require_ray
 from engine_bridge.registry import Limits
 from engine_bridge.testing import running_server
 
@@ -23,7 +23,7 @@ def local_cluster(workers: int = 2, cpus_per_worker: float = 1.0) -> Iterator:
     """A `ray.cluster_utils.Cluster` this process is connected to; `cluster.add_node(num_cpus=...)` and
     `cluster.remove_node(node)` add and lose nodes."""
     os.environ[LOOPBACK_ENV] = "0"
-    import ray
+    ray = require_ray()
     from ray._private import ray_constants
     from ray.cluster_utils import Cluster
 
