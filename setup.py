@@ -38,6 +38,7 @@ setup(
         "runtime.measure",
         "engine_bridge",
         "engine_bridge._gen",
+        "engine_bridge.cluster",
         "engine_bridge.client",
         "demo_game",
         "storyworld",
@@ -57,6 +58,7 @@ setup(
         "demo": ["pygame==2.6.1"],
         "official": OFFICIAL,
         "gpu": ["tensorrt>=10.0", "pycuda>=2024.1"],  # imported lazily by runtime/backends/trt_backend.py only
+        "cluster": ["ray==2.60.0"],  # imported by engine_bridge/cluster/ only (serve and bench --cluster)
     },
     entry_points={"console_scripts": ["shotstream=shotstream.cli:main"]},
 )

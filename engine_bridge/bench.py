@@ -23,10 +23,11 @@ PROMPTS = ("the knight walks in the forest", "the wizard casts a spell in the ca
 IDLE_S = 1.0  # between a shot's end and the next request
 
 
-def grpc_first_frame(engine, shots: int = 4, seed: int = 0, chunks: int = 2) -> dict:
-    """Figures (ms) for shots after the first; the first shot's (whose context cannot be prepared) apart."""
+def grpc_first_frame(engine, shots: int = 4, seed: int = 0, chunks: int = 2, serve=running_server) -> dict:
+    """Figures (ms) for shots after the first; the first shot's (whose context cannot be prepared) apart.
+    `serve(engine)` is the server to time (default: this process's, as `running_server` starts it)."""
     rows = []
-    with running_server(engine) as server, StorytellerClient(server.target, timeout=30) as client:
+    with serve(engine) as server, StorytellerClient(server.target, timeout=60) as client:
         with client.open_session(seed=seed, caption=CAPTION) as session:
             for i in range(shots):
                 time.sleep(IDLE_S)

@@ -47,5 +47,10 @@ class AuthError(BridgeError):
     """The call lacks the server's token (UNAUTHENTICATED)."""
 
 
+class UnavailableError(BridgeError):
+    """The session cannot be served now: its node was lost and no other has room, or its front door is
+    stopping (UNAVAILABLE; the client may try again, through another front door)."""
+
+
 class CloseTimeoutError(BridgeError):
     """A session's worker did not stop within the time allowed (DEADLINE_EXCEEDED)."""

@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--tls-cert", type=Path, help="PEM certificate chain; serve TLS only (needs --tls-key)")
     net.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
     net.add_argument("--grace", type=float, default=5.0, help="seconds in-flight calls get at shutdown (default 5)")
+    net.add_argument("--cluster", metavar="ADDRESS",
+                     help="serve sessions that live on this Ray cluster ('auto': the one this machine is part of); "
+                          "needs the cluster extra (docs/cluster.md)")
     model = parser.add_argument_group("model")
     model.add_argument("--preset", default="tiny", help="model preset (default tiny)")
     model.add_argument("--backend", choices=("onnxruntime", "torch", "tensorrt"),
@@ -66,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help=f"largest playout buffer a session may ask for (default {d.max_buffer_frames})")
     lim.add_argument("--max-message-bytes", type=byte_size, default=d.max_message_bytes,
                      help=f"largest request message (default {d.max_message_bytes})")
+    cluster = parser.add_argument_group("cluster")
+    cluster.add_argument("--session-cpus", type=float, default=1.0, help="with --cluster: Ray CPUs a session holds (default 1)")
+    cluster.add_argument("--session-gpus", type=float, default=0.0, help="with --cluster: GPU share a session holds (default 0)")
     parser.add_argument("--script", type=Path, help="server-wide director script (TOML)")
     parser.add_argument("--prompt-mode", choices=("strict", "lenient"), default="strict",
                         help="sessions that do not choose: unknown prompt words refused (strict, default) or "
@@ -78,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(args.log_format, args.log_level)
     try:
         return _serve(args)
-    except (ScriptError, OSError, ValueError) as exc:
+    except (ScriptError, OSError, ValueError, ImportError) as exc:  # ImportError: --cluster without Ray
         log.error("cannot serve: %s", exc)
         return 2
 
@@ -103,7 +109,12 @@ def _serve(args: argparse.Namespace) -> int:
     except ShotStreamError as exc:
         log.error("cannot load the model: %s", exc)
         return 2
-    server = BridgeServer(engine, config)
+    registry = None
+    if args.cluster:  # imported here only: Ray is an optional extra
+        from engine_bridge.cluster.serve import registry as cluster_registry
+
+        registry = cluster_registry(engine, limits, args)
+    server = BridgeServer(engine, config, registry=registry)
     if args.script:
         server.registry.server_script = server.registry.load_script(args.script)
     server.start()

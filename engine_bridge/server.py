@@ -43,13 +43,15 @@ class ServerConfig:
 
 
 class BridgeServer:
-    def __init__(self, engine, config: ServerConfig = ServerConfig(), server_script: Script | None = None):
+    def __init__(self, engine, config: ServerConfig = ServerConfig(), server_script: Script | None = None,
+                 registry: SessionRegistry | None = None):
+        """`registry`: where sessions live (default: this process; engine_bridge.cluster passes its own)."""
         if (config.tls_cert is None) != (config.tls_key is None):
             raise ValueError("TLS needs both a certificate and a key")
         if config.default_prompt_mode not in ("strict", "lenient"):
             raise ValueError(f"default_prompt_mode must be 'strict' or 'lenient', got {config.default_prompt_mode!r}")
         self.config = config
-        self.registry = SessionRegistry(engine, config.limits, server_script)
+        self.registry = registry or SessionRegistry(engine, config.limits, server_script)
         self.health = health.HealthServicer(experimental_non_blocking=True)
         self.port = 0
         self._server: grpc.Server | None = None

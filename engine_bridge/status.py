@@ -30,6 +30,7 @@ _TABLE: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (bridge.PreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
     (rt.SessionClosedError, grpc.StatusCode.FAILED_PRECONDITION),
     (bridge.CloseTimeoutError, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (bridge.UnavailableError, grpc.StatusCode.UNAVAILABLE),
     (rt.BackendUnavailableError, grpc.StatusCode.UNAVAILABLE),
     (rt.ComponentUnavailableError, grpc.StatusCode.UNAVAILABLE),
 )

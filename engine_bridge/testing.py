@@ -15,10 +15,11 @@ from engine_bridge.server import BridgeServer, ServerConfig
 
 @contextmanager
 def running_server(engine, *, limits: Limits | None = None, script: Script | None = None,
-                   grace_s: float = 1.0, **config) -> Iterator[BridgeServer]:
-    """Starts a BridgeServer (any ServerConfig field may be given) and always stops it."""
+                   grace_s: float = 1.0, registry=None, **config) -> Iterator[BridgeServer]:
+    """Starts a BridgeServer (any ServerConfig field may be given; `registry` as BridgeServer's) and
+    always stops it."""
     server = BridgeServer(engine, ServerConfig(bind="127.0.0.1", port=0, limits=limits or Limits(),
-                                               grace_s=grace_s, **config), script)
+                                               grace_s=grace_s, **config), script, registry)
     server.start()
     try:
         yield server

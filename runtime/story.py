@@ -11,6 +11,9 @@ boundary. Every buffer is allocated in `__init__` and bound once; a chunk alloca
 Once a story has a shot, the next shot's context (frames, flags, and the captions they read) does not
 depend on the next prompt, so `prepare_next` can fill the global cache while the story is idle; the next
 shot then starts with its caption only, and its first frame comes one chunk after the request.
+
+Long module: one class, `Story`, whose methods share its caches, buffers and bindings (the shot loop, the context
+fill, the clean pass, the decode and the checkpoint a cluster rebuilds it from); split, they would pass them all.
 """
 from __future__ import annotations
 
@@ -59,6 +62,17 @@ class FrameChunk:
     is_last: bool
     gen_seconds: float  # this chunk's own model time
     setup_seconds: float = 0.0  # chunk 0 only: model time before it (caption, and the context fill if not prepared)
+
+
+@dataclass(frozen=True)
+class StoryCheckpoint:
+    """What a story is between shots, small and picklable: its history (prompts, lengths, the kept frames a
+    later context may pick) and its RNG. `Story.restore` on a fresh story of the same engine, seed and
+    caption continues with frames identical to the original's."""
+
+    shots: tuple[tuple[str, int, tuple[str, ...], int, dict[int, np.ndarray]], ...]  # ShotRecord fields
+    rng_state: dict
+    frames_done: int
 
 
 @dataclass
@@ -166,6 +180,26 @@ class Story:
             return True
         finally:
             self._lock.release()
+
+    def checkpoint(self) -> StoryCheckpoint:
+        """The story between shots (see StoryCheckpoint). Call when no shot runs."""
+        with self._lock:
+            shots = tuple((r.prompt, r.chunks, r.dropped, r.length, r.kept) for r in self.history)
+            return StoryCheckpoint(shots, self.rng.bit_generator.state, self._frames_done)
+
+    def restore(self, checkpoint: StoryCheckpoint) -> None:
+        """Makes a story that has no shot yet continue from `checkpoint`: its history, its captions (encoded
+        again), its RNG. The next shot's context is filled when it starts."""
+        with self._lock:
+            if self.history:
+                raise InvalidRequestError("only a story without shots can be restored")
+            for index, (prompt, chunks, dropped, length, kept) in enumerate(checkpoint.shots):
+                text = self.check_prompt(prompt, shot_index=index).text
+                with self.engine.turn():
+                    self._captions.append(self.engine.encode_text(text))
+                self.history.append(ShotRecord(prompt, chunks, dropped, length, dict(kept)))
+            self.rng.bit_generator.state = checkpoint.rng_state
+            self._frames_done = checkpoint.frames_done
 
     def close(self) -> None:
         with self._lock:

@@ -19,6 +19,8 @@ def add_arguments(b: argparse.ArgumentParser) -> None:
     b.add_argument("--no-reference", action="store_true", help="skip the reference loop (the official-style PyTorch "
                    "loop on the same weights; it runs on the CPU only)")
     b.add_argument("--json", action="store_true", help="print one JSON line")
+    b.add_argument("--cluster", action="store_true", help="instead: aggregate frames/s on a local Ray cluster of 1 "
+                   "and 2 one-CPU nodes, first frame through its front door, a node lost mid-shot (extra 'cluster')")
     small = b.add_argument_group("reduced geometry (official preset: CPU runs, parity checks)")
     small.add_argument("--layers", type=int, help="DiT layers (official: 30)")
     small.add_argument("--size", help="frame HEIGHTxWIDTH, multiples of 16 (official: 480x832)")
@@ -32,6 +34,10 @@ def run(args) -> int:
     from runtime import Engine
     from runtime.measure.bench import add_work_figures, machine, reference_row, run_bench
 
+    if args.cluster:  # the scale-out figures instead (needs the cluster extra)
+        from engine_bridge.cluster.bench import main as cluster_bench
+
+        return cluster_bench(args)
     cfg = preset_config(args)
     backends = args.backend or [backend_for(args)]
     if len(set(backends)) != len(backends):

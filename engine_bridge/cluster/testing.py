@@ -1,0 +1,55 @@
+"""A local Ray cluster on this machine (a head with no CPU, worker nodes of one CPU each) and a front door
+on it, for tests and the bench. Everything binds 127.0.0.1 and is shut down on the way out.
+
+    with local_cluster(workers=2) as cluster, running_front_door(engine, ClusterConfig()) as server:
+        client = StorytellerClient(server.target)
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from engine_bridge.cluster.config import LOOPBACK_ENV, NAMESPACE, ClusterConfig, require_ray
+from engine_bridge.registry import Limits
+from engine_bridge.testing import running_server
+
+STALE_ADDRESS_FILE = Path("/tmp/ray/ray_current_cluster")  # a dead cluster's address, joined by mistake
+
+
+@contextmanager
+def local_cluster(workers: int = 2, cpus_per_worker: float = 1.0) -> Iterator:
+    """A `ray.cluster_utils.Cluster` this process is connected to; `cluster.add_node(num_cpus=...)` and
+    `cluster.remove_node(node)` add and lose nodes."""
+    os.environ[LOOPBACK_ENV] = "0"
+    ray = require_ray()
+    from ray._private import ray_constants
+    from ray.cluster_utils import Cluster
+
+    if ray_constants.ENABLE_RAY_CLUSTER:
+        raise RuntimeError(f"Ray was imported before {LOOPBACK_ENV}=0 was set: its cluster would advertise this "
+                           "machine's network address; set it before importing ray")
+
+    STALE_ADDRESS_FILE.unlink(missing_ok=True)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    try:
+        for _ in range(workers):
+            cluster.add_node(num_cpus=cpus_per_worker)
+        ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+        STALE_ADDRESS_FILE.unlink(missing_ok=True)
+
+
+@contextmanager
+def running_front_door(engine, cluster: ClusterConfig, *, limits: Limits | None = None, **config):
+    """A BridgeServer on 127.0.0.1 (ephemeral port) whose sessions live on the connected cluster."""
+    from engine_bridge.cluster.frontdoor import ClusterRegistry
+
+    limits = limits or Limits()
+    registry = ClusterRegistry(engine, limits, config.pop("script", None), cluster=cluster)
+    with running_server(engine, limits=limits, registry=registry, **config) as server:
+        yield server
