@@ -24,6 +24,9 @@ frames' keys and values, which the official rollout reads from a detached cache.
 
 Stages are bounded by steps and by wall time (`minutes`, the learning rate annealed over whichever ends first),
 checkpointed, resumable and deterministic by seed on one device.
+
+Long module: the student's three stages share its geometry, losses, rollout, checkpoints and one `train` loop
+(about 110 lines); the stages' step functions are the part to move out next, one module per stage.
 """
 from __future__ import annotations
 

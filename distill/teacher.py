@@ -16,6 +16,9 @@ A recipe runs phases in order, each on its own data kind (see `distill.shards`):
 Checkpoints (model, EMA, optimiser, data position, RNG) are written every `checkpoint_every` steps and on
 exit; a run given the same folder resumes where it stopped. Deterministic by seed on one device and thread
 count. bf16 autocast on CPU and CUDA.
+
+Long module: the teacher's recipe types, its resident samples and its training loop with checkpoints and
+snapshots are one stage's; `train` (about 130 lines) is the part to split next, into phase setup and the step loop.
 """
 from __future__ import annotations
 
