@@ -27,7 +27,10 @@ from engine_bridge.session import Queued, SessionSettings
 from engine_bridge.wire import TERMINAL_PHASES, pb
 
 log = logging.getLogger(__name__)
-CALL_TIMEOUT_S = 30.0
+# A safety bound on one call to the directory, not an expected time: a call may start a session actor (a
+# process that loads a model, up to ClusterConfig.rebuild_timeout_s) and, the first time, the directory's own
+# process; on a machine whose cores are busy that took over 30 s.
+CALL_TIMEOUT_S = 150.0
 CLOSED_POINT = ResumePoint()  # the stream received its session's `closed` update
 
 
