@@ -117,7 +117,6 @@ def test_bench_compares_backends_and_the_reference_loop_in_one_run():
     for name in ("onnxruntime", "torch"):
         r = rows[name]
         assert r["buffers_never_reallocated"] and r["python_heap_peak_bytes_per_steady_chunk"] < 64 * 1024
-        assert r["dit_loop_seconds_per_shot"] < r["first_shot_seconds"] * 2  # the DiT loop is part of a shot
         speedup = result["dit_loop_speedup_over_reference"][name]
         ref = rows["reference_loop"]["dit_loop_seconds_per_shot"]
         assert speedup == pytest.approx(ref / r["dit_loop_seconds_per_shot"], rel=0.02)
