@@ -89,13 +89,13 @@ def play(args: argparse.Namespace, *, autoplay: bool, record: Path | None, secon
         with server_address(args.server, engine=None if args.server else _engine(args)) as address:
             feed = _feed(address, args.seed, CAPTION)
             recorder = _recorder(record, FPS)
+            progress = _Progress(seconds) if recorder is not None else None
             game = Game(screen, feed.start(), seed=args.seed, scale=args.scale, pilot=Pilot() if autoplay else None,
-                        recorder=recorder, seconds=seconds, fixed_step=recorder is not None,
-                        report=_Progress(seconds) if recorder is not None else None)
+                        recorder=recorder, seconds=seconds, fixed_step=recorder is not None, report=progress)
             try:
                 code = game.run()
-                if game.report is not None:
-                    game.report.finish(game)
+                if progress is not None:
+                    progress.finish(game)
             finally:
                 feed.close()
                 if recorder is not None:
