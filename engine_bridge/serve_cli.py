@@ -72,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cluster = parser.add_argument_group("cluster")
     cluster.add_argument("--session-cpus", type=float, default=1.0, help="with --cluster: Ray CPUs a session holds (default 1)")
     cluster.add_argument("--session-gpus", type=float, default=0.0, help="with --cluster: GPU share a session holds (default 0)")
+    cluster.add_argument("--spares-per-node", type=int, default=1,
+                         help="with --cluster: session actors each node keeps warm, engine loaded, so that opening "
+                              "a session loads no model (default 1; they hold room no session holds)")
     parser.add_argument("--script", type=Path, help="server-wide director script (TOML)")
     parser.add_argument("--prompt-mode", choices=("strict", "lenient"), default="strict",
                         help="sessions that do not choose: unknown prompt words refused (strict, default) or "

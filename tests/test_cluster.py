@@ -108,6 +108,9 @@ def directory_call(server, method: str, *args):
 
 # -- what a cluster adds ----------------------------------------------------------------------------
 def test_sessions_spread_over_the_nodes_and_a_full_cluster_refuses_with_resource_exhausted(stub, server, cluster):
+    from engine_bridge.cluster.actor import unwrap
+    from engine_bridge.errors import SessionNotFoundError
+
     sids = [None] * 4
     openers = [threading.Thread(target=lambda i=i: sids.__setitem__(i, open_session(stub, 100 + i))) for i in range(4)]
     for t in openers:
@@ -123,9 +126,39 @@ def test_sessions_spread_over_the_nodes_and_a_full_cluster_refuses_with_resource
         assert "no node of the cluster has room" in refused.value.details()
         usage = stub.GetInfo(pb.GetInfoRequest(), timeout=30).usage
         assert usage.open_sessions == 4 and usage.cache_bytes_in_use == 4 * server.registry.session_bytes
+        assert directory_call(server, "spares") == ([], [])  # a full cluster has no room for spares
+        # A closed session's actor, engine loaded, is its node's spare again, and refuses the old session.
+        handle = directory_call(server, "lookup", sids[0])[0]
+        closed = sids.pop(0)
+        stub.CloseSession(pb.CloseSessionRequest(session_id=closed), timeout=30)
+        assert directory_call(server, "spares")[0] == [handle._actor_id.hex()]
+        with pytest.raises(SessionNotFoundError, match="no open session"):
+            unwrap(ray.get(handle.state.remote(closed), timeout=30))
     finally:
         for sid in sids:
             stub.CloseSession(pb.CloseSessionRequest(session_id=sid), timeout=30)
+
+
+def test_a_session_opens_on_a_warm_spare_and_its_actor_serves_no_other_session(stub, server):
+    """Opening loads no model: each node keeps a spare actor, engine loaded, and a session takes one; the
+    spare is replaced in the background. A call naming another session is refused by the actor itself."""
+    from engine_bridge.cluster.actor import unwrap
+    from engine_bridge.errors import SessionNotFoundError
+
+    assert directory_call(server, "warm_spares", 60.0) == 2  # one a node (2 nodes, room for 2 sessions each)
+    warm, _ = directory_call(server, "spares")
+    sid = open_session(stub, 9)
+    try:
+        handle = directory_call(server, "lookup", sid)[0]
+        assert handle._actor_id.hex() in warm
+        assert directory_call(server, "warm_spares", 60.0) == 2  # its node has a new spare, in the room left
+        assert handle._actor_id.hex() not in directory_call(server, "spares")[0]
+        with pytest.raises(SessionNotFoundError, match="no open session 'another'"):
+            unwrap(ray.get(handle.state.remote("another"), timeout=30))
+        frames, end = play_shot(stub, sid, "the knight walks", 1)
+        assert end.phase == pb.SHOT_PHASE_COMPLETED and len(frames) == end.frames_generated > 0
+    finally:
+        stub.CloseSession(pb.CloseSessionRequest(session_id=sid), timeout=30)
 
 
 def test_a_client_moves_to_another_front_door_mid_story(stub, server, ort_engine):

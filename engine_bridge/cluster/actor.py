@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from engine_bridge.cluster.config import DIRECTORY_NAME, NAMESPACE, ModelSpec
 from engine_bridge.cluster.journal import Resume
-from engine_bridge.errors import BridgeError
+from engine_bridge.errors import BridgeError, SessionNotFoundError
 from engine_bridge.outbox import CLOSED
 from engine_bridge.session import SessionSettings
 from engine_bridge.wire import pb
@@ -54,6 +54,10 @@ def unwrap(value):
     return value
 
 
+def not_found(session_id: str) -> SessionNotFoundError:
+    return SessionNotFoundError(f"no open session {session_id[:64]!r} (closed, expired or never opened)")
+
+
 def typed(method):
     """Actor methods return typed errors as `Raised` instead of raising them."""
     @functools.wraps(method)
@@ -78,28 +82,42 @@ class SessionSpec:
 
 
 class SessionActor:
-    """Use through `remote_class()`: Ray's decorator is applied where Ray is imported."""
+    """Use through `remote_class()`: Ray's decorator is applied where Ray is imported.
 
-    def __init__(self, model: ModelSpec, spec: SessionSpec, resume: Resume | None):
-        self.model, self.spec, self.resume = model, spec, resume
+    Its life: created as a spare and `warm`ed (the engine loaded, the slow part), then `open`ed for one
+    session, `close`d, and either opened again for another session or ended by the directory. Every
+    session call names its session: a call for a session this actor no longer serves is refused, so a front
+    door holding an old handle cannot reach the next session."""
+
+    def __init__(self, model: ModelSpec):
+        self.model = model
+        self.engine = None
         self.session = None
         self._streams = 0  # `updates` generators running
         self._streams_cond = threading.Condition()
 
+    def warm(self) -> None:
+        """Loads the engine (what makes starting a session slow): a spare is ready once this returns."""
+        from runtime import Engine
+
+        model = self.model
+        os.environ["SHOTSTREAM_THREADS"] = str(model.threads)  # read once, by the engine's onnxruntime pool
+        self.engine = Engine.load(model.preset, model.backend, model.weights, device=model.device)
+
     @typed
-    def start(self) -> tuple[tuple[str, ...], list[str]]:
-        """Loads the engine, opens (or restores) the story and the session. Returns the caption's dropped
+    def open(self, spec: SessionSpec, resume: Resume | None) -> tuple[tuple[str, ...], list[str]]:
+        """Opens (or restores from `resume`) the story and the session `spec`. Returns the caption's dropped
         words and the director's events."""
         import ray
 
         from engine_bridge.cluster.journaled import JournaledSession
         from engine_bridge.director import Director, parse_script
-        from runtime import Engine
 
-        spec, model, resume = self.spec, self.model, self.resume
-        os.environ["SHOTSTREAM_THREADS"] = str(model.threads)  # read once, by the engine's onnxruntime pool
-        engine = Engine.load(model.preset, model.backend, model.weights, device=model.device)
-        s = spec.settings
+        if self.session is not None:
+            raise RuntimeError(f"this actor still serves session {self.session.id}")
+        if self.engine is None:
+            raise RuntimeError("open before warm: the directory warms every session actor it creates")
+        engine, s = self.engine, spec.settings
         scripts = [parse_script(spec.script_text, source="session script", max_chunks=engine.info.max_chunks_per_shot,
                                 max_shots=spec.max_shots, max_bytes=spec.max_script_bytes,
                                 check_prompt=engine.check_prompt)] if spec.script_text else []
@@ -116,39 +134,55 @@ class SessionActor:
             director=Director(scripts, max_param_chars=spec.max_param_chars), max_queued=spec.max_queued)
         return self.session.caption_dropped, self.session.director.events
 
-    @typed
-    def submit(self, shots, cut: bool):
-        return self.session.submit(shots, cut=cut)
+    def _serving(self, session_id: str):
+        """The session `session_id`, if this actor serves it."""
+        session = self.session
+        if session is None or session.id != session_id:
+            raise not_found(session_id)
+        return session
 
     @typed
-    def trigger(self, event: str, params: dict):
-        return self.session.trigger(event, params)
+    def submit(self, session_id: str, shots, cut: bool):
+        return self._serving(session_id).submit(shots, cut=cut)
 
     @typed
-    def attach(self) -> int:
-        return self.session.attach()
+    def trigger(self, session_id: str, event: str, params: dict):
+        return self._serving(session_id).trigger(event, params)
 
-    def detach(self, ticket: int) -> None:
-        self.session.detach(ticket)
+    @typed
+    def attach(self, session_id: str) -> int:
+        return self._serving(session_id).attach()
 
-    def state(self) -> tuple[bool, int]:
+    def detach(self, session_id: str, ticket: int) -> None:
+        session = self.session
+        if session is not None and session.id == session_id:
+            session.detach(ticket)
+
+    @typed
+    def state(self, session_id: str) -> tuple[bool, int]:
         """(busy, updates waiting to be sent)."""
-        return self.session.busy, self.session.outbox.pending
+        session = self._serving(session_id)
+        return session.busy, session.outbox.pending
 
     @typed
-    def close(self, reason: int, timeout: float) -> tuple[int, int]:
-        result = self.session.close(reason, timeout)
-        # The `closed` update must reach an attached stream before the directory ends this actor: its
+    def close(self, session_id: str, reason: int, timeout: float) -> tuple[int, int]:
+        """Closes the session; the actor (its engine still loaded) may then open another."""
+        result = self._serving(session_id).close(reason, timeout)
+        # The `closed` update must reach an attached stream before the actor is reused or ended: its
         # generator returns only after its last item was handed to Ray.
         with self._streams_cond:
             self._streams_cond.wait_for(lambda: self._streams == 0, CLOSE_DRAIN_S)
+        self.session = None
         return result
 
-    def updates(self, ticket: int):
+    def updates(self, session_id: str, ticket: int):
         """The stream `ticket`'s updates: lists of serialized updates (those ready at once, up to BATCH);
         None when idle for POLL_S (the front door checks its client then); a Raised value ends it with that
         error. Ends when the session closes or another stream takes over."""
         session = self.session
+        if session is None or session.id != session_id:
+            yield Raised.of(not_found(session_id))
+            return
         with self._streams_cond:
             self._streams += 1
         try:

@@ -34,10 +34,13 @@ class ClusterConfig:
     model: ModelSpec = ModelSpec()
     backpressure: int = 2  # stream items a session actor may yield ahead of its front door
     rebuild_timeout_s: float = 60.0  # longest wait for a rebuilt session actor to be ready
+    spares_per_node: int = 1  # session actors kept warm (engine loaded) per node, in room no session holds
 
     def __post_init__(self) -> None:
         if self.session_cpus <= 0 and self.session_gpus <= 0:
             raise ValueError("a session needs a CPU or a GPU share (session_cpus or session_gpus > 0)")
+        if self.spares_per_node < 0:
+            raise ValueError("spares_per_node must be 0 or more")
         if self.backpressure < 1:
             raise ValueError("backpressure must be at least 1")
 

@@ -20,7 +20,7 @@ from engine_bridge.cluster.actor import Raised, unwrap
 from engine_bridge.cluster.config import ClusterConfig, connect, require_ray
 from engine_bridge.cluster.directory import get_or_create
 from engine_bridge.cluster.journal import ResumePoint
-from engine_bridge.errors import UnavailableError
+from engine_bridge.errors import SessionNotFoundError, UnavailableError
 from engine_bridge.outbox import CLOSED
 from engine_bridge.registry import Limits, SessionRegistry
 from engine_bridge.session import Queued, SessionSettings
@@ -47,6 +47,9 @@ class ClusterRegistry(SessionRegistry):
             raise ValueError(f"this cluster's directory places sessions by {theirs} (config, session bytes, "
                              f"max sessions); this front door asks for {mine}: start it with the same model, "
                              f"--session-cpus/--session-gpus and --max-sessions")
+        # Serve once the nodes' spare session actors are warm, so that opening a session loads no model.
+        warm = ray.get(self.directory.warm_spares.remote(CALL_TIMEOUT_S), timeout=CALL_TIMEOUT_S + 30)
+        log.info("front door ready", extra={"warm_spares": warm})
         self._remote: dict[str, RemoteSession] = {}
 
     def call(self, ref):
@@ -146,10 +149,10 @@ class RemoteSession:
 
         handle = self.handle
         try:
-            return self.registry.call(getattr(handle, method).remote(*args))
+            return self.registry.call(getattr(handle, method).remote(self.id, *args))
         except ray.exceptions.RayActorError:
             handle = self.registry.rebuild(self, _actor_id(handle), None)
-            return self.registry.call(getattr(handle, method).remote(*args))
+            return self.registry.call(getattr(handle, method).remote(self.id, *args))
 
     def submit(self, shots, *, cut: bool) -> Queued:
         return self._call("submit", list(shots), cut)
@@ -160,9 +163,17 @@ class RemoteSession:
     def trigger(self, event: str, params) -> Queued:
         return self._call("trigger", event, dict(params))
 
+    def state(self) -> tuple[bool, int]:
+        """(busy, updates waiting at the actor). A closed session has neither, as a closed Session: its actor
+        may already serve another session, or be gone."""
+        try:
+            return self._call("state")
+        except SessionNotFoundError:
+            return False, 0
+
     @property
     def busy(self) -> bool:
-        return self._call("state")[0]
+        return self.state()[0]
 
     def attach(self) -> int:
         return self.outbox.start(self._call("attach"))
@@ -170,7 +181,7 @@ class RemoteSession:
     def detach(self, ticket: int) -> None:
         remote = self.outbox.stop(ticket)
         if remote is not None:
-            self.handle.detach.remote(remote)
+            self.handle.detach.remote(self.id, remote)
 
 
 class _Handoff:
@@ -252,7 +263,7 @@ class RemoteOutbox:
 
     @property
     def pending(self) -> int:
-        return len(self._items) + self.session._call("state")[1]
+        return len(self._items) + self.session.state()[1]
 
     def get(self, timeout: float, ticket: int | None = None):
         with self._lock:
@@ -295,7 +306,8 @@ class RemoteOutbox:
                 return
             handle = session.handle
             try:
-                stream = handle.updates.options(_generator_backpressure_num_objects=backpressure).remote(remote)
+                stream = handle.updates.options(_generator_backpressure_num_objects=backpressure).remote(
+                    session.id, remote)
                 for ref in stream:
                     item = ray.get(ref)
                     if isinstance(item, Raised):
@@ -320,7 +332,7 @@ class RemoteOutbox:
             resumed_at = self._point
             try:
                 new = session.registry.rebuild(session, _actor_id(handle), resumed_at)
-                remote_ticket = unwrap(ray.get(new.attach.remote(), timeout=CALL_TIMEOUT_S))
+                remote_ticket = unwrap(ray.get(new.attach.remote(session.id), timeout=CALL_TIMEOUT_S))
             except Exception as exc:  # typed (no room: UNAVAILABLE) or not: the stream ends with it
                 items.put_urgent(exc)
                 return

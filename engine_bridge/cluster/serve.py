@@ -13,7 +13,7 @@ def cluster_config(args: argparse.Namespace) -> ClusterConfig:
     model = ModelSpec(args.preset, backend_for(args), str(args.weights) if args.weights else None,
                       device=args.device, threads=max(1, int(args.session_cpus)))
     return ClusterConfig(address=args.cluster, session_cpus=args.session_cpus, session_gpus=args.session_gpus,
-                         model=model)
+                         spares_per_node=args.spares_per_node, model=model)
 
 
 def registry(engine, limits, args: argparse.Namespace):
