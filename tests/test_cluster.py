@@ -103,7 +103,7 @@ def digest(frames: list[pb.Frame]) -> str:
 def directory_call(server, method: str, *args):
     from engine_bridge.cluster.actor import unwrap
 
-    return unwrap(ray.get(getattr(server.registry.directory, method).remote(*args), timeout=30))
+    return unwrap(ray.get(getattr(server.registry.directory, method).remote(*args), timeout=180))
 
 
 # -- what a cluster adds ----------------------------------------------------------------------------
@@ -145,13 +145,13 @@ def test_a_session_opens_on_a_warm_spare_and_its_actor_serves_no_other_session(s
     from engine_bridge.cluster.actor import unwrap
     from engine_bridge.errors import SessionNotFoundError
 
-    assert directory_call(server, "warm_spares", 60.0) == 2  # one a node (2 nodes, room for 2 sessions each)
+    assert directory_call(server, "warm_spares", 150.0) == 2  # one a node (2 nodes, room for 2 sessions each)
     warm, _ = directory_call(server, "spares")
     sid = open_session(stub, 9)
     try:
         handle = directory_call(server, "lookup", sid)[0]
         assert handle._actor_id.hex() in warm
-        assert directory_call(server, "warm_spares", 60.0) == 2  # its node has a new spare, in the room left
+        assert directory_call(server, "warm_spares", 150.0) == 2  # its node has a new spare, in the room left
         assert handle._actor_id.hex() not in directory_call(server, "spares")[0]
         with pytest.raises(SessionNotFoundError, match="no open session 'another'"):
             unwrap(ray.get(handle.state.remote("another"), timeout=30))

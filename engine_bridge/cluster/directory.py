@@ -202,14 +202,25 @@ class Directory:
         return [i for i, r in zip(ids, ready) if r], [i for i, r in zip(ids, ready) if not r]
 
     def _keep_as_spare(self, placed: _Placed) -> bool:
-        """A closed session's actor, engine loaded, becomes a spare of its node if that node wants one."""
+        """A closed session's actor, engine loaded, becomes a spare of its node if that node has room for one.
+        Where the node already has its spares, a warm actor is worth more than one still warming: that one is
+        ended and this one kept."""
+        import ray
+
         with self._lock:
             spares = self._spares.setdefault(placed.node, [])
             room = self._rooms(exclude=set())[0].get(placed.node, 0)  # 0: the node is lost or gone
-            if len(spares) >= min(self.config.spares_per_node, room):
+            keep = min(self.config.spares_per_node, room)
+            warming = [spare for spare in spares if not spare.ready()]
+            if keep <= 0 or (len(spares) >= keep and not warming):
                 return False
+            ended = warming[-1] if len(spares) >= keep else None
+            if ended is not None:
+                spares.remove(ended)
             spares.append(_Spare(placed.handle))
-            return True
+        if ended is not None:
+            ray.kill(ended.handle)
+        return True
 
     def _top_up_soon(self) -> None:
         threading.Thread(target=self._top_up, name="spares", daemon=True).start()
@@ -287,10 +298,12 @@ class Directory:
         return rooms, alive
 
     def _reserve(self, exclude: set[str], refuse: type) -> tuple[str, _Spare | None]:
-        """Under the lock: the alive node with the most room for one more session (a warm spare breaks a tie),
-        reserved, and the spare the session takes there (warm if it has one; None: it has none)."""
+        """Under the lock: an alive node with room for one more session, reserved, and the spare the session
+        takes there (warm if it has one; None: it has none). Nodes with a warm spare come first (no wait for a
+        model to load), then the most room (sessions spread; the node a session just went to is warming its
+        next spare, so the next session goes elsewhere)."""
         rooms, alive = self._rooms(exclude)
-        ranked = sorted(((room, any(s.ready() for s in self._spares.get(node, ())), node)
+        ranked = sorted(((any(s.ready() for s in self._spares.get(node, ())), room, node)
                          for node, room in rooms.items() if room > 0), reverse=True)
         if not ranked:
             cfg = self.config
