@@ -39,7 +39,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-device", default="cpu", help="torch backend: where the text encoder runs (default cpu: "
                    "umT5-XXL in bf16 takes ~11 GB of host memory, encodings are cached per prompt)")
     p.add_argument("--random-weights", action="store_true",
-                   help="official preset: random weights in the official geometry (speed measurements; no --weights)")
+                   help="a random DiT in the preset's geometry, said so in every output (speed measurements): the "
+                        "official preset's components all random; a tiny-family preset (tiny-p1, tiny-wide ship no "
+                        "DiT) keeps the shipped text encoder and VAE")
 
 
 def backend_for(args) -> str:

@@ -1,7 +1,10 @@
-"""Model, cache and stream configuration: frozen dataclasses and the two named presets.
+"""Model, cache and stream configuration: frozen dataclasses and the named presets.
 
 Owns every geometry number of the runtime. Derived values (tokens per frame, cache sizes, frames per
 chunk) are computed here from the primary fields and never written as literals elsewhere.
+Besides the two shipped presets, `tiny-p1` and `tiny-wide` are geometries of the tiny family under
+comparison (docs/training.md, "Grid and model size"): they ship no DiT weights and read the tiny preset's
+text encoder, VAE and vocabulary (`ModelConfig.shares`).
 """
 from __future__ import annotations
 
@@ -96,6 +99,9 @@ class ModelConfig:
     text: TextConfig
     vae: VAEConfig
     shot: ShotConfig = field(default_factory=ShotConfig)
+    # A DiT-only variant: the preset whose shipped text encoder, VAE and vocabulary it reads. It ships no DiT
+    # weights of its own: a run passes trained ones (--weights) or asks for random ones (--random-weights).
+    shares: str | None = None
 
     def __post_init__(self) -> None:
         cell = self.vae.spatial_stride * self.dit.patch[1]
@@ -151,23 +157,31 @@ class ModelConfig:
         return self.pixel_frames(chunks * self.shot.latent_frames_per_chunk)
 
 
+_TINY = ModelConfig(
+    name="tiny",
+    height=64,
+    width=64,
+    # 32 latent channels (Wan has 16): same 4x8x8 strides, half the compression, so the small VAE
+    # reaches >= 30 dB on the story world within a CPU training budget.
+    dit=DiTConfig(dim=256, num_layers=4, num_heads=4, ffn_dim=768, freq_dim=128, text_dim=128,
+                  in_channels=32, out_channels=32),
+    text=TextConfig(kind="tiny", text_len=80, dim=128, vocab_size=512, num_layers=2, num_heads=4),
+    vae=VAEConfig(kind="tiny", z_dim=32, base_channels=32),
+    # 16 tokens per frame, not Wan's 1,560: a lower shift spends more of training and sampling at low
+    # noise, where detail is made (measured on the story world, image-first teacher: shift 2 beat 8 on
+    # place and framing accuracy and on held-out loss at low noise).
+    shot=ShotConfig(shift=2.0),
+)
+
 PRESETS: dict[str, ModelConfig] = {
     # Our embedded default: real-time on 2 CPU cores, trained on the story world.
-    "tiny": ModelConfig(
-        name="tiny",
-        height=64,
-        width=64,
-        # 32 latent channels (Wan has 16): same 4x8x8 strides, half the compression, so the small VAE
-        # reaches >= 30 dB on the story world within a CPU training budget.
-        dit=DiTConfig(dim=256, num_layers=4, num_heads=4, ffn_dim=768, freq_dim=128, text_dim=128,
-                      in_channels=32, out_channels=32),
-        text=TextConfig(kind="tiny", text_len=80, dim=128, vocab_size=512, num_layers=2, num_heads=4),
-        vae=VAEConfig(kind="tiny", z_dim=32, base_channels=32),
-        # 16 tokens per frame, not Wan's 1,560: a lower shift spends more of training and sampling at low
-        # noise, where detail is made (measured on the story world, image-first teacher: shift 2 beat 8 on
-        # place and framing accuracy and on held-out loss at low noise).
-        shot=ShotConfig(shift=2.0),
-    ),
+    "tiny": _TINY,
+    # The tiny family's geometries under comparison (distill/grid_compare.py): the same text encoder, VAE,
+    # resolution and stream, another DiT. Patch 1: 64 tokens per 8x8 latent frame instead of 16.
+    "tiny-p1": replace(_TINY, name="tiny-p1", dit=replace(_TINY.dit, patch=(1, 1, 1)), shares="tiny"),
+    # Wider and deeper at patch 2: 384 wide (6 heads of 64), 6 layers, about 2.8x the DiT's parameters.
+    "tiny-wide": replace(_TINY, name="tiny-wide", dit=replace(_TINY.dit, dim=384, num_layers=6, num_heads=6,
+                                                              ffn_dim=1152), shares="tiny"),
     # The official Wan2.1-T2V-1.3B based student; weights supplied by the user.
     "shotstream-1.3b": ModelConfig(
         name="shotstream-1.3b",

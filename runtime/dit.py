@@ -12,7 +12,7 @@ Entry points (spec section 2), all pure functions of their inputs (no hidden sta
                     rows, so nothing is masked and no empty row is attended to.
 Per-frame AdaLN timestep, RMS qk-norm over the full width, interleaved 3-axis RoPE whose (cos, sin) tables
 come from the host (runtime/rope.py), per-frame caption routing (frames index a table of captions).
-The patch embedding is the official Conv3d weight applied as a matmul over (c, 1, 2, 2) patches.
+The patch embedding is the official Conv3d weight applied as a matmul over (c, 1, ph, pw) patches.
 """
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ class CausalDiT(nn.Module):
     def __init__(self, cfg: DiTConfig):
         super().__init__()
         if cfg.patch[0] != 1:
-            raise ValueError("only a temporal patch of 1 is supported (both presets use (1, 2, 2))")
+            raise ValueError(f"only a temporal patch of 1 is supported, got {cfg.patch}")
         self.cfg = cfg
         self.patch_embedding = nn.Conv3d(cfg.in_channels, cfg.dim, kernel_size=cfg.patch, stride=cfg.patch)
         self.text_embedding = nn.Sequential(nn.Linear(cfg.text_dim, cfg.dim), nn.GELU(approximate="tanh"), nn.Linear(cfg.dim, cfg.dim))

@@ -2,7 +2,10 @@
 
 `load_bundle("tiny")` reads the embedded default from `runtime/assets/tiny/` (checked against its manifest);
 `load_bundle("shotstream-1.3b", weights=DIR)` loads the official student, Wan2.1 VAE and umT5-XXL
-(runtime/official/loader.py; `random_weights=True` gives the same geometry with random weights). `build_dit(cfg, "meta")`
+(runtime/official/loader.py). `random_weights=True` gives the preset's geometry with a seeded random DiT (the
+official preset: random everything); a tiny-family preset keeps the shipped text encoder, VAE and vocabulary
+(of the preset it `shares`, for a DiT-only variant such as `tiny-p1`, which ships no DiT and asks for
+`weights` or `random_weights`). `build_dit(cfg, "meta")`
 builds a DiT without memory (for `model-info`).
 """
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 from runtime.bundle import ModelBundle, build_dit  # noqa: F401  (build_dit: part of this module's API)
 from runtime.config import ModelConfig, get_preset
-from runtime.dit import CausalDiT
+from runtime.dit import CausalDiT, init_weights
 from runtime.errors import ComponentUnavailableError
 from runtime.text import TinyTextEncoder, Tokenizer
 from runtime.vae import TinyVAE
@@ -54,18 +57,28 @@ def load_bundle(preset: str | ModelConfig, weights: str | Path | None = None, *,
 
         require_extra(cfg)
         return load_official_bundle(cfg, weights, random_weights=random_weights, seed=seed)
-    if random_weights:
-        raise ComponentUnavailableError("--random-weights is for the official preset (the tiny one ships its weights)")
-    directory = Path(weights) if weights is not None else default_weights_dir(cfg.name)
+    if cfg.shares and weights is None and not random_weights:
+        raise ComponentUnavailableError(
+            f"preset {cfg.name!r} ships no DiT weights (it reads {cfg.shares!r}'s text encoder and VAE): pass "
+            f"--weights DIR holding its trained dit.safetensors, or --random-weights to time its geometry")
+    directory = Path(weights) if weights is not None else default_weights_dir(cfg.shares or cfg.name)
     manifest = read_manifest(directory)
     verify_manifest(directory, manifest)
     dit, text_encoder, vae = CausalDiT(cfg.dit), TinyTextEncoder(cfg.text), TinyVAE(cfg.vae)
-    for module, name, prefix in ((dit, "dit.safetensors", DIT_PREFIX), (text_encoder, "text_encoder.safetensors", ""),
-                                 (vae, "vae.safetensors", "")):
+    parts = [(text_encoder, "text_encoder.safetensors", ""), (vae, "vae.safetensors", "")]
+    if random_weights:  # the geometry's speed, not its pictures: a seeded random DiT beside the shipped rest
+        init_weights(dit, seed)
+    else:
+        parts.append((dit, "dit.safetensors", DIT_PREFIX))
+    for module, name, prefix in parts:
         load_strict(module, read_state_dict(directory / name), source=str(directory / name), prefix=prefix)
     for m in (dit, text_encoder, vae):
         m.eval().requires_grad_(False)
-    tokenizer = load_tokenizer(cfg.name, directory)
+    tokenizer = load_tokenizer(cfg.shares or cfg.name, directory)
     digest = hashlib.sha256("".join(sorted(e["sha256"] for e in manifest["files"].values())).encode()).hexdigest()
-    log.info("loaded %s weights from %s (%s)", preset, directory, digest[:12])
+    if random_weights:
+        digest = hashlib.sha256(f"random:{seed}:{cfg.dit}:{digest}".encode()).hexdigest()
+        manifest = {**manifest, "random_weights": True, "seed": seed}
+    log.info("loaded %s weights from %s (%s)%s", cfg.name, directory, digest[:12],
+             f", the DiT random (seed {seed})" if random_weights else "")
     return ModelBundle(cfg, dit, text_encoder, vae, tokenizer, digest, manifest)

@@ -81,7 +81,7 @@ def run_bench(engine, shots: int = 3, seed: int = 0, *, device: str = "cpu", tex
     chunk_steady = chunk_s[1:] if len(chunk_s) > 1 else chunk_s
     chunk_ms = [1000 * s for s, _ in chunk_steady]
     result = {
-        "preset": info.preset, "model": info.model, "backend": engine.backend.name, "device": _device_name(device),
+        "preset": info.preset, "model": info.model, "random_weights": bool(engine.bundle.manifest.get("random_weights")), "backend": engine.backend.name, "device": _device_name(device),
         "dtype": str(getattr(engine.backend, "dtype", "float32")).replace("torch.", ""),
         "shots": shots, "resolution": [info.height, info.width], "layers": engine.cfg.dit.num_layers,
         "first_shot_seconds": round(shot_s[0], 3),

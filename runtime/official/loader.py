@@ -255,6 +255,11 @@ def describe(cfg: ModelConfig, manifest: dict) -> str:
     d = cfg.dit
     size = f"{d.num_layers} layers x {d.dim}, {cfg.width}x{cfg.height}"
     if cfg.vae.kind != "wan2.1":
+        if manifest.get("random_weights"):
+            return (f"{cfg.name} (random DiT weights, seed {manifest.get('seed')}, with the shipped "
+                    f"{cfg.shares or cfg.name} text encoder and VAE; {size}, {cfg.tokens_per_frame} tokens a frame)")
+        if cfg.shares:
+            return f"{cfg.name} (trained DiT, {cfg.shares}'s text encoder and VAE; {size}, {cfg.tokens_per_frame} tokens a frame)"
         return f"{cfg.name} (embedded default, {size})"
     if manifest.get("random_weights"):
         return (f"{cfg.name}: ShotStream causal student on Wan2.1-T2V-1.3B and the Wan2.1 VAE, random weights "
