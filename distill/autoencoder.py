@@ -127,6 +127,18 @@ def decode_latents(vae: TinyVAE, z: torch.Tensor, chunk_latents: int = 3) -> np.
     return torch.round((torch.cat(parts).movedim(1, -1) + 1) * 127.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
 
 
+def decode_first_frames(vae: TinyVAE, z: torch.Tensor, batch: int = 64) -> np.ndarray:
+    """Latents (N, z, h, w), each decoded alone as a shot's first latent (zero causal state) -> the frame it
+    stands for, (N, H, W, 3) uint8; in batches (one decode per batch, not per latent)."""
+    parts = []
+    for a in range(0, z.shape[0], batch):
+        part = z[a:a + batch].unsqueeze(1)  # (B, 1, z, h, w)
+        state = torch.zeros(part.shape[0], vae.state_channels, *z.shape[-2:], device=z.device)
+        frames, _ = vae.decode_clips(part, state)  # (B, 4, 3, H, W)
+        parts.append(frames[:, FIRST_KEEP])
+    return torch.round((torch.cat(parts).movedim(1, -1) + 1) * 127.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
 def psnr_db(decoded: np.ndarray, truth: np.ndarray) -> float:
     """PSNR (dB) of uint8 pictures against their ground truth, over all of their pixels."""
     mse = float(np.mean((np.asarray(decoded, np.float64) - truth) ** 2))

@@ -38,6 +38,7 @@ class ShardPlan:
     shard_stories: int
     frames_per_shot: int  # frames kind only
     weights: str | None  # directory of the VAE's weights (None: the embedded default)
+    split: str = "train"  # the story world's split ("heldout": compositions training never shows, for evals)
 
     @property
     def shards(self) -> int:
@@ -142,7 +143,7 @@ def render_shard(plan: ShardPlan, i: int) -> dict:
     rows: dict[str, list] = {"frames": [], "story": [], "shot": [], "frame": [], "prompt": []}
     first, last = i * plan.shard_stories, min(plan.stories, (i + 1) * plan.shard_stories)
     for s in range(first, last):
-        story = sample_story(plan.seed, "train", s)
+        story = sample_story(plan.seed, plan.split, s)
         caps = story_captions(story)
         rng = np.random.default_rng([plan.seed, s, 11])
         for k in range(len(story.shots)):

@@ -296,7 +296,7 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
     cfg = recipe.config()
     td = TrainDevice.of(device, recipe.bf16)
     torch.manual_seed(recipe.seed)
-    bundle = load_bundle(recipe.preset, text_weights)
+    bundle = load_bundle(cfg.shares or recipe.preset, text_weights)  # the text side (a DiT-only variant: its sharer's)
     ns = NextShot(cfg)
     pools: dict = {}
 

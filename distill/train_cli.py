@@ -11,6 +11,11 @@
       teacher trajectories, intra-shot self-forcing DMD, inter-shot self-forcing DMD; each starts from --init
       (default: the teacher's weights) and writes DIR/student.safetensors (fp16), DIR/manifest.json and
       DIR/loss.jsonl; resumes from DIR/checkpoint.pt
+  shotstream train compare --recipe R --samples N [--variants tiny,tiny-p1,tiny-wide] [--batch B] [--out DIR]
+      the image phase (the recipe's frames phase) of each DiT geometry at equal samples (N = steps x batch),
+      read on held-out frames: flow-matching loss per noise level and the probe on frames drawn back from their
+      prompts (distill/grid_compare.py); writes DIR/report.json, DIR/report.md, DIR/sheet.png and a run
+      folder per variant (resumed when run again)
 """
 from __future__ import annotations
 
@@ -23,8 +28,9 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("what", choices=["data", "teacher", "ode", "dmd", "dmd-long"],
-                        help="prepare the shards, train the teacher, or one stage of the student")
+    parser.add_argument("what", choices=["data", "teacher", "ode", "dmd", "dmd-long", "compare"],
+                        help="prepare the shards, train the teacher, one stage of the student, or compare DiT "
+                             "geometries on the image phase")
     parser.add_argument("--recipe", required=True, type=Path, help="recipe TOML, e.g. build/recipes/tiny.toml")
     parser.add_argument("--data", type=Path, default=Path("artifacts/data"),
                         help="folder holding one sub-folder of shards per kind (default artifacts/data)")
@@ -42,6 +48,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start from these DiT weights (safetensors): teacher default random, student default the teacher's")
     parser.add_argument("--teacher", type=Path, default=Path("distill/weights/teacher-tiny.safetensors"),
                         help="student stages: the teacher's weights (default distill/weights/teacher-tiny.safetensors)")
+    grid = parser.add_argument_group("compare: DiT geometries at equal samples (--out default artifacts/grid)")
+    grid.add_argument("--variants", default="tiny,tiny-p1,tiny-wide",
+                      help="comma-separated tiny-family presets (default tiny,tiny-p1,tiny-wide)")
+    grid.add_argument("--samples", type=int, help="training samples per variant, a multiple of --batch (required)")
+    grid.add_argument("--batch", type=int, help="batch (default: the recipe's frames phase's)")
+    grid.add_argument("--heldout-stories", type=int, default=24, help="held-out stories, one frame per shot (default 24)")
+    grid.add_argument("--euler-steps", type=int, default=20, help="Euler steps drawing each frame (default 20)")
+    grid.add_argument("--ema", type=float, default=0.0,
+                      help="EMA decay of the weights read (default 0: the raw weights; a short run's EMA lags)")
 
 
 def _kinds(recipe_path: Path, kind: str, what: str = "teacher") -> list[str]:
@@ -49,6 +64,8 @@ def _kinds(recipe_path: Path, kind: str, what: str = "teacher") -> list[str]:
 
     if what in ("ode", "dmd", "dmd-long"):
         return ["shots"]
+    if what == "compare":
+        return ["frames"]
     used = list(dict.fromkeys(p.data for p in TeacherRecipe.from_toml(recipe_path).phases))
     return used if kind == "all" else [kind]
 
@@ -77,10 +94,19 @@ def run(args) -> int:
     if args.what in ("ode", "dmd", "dmd-long"):
         return _student(args, data_cfg)
     recipe = TeacherRecipe.from_toml(args.recipe)
+    comparison = _comparison(args, recipe) if args.what == "compare" else None  # refused before any data work
     for kind in kinds:  # shards not yet written are prepared first (resumable: written ones are kept)
         if not (args.data / kind / "index.json").exists():
             shards.prepare(args.data / kind, kind=kind, workers=args.workers, device=args.device, **data_cfg[kind])
     data = {kind: (lambda kind=kind: shards.load(args.data / kind)) for kind in kinds}
+    if comparison is not None:
+        from distill.grid_compare import compare
+
+        out = args.out if args.out != Path("artifacts/teacher") else Path("artifacts/grid")
+        report = compare(comparison, recipe, data["frames"], out, device=args.device)
+        print(json.dumps({"out": str(out), "rows": {name: row["probe"]["mean"] for name, row in report["rows"].items()},
+                          "chance": report["chance"]["mean"]}))
+        return 0
     entry = train(recipe, data, args.out, device=args.device, init=args.init,
                   max_seconds=None if args.minutes is None else 60 * args.minutes)
     indexes = {kind: json.loads((args.data / kind / "index.json").read_text()) for kind in kinds}
@@ -88,6 +114,21 @@ def run(args) -> int:
     (args.out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     print(json.dumps({k: entry[k] for k in ("file", "steps", "wall_seconds", "device", "complete")}))
     return 0
+
+
+def _comparison(args, recipe):
+    from distill.grid_compare import Comparison
+
+    if args.samples is None:
+        raise SystemExit("compare needs --samples: training samples per variant (steps x batch)")
+    frames = [p for p in recipe.phases if p.data == "frames"]
+    if not frames:
+        raise SystemExit(f"{args.recipe} has no phase on frames data: the comparison trains the image phase")
+    try:
+        return Comparison(tuple(v for v in args.variants.split(",") if v), args.samples, args.batch or frames[0].batch,
+                          heldout_stories=args.heldout_stories, euler_steps=args.euler_steps, ema=args.ema)
+    except ValueError as e:
+        raise SystemExit(f"compare: {e}") from None
 
 
 def _student(args, data_cfg: dict) -> int:

@@ -1,0 +1,115 @@
+"""The grid and model size compared on the image phase (distill/grid_compare.py): the geometry variants are
+runtime presets that stream through the engine (patch 1 included, on both backends), a preset without shipped
+DiT weights is refused unless random weights are asked for, and the comparison runs end to end on a few
+rendered stories: equal samples per variant, the report's rows and columns, a contact sheet with a row per
+reading, and the probe ranking the truth above an untrained DiT, which sits near chance."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from distill import shards
+from distill.grid_compare import ATTRIBUTES, Comparison, compare
+from distill.teacher import Phase, TeacherRecipe
+from runtime import Engine
+from runtime.config import get_preset
+from runtime.errors import ComponentUnavailableError
+from runtime.measure.bench import run_bench
+
+RECIPE = TeacherRecipe(seed=0, checkpoint_every=1000, measure_peak=False, log_every=1,
+                       phases=(Phase("image", "frames", steps=999, batch=99, lr=1e-3, warmup=100),))
+
+
+def test_variants_differ_only_in_their_dit():
+    tiny, p1, wide = (get_preset(n) for n in ("tiny", "tiny-p1", "tiny-wide"))
+    assert (tiny.tokens_per_frame, p1.tokens_per_frame, wide.tokens_per_frame) == (16, 64, 16)
+    assert wide.dit.dim > tiny.dit.dim and wide.dit.num_layers > tiny.dit.num_layers
+    for v in (p1, wide):
+        assert v.shares == "tiny" and (v.vae, v.text, v.shot, v.latent_shape) == (tiny.vae, tiny.text, tiny.shot,
+                                                                                 tiny.latent_shape)
+
+
+def test_a_variant_without_weights_is_refused_unless_random_weights_are_asked_for():
+    with pytest.raises(ComponentUnavailableError, match="--random-weights"):
+        Engine.load("tiny-p1", "torch")
+
+
+@pytest.mark.parametrize("preset,backend", [("tiny-p1", "onnxruntime"), ("tiny-p1", "torch"), ("tiny-wide", "onnxruntime")])
+def test_a_variant_streams_through_the_runtime_with_random_weights(preset, backend):
+    engine = Engine.load(preset, backend, random_weights=True, seed=3)
+    assert "random DiT weights" in engine.info.model and f"{engine.cfg.tokens_per_frame} tokens" in engine.info.model
+    story = engine.open_story(seed=1, global_caption="a knight and a wizard, pixel art")
+    try:
+        chunks = [c.frames.copy() for c in story.generate_shot("the knight walks in the forest", chunks=2)]
+    finally:
+        story.close()
+    frames = np.concatenate(chunks)
+    assert frames.shape == (engine.cfg.shot_pixel_frames(2), 64, 64, 3) and frames.std() > 0
+
+
+def test_the_bench_says_the_weights_it_timed_are_random():
+    row = run_bench(Engine.load("tiny-p1", "onnxruntime", random_weights=True), shots=1, chunks=1)
+    assert row["preset"] == "tiny-p1" and row["random_weights"] is True and "random DiT weights" in row["model"]
+
+
+def test_first_frames_decode_in_batches_as_one_by_one():
+    from distill.autoencoder import decode_first_frames, decode_latents
+    from distill.shards import load_vae
+
+    vae, z = load_vae(None), torch.randn(5, *get_preset("tiny").latent_shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        one_by_one = np.concatenate([decode_latents(vae, latent[None]) for latent in z])
+        batched = decode_first_frames(vae, z, batch=2)
+    assert batched.shape == one_by_one.shape and np.abs(batched.astype(int) - one_by_one).max() <= 1
+
+
+def test_equal_samples_are_whole_steps_of_one_batch():
+    with pytest.raises(ValueError, match="multiple of the batch"):
+        Comparison(("tiny", "tiny-p1"), samples=10, batch=4)
+    with pytest.raises(ValueError, match="once"):
+        Comparison(("tiny", "tiny"), samples=8, batch=4)
+    with pytest.raises(ValueError, match="unknown preset"):
+        Comparison(("tiny", "tiny-p3"), samples=8, batch=4)
+    cmp = Comparison(("tiny", "tiny-p1", "tiny-wide"), samples=12, batch=4)
+    recipes = [cmp.recipe_for(RECIPE, v) for v in cmp.variants]
+    assert [r.preset for r in recipes] == list(cmp.variants)
+    assert {(r.phases[0].steps, r.phases[0].batch, r.phases[0].lr, r.seed) for r in recipes} == {(3, 4, 1e-3, 0)}
+    assert all(len(r.phases) == 1 and r.phases[0].data == "frames" and r.ema == 0.0 for r in recipes)
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grid") / "frames"
+    shards.prepare(root, kind="frames", seed=5, stories=2, shard_stories=2, frames_per_shot=1, workers=1)
+    return shards.load(root)
+
+
+def test_the_comparison_runs_end_to_end_and_refuses_unequal_samples(frames, tmp_path):
+    cmp = Comparison(("tiny", "tiny-p1"), samples=4, batch=2, heldout_stories=3, sigmas=(0.1, 0.9), euler_steps=2,
+                     sheet_frames=4)
+    report = compare(cmp, RECIPE, frames, tmp_path)
+    rows = report["rows"]
+    assert list(rows) == ["truth through the VAE", "untrained tiny", "tiny", "tiny-p1"]
+    for name in ("tiny", "tiny-p1"):
+        row = rows[name]
+        assert row["samples"] == 4 and row["steps"] == 2 and row["samples_per_s"] > 0 and row["wall_seconds"] > 0
+        assert set(row["heldout_loss"]) == {"0.1", "0.9"} and all(v > 0 for v in row["heldout_loss"].values())
+        assert set(row["probe"]) == {*ATTRIBUTES, "mean"}
+    assert rows["tiny-p1"]["tokens_per_frame"] == 64 and rows["tiny"]["tokens_per_frame"] == 16
+    # Trained for two steps, the DiT's held-out loss is below its initialisation's (same noise, same frames).
+    assert rows["tiny"]["heldout_loss"]["0.9"] < rows["untrained tiny"]["heldout_loss"]["0.9"]
+    # The probe ranks the ceiling far above an untrained DiT, which reads no better than a constant guess.
+    truth, floor, chance = rows["truth through the VAE"]["probe"], rows["untrained tiny"]["probe"], report["chance"]
+    assert truth["mean"] > floor["mean"] + 0.3 and floor["mean"] <= chance["mean"] + 0.1
+    assert json.loads((tmp_path / "report.json").read_text())["rows"].keys() == rows.keys()
+    table = (tmp_path / "report.md").read_text().splitlines()
+    assert "loss @0.1" in table[0] and "characters" in table[0] and len(table) == 2 + len(rows) + 1
+    sheet = Image.open(tmp_path / "sheet.png")
+    assert sheet.height >= len(rows) * 128 and sheet.width >= 4 * 128
+    with pytest.raises(RuntimeError, match="equal samples"):
+        compare(replace(cmp, samples=2), RECIPE, frames, tmp_path)
