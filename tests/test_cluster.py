@@ -23,7 +23,9 @@ pytestmark = pytest.mark.cluster
 from engine_bridge.cluster.config import ClusterConfig, ModelSpec  # noqa: E402
 from engine_bridge.cluster.testing import local_cluster, running_front_door  # noqa: E402
 
-CONFIG = ClusterConfig(session_cpus=0.5, model=ModelSpec("tiny", "onnxruntime"))  # two sessions per node
+# Two sessions per node, and a spare for each (every free slot warm): no open waits for a model to load, however
+# busy the machine (on 2 busy cores an actor's start can take over a minute).
+CONFIG = ClusterConfig(session_cpus=0.5, spares_per_node=2, model=ModelSpec("tiny", "onnxruntime"))
 ASAP, REAL_TIME = pb.PACING_AS_FAST_AS_POSSIBLE, pb.PACING_REAL_TIME
 
 
@@ -140,18 +142,19 @@ def test_sessions_spread_over_the_nodes_and_a_full_cluster_refuses_with_resource
 
 
 def test_a_session_opens_on_a_warm_spare_and_its_actor_serves_no_other_session(stub, server):
-    """Opening loads no model: each node keeps a spare actor, engine loaded, and a session takes one; the
-    spare is replaced in the background. A call naming another session is refused by the actor itself."""
+    """Opening loads no model: each node keeps spare actors, engine loaded, in its free slots, and a session
+    takes one. A call naming another session is refused by the actor itself."""
     from engine_bridge.cluster.actor import unwrap
     from engine_bridge.errors import SessionNotFoundError
 
-    assert directory_call(server, "warm_spares", 150.0) == 2  # one a node (2 nodes, room for 2 sessions each)
+    assert directory_call(server, "warm_spares", 150.0) == 4  # two a node: 2 nodes with room for 2 sessions each
     warm, _ = directory_call(server, "spares")
     sid = open_session(stub, 9)
     try:
         handle = directory_call(server, "lookup", sid)[0]
         assert handle._actor_id.hex() in warm
-        assert directory_call(server, "warm_spares", 150.0) == 2  # its node has a new spare, in the room left
+        # Its node has room for one more session now, and keeps one spare for it; the other node keeps two.
+        assert directory_call(server, "warm_spares", 150.0) == 3
         assert handle._actor_id.hex() not in directory_call(server, "spares")[0]
         with pytest.raises(SessionNotFoundError, match="no open session 'another'"):
             unwrap(ray.get(handle.state.remote("another"), timeout=30))
@@ -209,6 +212,7 @@ def test_a_lost_node_costs_its_sessions_a_pause_and_no_frame(stub, server, clust
     the node with two of them goes mid-shot. Those two resume on the others with every frame once and the
     frames of an uninterrupted run; the other two are not interrupted."""
     cluster.add_node(num_cpus=1)
+    assert directory_call(server, "warm_spares", 150.0) == 6  # the new node's spares too: every free slot warm
     shot = ("the knight walks", 7)
     seeds = [20, 21, 22, 23]
     sids = [open_session(stub, seed, REAL_TIME) for seed in seeds]

@@ -272,6 +272,11 @@ class Directory:
             if spare.warmed is not None:
                 ray.get(spare.warmed, timeout=timeout)
             placed.opened = unwrap(ray.get(handle.open.remote(placed.spec, resume), timeout=timeout))
+        except ray.exceptions.GetTimeoutError:
+            ray.kill(handle)
+            raise UnavailableError(f"the session's actor did not start within {timeout:g} s (rebuild_timeout_s): "
+                                   "its node is too busy to load a model; try again, or keep more spares warm "
+                                   "(--spares-per-node)") from None
         except BaseException:
             ray.kill(handle)
             raise
