@@ -21,7 +21,7 @@ ray = pytest.importorskip("ray", reason="the cluster extra is not installed (pip
 pytestmark = pytest.mark.cluster
 
 from engine_bridge.cluster.config import ClusterConfig, ModelSpec  # noqa: E402
-from engine_bridge.cluster.testing import local_cluster, running_front_door  # noqa: E402
+from engine_bridge.cluster.testing import add_node, local_cluster, running_front_door  # noqa: E402
 
 # Two sessions per node, and a spare for each (every free slot warm): no open waits for a model to load, however
 # busy the machine (on 2 busy cores an actor's start can take over a minute).
@@ -211,7 +211,7 @@ def test_a_lost_node_costs_its_sessions_a_pause_and_no_frame(stub, server, clust
     """Last in the module: it removes a node. Four sessions on three nodes play a long shot in real time;
     the node with two of them goes mid-shot. Those two resume on the others with every frame once and the
     frames of an uninterrupted run; the other two are not interrupted."""
-    cluster.add_node(num_cpus=1)
+    add_node(cluster, num_cpus=1)
     assert directory_call(server, "warm_spares", 150.0) == 6  # the new node's spares too: every free slot warm
     shot = ("the knight walks", 7)
     seeds = [20, 21, 22, 23]

@@ -16,11 +16,12 @@ from engine_bridge.registry import Limits
 from engine_bridge.testing import running_server
 
 STALE_ADDRESS_FILE = Path("/tmp/ray/ray_current_cluster")  # a dead cluster's address, joined by mistake
+NODE_START_S = 180.0  # longest wait for a worker node to join
 
 
 @contextmanager
 def local_cluster(workers: int = 2, cpus_per_worker: float = 1.0) -> Iterator:
-    """A `ray.cluster_utils.Cluster` this process is connected to; `cluster.add_node(num_cpus=...)` and
+    """A `ray.cluster_utils.Cluster` this process is connected to; `add_node(cluster, num_cpus=...)` and
     `cluster.remove_node(node)` add and lose nodes."""
     os.environ[LOOPBACK_ENV] = "0"
     ray = require_ray()
@@ -35,13 +36,21 @@ def local_cluster(workers: int = 2, cpus_per_worker: float = 1.0) -> Iterator:
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     try:
         for _ in range(workers):
-            cluster.add_node(num_cpus=cpus_per_worker)
+            add_node(cluster, num_cpus=cpus_per_worker)
         ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
         yield cluster
     finally:
         ray.shutdown()
         cluster.shutdown()
         STALE_ADDRESS_FILE.unlink(missing_ok=True)
+
+
+def add_node(cluster, timeout_s: float = NODE_START_S, **node_args):
+    """`cluster.add_node`, waiting up to `timeout_s` for the node to join (Ray's own wait gives up after 30 s,
+    which a node starting on busy cores can take)."""
+    node = cluster.add_node(wait=False, **node_args)
+    cluster.wait_for_nodes(timeout=timeout_s)
+    return node
 
 
 @contextmanager
