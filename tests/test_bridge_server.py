@@ -229,7 +229,11 @@ def test_play_attach_watches_an_existing_session_and_bad_streams_are_refused(ser
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
     session = client.open_session(seed=9, caption=CAPTION, pacing="asap")
-    try:  # the SDK session already watches: a second stream is refused
+    try:  # the SDK session already watches (once the server has its stream): a second stream is refused
+        deadline = time.monotonic() + 60
+        while not server.registry.get(session.id).attached:  # on busy cores the server can take a while
+            assert time.monotonic() < deadline, "the SDK's frame stream never reached the server"
+            time.sleep(0.01)
         with pytest.raises(grpc.RpcError) as caught:
             list(stub.Play(play_requests(pb.PlayRequest(attach=pb.AttachSession(session_id=session.id))), timeout=10))
         assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
