@@ -250,7 +250,6 @@ class Directory:
     # -- placement ----------------------------------------------------------------------------------
     def _create(self, node: str) -> _Spare:
         """A new session actor on `node`, warming."""
-        import ray  # noqa: F401  (remote_class imports it; here for the scheduling strategy's module)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         cfg = self.config
