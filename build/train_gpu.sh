@@ -5,6 +5,9 @@
 # RECIPE defaults to build/recipes/tiny-gpu.toml (its phases and stages carry their own minutes), SECONDS (the
 # whole budget, default 1800) bounds the DMD stages: each gets what is left, less a margin for writing results.
 # OUT gets data/, teacher/, ode/, dmd/, dmd-long/ (each: weights, manifest.json, loss.jsonl) and run.log.
+# GPU_CHECK_SECONDS=N (default 0: none) also runs build/gpu_check.sh OUT/gpu_check within N seconds beside the
+# data stage (which renders on the CPU cores): the official preset's figures for the price of the overlap
+# (--cpu-reduced on a machine without CUDA; GPU_CHECK_ARGS adds arguments such as --wheels DIR).
 set -euo pipefail
 out=${1:?usage: build/train_gpu.sh OUT [RECIPE] [SECONDS]}
 recipe=${2:-build/recipes/tiny-gpu.toml}
@@ -19,8 +22,21 @@ left_minutes() {  # a share $2 of the minutes left before the deadline, less a m
 train() { python -m shotstream.cli train "$@" --recipe "$recipe" --data "$out/data" --workers "$(nproc)" --device "$device"; }
 mkdir -p "$out"
 {
+  check=
+  if [ "${GPU_CHECK_SECONDS:-0}" -gt 0 ]; then
+    echo "== $(date -u +%FT%TZ) gpu_check beside the data (${GPU_CHECK_SECONDS} s)"
+    mode=; [ "$device" = cpu ] && mode=--cpu-reduced
+    # shellcheck disable=SC2086
+    GPU_CHECK_SECONDS=$GPU_CHECK_SECONDS bash build/gpu_check.sh "$out/gpu_check" $mode ${GPU_CHECK_ARGS:-} \
+      > "$out/gpu_check.console" 2>&1 &
+    check=$!
+  fi
   echo "== $(date -u +%FT%TZ) data (encode on $device)"
   train data
+  if [ -n "$check" ]; then
+    if wait "$check"; then status=0; else status=$?; fi
+    echo "== $(date -u +%FT%TZ) gpu_check exit $status: $(tail -n 1 "$out/gpu_check.console")"
+  fi
   echo "== $(date -u +%FT%TZ) teacher"
   train teacher --out "$out/teacher"
   echo "== $(date -u +%FT%TZ) student: ODE initialisation"

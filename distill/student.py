@@ -360,7 +360,7 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
     gen = td.generator(recipe.seed)  # every tensor draw, on the device
     pick = torch.Generator().manual_seed(recipe.seed + 7)  # the loop's own choices (exit steps, stories), on the host
     geo = Geometry(cfg, recipe.shift_value(), device)
-    bundle = load_bundle(recipe.preset)
+    bundle = load_bundle(cfg.shares or recipe.preset)  # the text side and VAE (a DiT-only variant: its sharer's)
     bank = CaptionBank(shots["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer, device=device).to(device)
     samples = ShotSamples(shots, bank, geo.ns)
     pool = ResidentShots(shots, bank, geo.ns, device) if stage == "dmd" else None
