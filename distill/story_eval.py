@@ -11,7 +11,8 @@ captions, shot after shot, context from the story's own earlier shots. Rows (`--
   runtime-no-context, runtime-no-indicator
                  the runtime's ablations at inference: every shot's context latents zeroed (what the global cache
                  holds is then empty), or the RoPE shot indicator's phase set to 0 (cuts no longer marked);
-  student:PATH   a causal student's DiT weights (safetensors) run by the runtime exactly as `runtime` is;
+  student:PATH   a causal student's DiT weights (safetensors) run by the runtime exactly as `runtime` is, in the
+                 preset its stage manifest beside them names (`tiny` where none is beside them);
   noise          uniform random frames: the floor of every figure;
   truth-swapped  the truth with the cast in other colours from mid-story on: the floor of consistency alone.
 Figures per row, all through the probe (storyworld/probe/metrics.py): prompt adherence per attribute and their
@@ -128,7 +129,7 @@ def _runtime_maker(backend: str, dit: str | None = None, ablation: str | None = 
     from runtime import Engine
     from runtime.config import get_preset
 
-    cfg = get_preset("tiny")
+    cfg = get_preset("tiny" if dit is None else student_preset(dit))
     if ablation == "no-indicator":
         cfg = dataclasses.replace(cfg, shot=dataclasses.replace(cfg.shot, shot_phase=0.0))
     engine = Engine.load(cfg, backend, None if dit is None else student_weights_dir(dit))
@@ -144,6 +145,17 @@ def _runtime_maker(backend: str, dit: str | None = None, ablation: str | None = 
         finally:
             story.close()
     return runtime
+
+
+def student_preset(dit: str | Path) -> str:
+    """The preset a student's DiT weights were trained for: the "preset" of the stage manifest beside them
+    (`distill.student` writes one), `tiny` (the shipped geometry) when none is beside them."""
+    import json
+
+    from distill.sampling import teacher_manifest_path
+
+    path = teacher_manifest_path(Path(dit))
+    return json.loads(path.read_text()).get("preset", "tiny") if path.exists() else "tiny"
 
 
 def student_weights_dir(dit: str | Path) -> Path:

@@ -1,29 +1,85 @@
 """build/train_gpu.sh, the one prepared GPU run (data, teacher, ODE initialisation, both DMD stages inside a
-wall-time budget), end to end at a test's size on the CPU: every stage leaves weights and a manifest with its
-throughput."""
+wall-time budget, build/gpu_check.sh beside the data), end to end at a test's size on the CPU on the chosen grid
+(preset tiny-p1): every stage leaves weights and a manifest with its throughput, build/pack_run.sh sends the run
+back in a few files, and the story eval reads the patch-1 teacher and student."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import sys
+import tarfile
 from pathlib import Path
+
+import pytest
+
+from storyworld.probe import WEIGHTS_PATH
 
 ROOT = Path(__file__).parents[1]
 
 
-def test_the_gpu_script_runs_every_stage_and_records_throughput(tmp_path):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("gpu-script") / "run"
     proc = subprocess.run(["bash", str(ROOT / "build" / "train_gpu.sh"), str(out),
-                           str(ROOT / "tests" / "data" / "teacher_smoke.toml"), "900"],
-                          capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                           str(ROOT / "tests" / "data" / "teacher_smoke_p1.toml"), "900"],
+                          capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "GPU_CHECK_SECONDS": "300",
+                               "GPU_CHECK_ARGS": "--no-install", "PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stderr[-2000:]
-    teacher = json.loads((out / "teacher" / "manifest.json").read_text())
+    return out
+
+
+def test_the_gpu_script_runs_every_stage_on_the_patch_1_grid_and_records_throughput(run):
+    teacher = json.loads((run / "teacher" / "manifest.json").read_text())
     assert teacher["complete"] and teacher["steps"] == 5 and teacher["device"].startswith("cpu")
+    assert teacher["preset"] == "tiny-p1"
     for phase in ("image", "sequence"):
         rates = teacher["throughput"][phase]
         assert rates["samples_per_s"] > 0 and rates["tokens_per_s"] > 0 and 0 < rates["of_bf16_peak"] < 1
     for stage in ("ode", "dmd", "dmd-long"):
-        manifest = json.loads((out / stage / "manifest.json").read_text())
+        manifest = json.loads((run / stage / "manifest.json").read_text())
         assert manifest["complete"] and manifest["stage"] == stage and manifest["throughput"]["samples_per_s"] > 0
-        assert (out / stage / "student.safetensors").stat().st_size > 1_000_000
-    assert "done" in (out / "run.log").read_text()
+        assert manifest["preset"] == "tiny-p1"
+        assert (run / stage / "student.safetensors").stat().st_size > 1_000_000
+    log = (run / "run.log").read_text()
+    assert "gpu_check exit 0" in log and "done" in log
+
+
+def test_gpu_check_runs_beside_the_data_on_the_cpu_at_reduced_size(run):
+    summary = json.loads((run / "gpu_check" / "gpu_check.json").read_text())
+    assert summary["parity"]["ok"] and summary["parity"]["chunk_step"]["bfloat16"]["ok"]
+    bench = summary["bench"]["rows"][0]
+    for key in ("fps", "dit_fps", "first_frame_ms_p50", "chunk_ms_p50", "chunk_ms_p99", "peak_device_memory_mb",
+                "memory_estimate_mb"):
+        assert key in bench
+    assert bench["device"] == "cpu" and bench["layers"] == 1 and "random weights" in bench["model"] and bench["fps"] > 0
+    assert (run / "gpu_check" / "gpu_check.log").stat().st_size > 0
+    assert "gpu_check: cpu:" in (run / "gpu_check.console").read_text()
+
+
+def test_the_run_is_packed_into_a_few_files_with_every_manifest_and_the_weights(run, tmp_path):
+    dest = tmp_path / "back"
+    subprocess.run(["bash", str(ROOT / "build" / "pack_run.sh"), str(run), str(dest)], check=True,
+                   capture_output=True, timeout=60)
+    assert sorted(p.name for p in dest.iterdir()) == ["run.tgz", "student-dmd-long.safetensors",
+                                                      "student-dmd.safetensors", "student-ode.safetensors",
+                                                      "teacher.safetensors"]
+    with tarfile.open(dest / "run.tgz") as tar:
+        names = set(tar.getnames())
+    assert {"./run.log", "./teacher/manifest.json", "./teacher/loss.jsonl", "./ode/manifest.json",
+            "./gpu_check/gpu_check.json"} <= names
+    assert not any(n.endswith((".pt", ".safetensors")) or n.startswith("./data") for n in names)
+
+
+@pytest.mark.skipif(not WEIGHTS_PATH.exists(), reason="no trained probe weights in storyworld/assets")
+def test_the_story_eval_reads_the_patch_1_teacher_and_student(run):
+    rows = [f"teacher:{run / 'teacher' / 'teacher.safetensors'}", f"student:{run / 'ode' / 'student.safetensors'}"]
+    cmd = [sys.executable, "-m", "shotstream.cli", "eval", "--suite", "story", "--stories", "1", "--seed", "84",
+           "--steps", "2", "--json"] + [a for r in rows for a in ("--model", r)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    assert list(result["rows"]) == rows
+    for name, row in result["rows"].items():
+        assert row["frames"] == 2 * 81 and 0 <= row["adherence"]["mean"] <= 1, name
