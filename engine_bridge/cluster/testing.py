@@ -16,7 +16,8 @@ from engine_bridge.registry import Limits
 from engine_bridge.testing import running_server
 
 STALE_ADDRESS_FILE = Path("/tmp/ray/ray_current_cluster")  # a dead cluster's address, joined by mistake
-NODE_START_S = 180.0  # longest wait for a worker node to join
+NODE_START_S = 180.0  # longest wait for a worker node to join, and for the head's GCS server to start
+GCS_WAIT_ENV = "RAY_gcs_server_port_wait_time_s"  # Ray's wait for its GCS server (default 30 s)
 
 
 @contextmanager
@@ -33,6 +34,9 @@ def local_cluster(workers: int = 2, cpus_per_worker: float = 1.0) -> Iterator:
                            "machine's network address; set it before importing ray")
 
     STALE_ADDRESS_FILE.unlink(missing_ok=True)
+    # Ray gives its GCS server 30 s to start, and under a 2-core load a head once took longer (every cluster
+    # test then failed at setup); an operator's own setting is kept
+    os.environ.setdefault(GCS_WAIT_ENV, str(int(NODE_START_S)))
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     try:
         for _ in range(workers):
