@@ -200,6 +200,22 @@ def test_a_restarted_front_door_serves_the_session_again(ort_engine, server):
     assert [end.frames_sha256, later_end.frames_sha256] == want
 
 
+def test_the_nodes_run_under_a_host_process_that_reports_a_bad_request_and_keeps_serving(cluster):
+    """The local cluster's nodes are started by a spawned process of their own (never forked beside this
+    process's gRPC threads); a request it cannot do is raised here with its reason, and it serves on."""
+    import ray
+
+    from engine_bridge.cluster.nodehost import HostedNode
+
+    assert cluster._proc.is_alive() and cluster._proc.pid != os.getpid()
+    nodes = cluster.worker_nodes
+    with pytest.raises(RuntimeError, match="remove: KeyError"):
+        cluster.remove_node(HostedNode("no-such-node"))
+    assert cluster.worker_nodes == nodes
+    alive = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+    assert {n.node_id for n in nodes} <= alive
+
+
 def test_a_front_door_with_other_placement_settings_refuses_to_serve(server, ort_engine):
     from engine_bridge.cluster.frontdoor import ClusterRegistry
 

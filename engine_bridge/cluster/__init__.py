@@ -6,6 +6,7 @@
 - `directory`: the one named actor on the head node: placement and admission, session ids, journals, rebuilds.
 - `frontdoor`: the registry a BridgeServer uses to serve sessions that live in the cluster.
 - `serve`, `bench`, `testing`: `shotstream serve --cluster`, `shotstream bench --cluster`, a local test cluster.
+- `nodehost`: the local test cluster's nodes, started by a spawned process of their own.
 
 Only these modules import Ray; `import runtime` and `import engine_bridge` never do.
 """

@@ -22,22 +22,23 @@ GCS_WAIT_ENV = "RAY_gcs_server_port_wait_time_s"  # Ray's wait for its GCS serve
 
 @contextmanager
 def local_cluster(workers: int = 2, cpus_per_worker: float = 1.0) -> Iterator:
-    """A `ray.cluster_utils.Cluster` this process is connected to; `add_node(cluster, num_cpus=...)` and
-    `cluster.remove_node(node)` add and lose nodes."""
+    """A local cluster this process is connected to, its nodes started by a process of their own
+    (`engine_bridge.cluster.nodehost`: never forked from this one, which may hold gRPC's threads);
+    `add_node(cluster, num_cpus=...)` and `cluster.remove_node(node)` add and lose nodes."""
     os.environ[LOOPBACK_ENV] = "0"
     ray = require_ray()
     from ray._private import ray_constants
-    from ray.cluster_utils import Cluster
+
+    from engine_bridge.cluster.nodehost import NodeHost
 
     if ray_constants.ENABLE_RAY_CLUSTER:
         raise RuntimeError(f"Ray was imported before {LOOPBACK_ENV}=0 was set: its cluster would advertise this "
                            "machine's network address; set it before importing ray")
 
     STALE_ADDRESS_FILE.unlink(missing_ok=True)
-    # Ray gives its GCS server 30 s to start, and under a 2-core load a head once took longer (every cluster
-    # test then failed at setup); an operator's own setting is kept
-    os.environ.setdefault(GCS_WAIT_ENV, str(int(NODE_START_S)))
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    # Ray gives its GCS server 30 s to start; a loaded machine gets NODE_START_S (an operator's setting is kept)
+    env = {LOOPBACK_ENV: "0", GCS_WAIT_ENV: os.environ.get(GCS_WAIT_ENV, str(int(NODE_START_S)))}
+    cluster = NodeHost(env, {"num_cpus": 0}, timeout_s=NODE_START_S + 30)
     try:
         for _ in range(workers):
             add_node(cluster, num_cpus=cpus_per_worker)
