@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from runtime.measure.bench import significant
+
 log = logging.getLogger(__name__)
 
 
@@ -148,10 +150,12 @@ class Throughput:
     def report(self, peak_tflops: float | None) -> dict:
         secs = max(self.seconds, 1e-9)
         achieved = self.flops / secs / 1e12
+        # significant figures, not fixed decimals: a slow or busy machine's small rates keep their precision
         return {"steps": self.steps, "samples": self.samples, "seconds": round(self.seconds, 3),
-                "samples_per_s": round(self.samples / secs, 2), "tokens_per_s": round(self.tokens / secs, 1),
-                "model_tflops": round(achieved, 4), "bf16_peak_tflops": None if peak_tflops is None else round(peak_tflops, 3),
-                "of_bf16_peak": None if not peak_tflops else round(achieved / peak_tflops, 4)}
+                "samples_per_s": significant(self.samples / secs), "tokens_per_s": significant(self.tokens / secs),
+                "model_tflops": significant(achieved),
+                "bf16_peak_tflops": None if peak_tflops is None else significant(peak_tflops),
+                "of_bf16_peak": None if not peak_tflops else significant(achieved / peak_tflops)}
 
 
 class StepClock:

@@ -32,7 +32,7 @@ def run(args) -> int:
     """Each backend asked for in turn (its engine loaded, timed, released), then the reference loop on the
     weights of the last CPU engine; one JSON object with a row each and the ratios between them."""
     from runtime import Engine
-    from runtime.measure.bench import add_work_figures, machine, reference_row, run_bench
+    from runtime.measure.bench import add_work_figures, machine, reference_row, run_bench, significant
 
     if args.cluster:  # the scale-out figures instead (needs the cluster extra)
         from engine_bridge.cluster.bench import main as cluster_bench
@@ -64,13 +64,13 @@ def run(args) -> int:
         ref = reference_row(reference, shots=args.shots, seed=args.seed, chunks=args.chunks)
         rows.append(add_work_figures(ref, reference.cfg, _matmul_peak(peaks, "torch", "cpu"), args.chunks))
         result["dit_loop_speedup_over_reference"] = {
-            r["backend"]: round(ref["dit_loop_seconds_per_shot"] / r["dit_loop_seconds_per_shot"], 2)
+            r["backend"]: significant(ref["dit_loop_seconds_per_shot"] / r["dit_loop_seconds_per_shot"], 3)
             for r in rows[:-1]}
     if len(rows) > 1:
         fastest = min(rows, key=lambda r: r["dit_loop_seconds_per_shot"])
         result["fastest_dit_loop"] = fastest["backend"]
         result["dit_loop_speedup_of_fastest"] = {
-            r["backend"]: round(r["dit_loop_seconds_per_shot"] / fastest["dit_loop_seconds_per_shot"], 2)
+            r["backend"]: significant(r["dit_loop_seconds_per_shot"] / fastest["dit_loop_seconds_per_shot"], 3)
             for r in rows if r is not fastest}
     if args.json:
         print(json.dumps(result))
