@@ -8,6 +8,7 @@
 # GPU_CHECK_SECONDS=N (default 0: none) also runs build/gpu_check.sh OUT/gpu_check within N seconds beside the
 # data stage (which renders on the CPU cores): the official preset's figures for the price of the overlap
 # (--cpu-reduced on a machine without CUDA; GPU_CHECK_ARGS adds arguments such as --wheels DIR).
+# PRESET=NAME trains the teacher and the student's stages in that preset instead of the recipe's (`train --preset`).
 set -euo pipefail
 out=${1:?usage: build/train_gpu.sh OUT [RECIPE] [SECONDS]}
 recipe=${2:-build/recipes/tiny-gpu.toml}
@@ -19,7 +20,9 @@ deadline=$(( $(date +%s) + budget ))
 left_minutes() {  # a share $2 of the minutes left before the deadline, less a margin of $1 seconds (0 when none)
   python -c "import time; print(max(0.0, round($2 * ($deadline - time.time() - $1) / 60, 2)))"
 }
+preset=(); [ -n "${PRESET:-}" ] && preset=(--preset "$PRESET")
 train() { python -m shotstream.cli train "$@" --recipe "$recipe" --data "$out/data" --workers "$(nproc)" --device "$device"; }
+learn() { train "$@" "${preset[@]}"; }  # the teacher and the student's stages (the data has no preset)
 mkdir -p "$out"
 {
   check=
@@ -38,9 +41,9 @@ mkdir -p "$out"
     echo "== $(date -u +%FT%TZ) gpu_check exit $status: $(tail -n 1 "$out/gpu_check.console")"
   fi
   echo "== $(date -u +%FT%TZ) teacher"
-  train teacher --out "$out/teacher"
+  learn teacher --out "$out/teacher"
   echo "== $(date -u +%FT%TZ) student: ODE initialisation"
-  train ode --teacher "$out/teacher/teacher.safetensors" --out "$out/ode"
+  learn ode --teacher "$out/teacher/teacher.safetensors" --out "$out/ode"
   for stage in dmd dmd-long; do  # the intra-shot stage takes half of what is left, the inter-shot one the rest
     init=$out/ode/student.safetensors; share=0.5
     [ "$stage" = dmd-long ] && { init=$out/dmd/student.safetensors; share=1.0; }
@@ -48,7 +51,7 @@ mkdir -p "$out"
     minutes=$(left_minutes 30 $share)
     if python -c "import sys; sys.exit(0 if $minutes >= 0.5 else 1)"; then
       echo "== $(date -u +%FT%TZ) student: $stage ($minutes minutes)"
-      train "$stage" --teacher "$out/teacher/teacher.safetensors" --init "$init" --out "$out/$stage" --minutes "$minutes"
+      learn "$stage" --teacher "$out/teacher/teacher.safetensors" --init "$init" --out "$out/$stage" --minutes "$minutes"
     else
       echo "== $(date -u +%FT%TZ) student: $stage skipped ($minutes minutes left)"
     fi

@@ -16,10 +16,13 @@
       read on held-out frames: flow-matching loss per noise level and the probe on frames drawn back from their
       prompts (distill/grid_compare.py); writes DIR/report.json, DIR/report.md, DIR/sheet.png and a run
       folder per variant (resumed when run again)
+  --preset NAME (teacher and student stages) trains the recipe's phases or stage in another DiT geometry of the
+      tiny family (e.g. tiny-p1) than the recipe's [teacher] / [student] preset; the manifests record it
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tomllib
 from pathlib import Path
@@ -46,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="teacher: stop after this much wall time (checkpoint and weights so far); rerun to go on")
     parser.add_argument("--init", type=Path, default=None,
                         help="start from these DiT weights (safetensors): teacher default random, student default the teacher's")
+    parser.add_argument("--preset", default=None,
+                        help="teacher and student stages: train in this preset instead of the recipe's (e.g. tiny-p1)")
     parser.add_argument("--teacher", type=Path, default=Path("distill/weights/teacher-tiny.safetensors"),
                         help="student stages: the teacher's weights (default distill/weights/teacher-tiny.safetensors)")
     grid = parser.add_argument_group("compare: DiT geometries at equal samples (--out default artifacts/grid)")
@@ -79,6 +84,16 @@ def run(args) -> int:
     if not args.recipe.exists():
         raise SystemExit(f"no recipe at {args.recipe}")
     data_cfg = tomllib.loads(args.recipe.read_text()).get("data", {})
+    if args.preset is not None:
+        if args.what in ("data", "compare"):
+            raise SystemExit(f"--preset is for the teacher and the student's stages; `train {args.what}` "
+                             + ("takes its presets from --variants" if args.what == "compare" else "uses none"))
+        from runtime.config import get_preset
+
+        try:
+            get_preset(args.preset)
+        except ValueError as e:
+            raise SystemExit(f"--preset: {e}") from None
     kinds = _kinds(args.recipe, args.kind, args.what)
     missing = [k for k in kinds if k not in data_cfg]
     if missing:
@@ -94,6 +109,8 @@ def run(args) -> int:
     if args.what in ("ode", "dmd", "dmd-long"):
         return _student(args, data_cfg)
     recipe = TeacherRecipe.from_toml(args.recipe)
+    if args.preset is not None:
+        recipe = dataclasses.replace(recipe, preset=args.preset)
     comparison = _comparison(args, recipe) if args.what == "compare" else None  # refused before any data work
     for kind in kinds:  # shards not yet written are prepared first (resumable: written ones are kept)
         if not (args.data / kind / "index.json").exists():
@@ -138,14 +155,14 @@ def _student(args, data_cfg: dict) -> int:
     if not args.teacher.exists():
         raise SystemExit(f"no teacher weights at {args.teacher}: train one with `shotstream train teacher`")
     recipe = StudentRecipe.from_toml(args.recipe)
+    if args.preset is not None:
+        recipe = dataclasses.replace(recipe, preset=args.preset)
     recipe.stage(args.what)  # a clear error before any data work when the recipe lacks the stage
     if not (args.data / "shots" / "index.json").exists():
         shards.prepare(args.data / "shots", kind="shots", workers=args.workers, device=args.device, **data_cfg["shots"])
     out = args.out if args.out != Path("artifacts/teacher") else Path("artifacts/student") / args.what
     minutes = {} if args.minutes is None else {"minutes": args.minutes}
     if minutes:
-        import dataclasses
-
         recipe = dataclasses.replace(recipe, stages={**recipe.stages, args.what: dataclasses.replace(
             recipe.stages[args.what], **minutes)})
     entry = train(recipe, args.what, shards.load(args.data / "shots"), args.teacher, out, init=args.init,

@@ -1,6 +1,6 @@
 """build/train_gpu.sh, the one prepared GPU run (data, teacher, ODE initialisation, both DMD stages inside a
 wall-time budget, build/gpu_check.sh beside the data), end to end at a test's size on the CPU on the chosen grid
-(preset tiny-p1): every stage leaves weights and a manifest with its throughput, build/pack_run.sh sends the run
+(the small recipe with PRESET=tiny-p1): every stage leaves weights and a manifest with its throughput, build/pack_run.sh sends the run
 back in a few files, and the story eval reads the patch-1 teacher and student."""
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ ROOT = Path(__file__).parents[1]
 def run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("gpu-script") / "run"
     proc = subprocess.run(["bash", str(ROOT / "build" / "train_gpu.sh"), str(out),
-                           str(ROOT / "tests" / "data" / "teacher_smoke_p1.toml"), "900"],
+                           str(ROOT / "tests" / "data" / "teacher_smoke.toml"), "900"],
                           capture_output=True, text=True, timeout=900,
                           env={**os.environ, "OMP_NUM_THREADS": "1", "GPU_CHECK_SECONDS": "300",
-                               "GPU_CHECK_ARGS": "--no-install", "PYTHON": sys.executable})
+                               "GPU_CHECK_ARGS": "--no-install", "PRESET": "tiny-p1", "PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stderr[-2000:]
     return out
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,3 +114,16 @@ def test_the_comparison_runs_end_to_end_and_refuses_unequal_samples(frames, tmp_
     assert sheet.height >= len(rows) * 128 and sheet.width >= 4 * 128
     with pytest.raises(RuntimeError, match="equal samples"):
         compare(replace(cmp, samples=2), RECIPE, frames, tmp_path)
+
+
+def test_the_train_command_trains_in_another_preset_only_where_one_applies(tmp_path, capsys):
+    """`train --preset` replaces the recipe's preset for the teacher and the student's stages; the data stage
+    has none and `compare` takes its presets from --variants, so both refuse it, as does a preset not known."""
+    from shotstream.cli import main
+
+    recipe = str(Path(__file__).parent / "data" / "teacher_smoke.toml")
+    for what, preset, says in (("data", "tiny-p1", "uses none"), ("compare", "tiny-p1", "--variants"),
+                               ("teacher", "tiny-p3", "unknown preset 'tiny-p3'")):
+        assert main(["train", what, "--recipe", recipe, "--preset", preset, "--data", str(tmp_path)]) == 2
+        assert says in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before any data work
