@@ -109,10 +109,25 @@ class Teacher:
     manifest: dict
 
 
-def teacher_manifest_path(weights: Path) -> Path:
+def manifest_path(weights: Path) -> Path:
     """`<name>.json` beside `<name>.safetensors`, else the folder's `manifest.json`."""
     own = weights.with_suffix(".json")
     return own if own.exists() else weights.parent / "manifest.json"
+
+
+def weights_preset(weights: str | Path, default: str | None = "tiny") -> tuple[str, dict]:
+    """The preset DiT weights were trained in, from the manifest beside them (`manifest_path`: the teacher's and
+    each student stage's name theirs under "preset", `tiny` when they name none), and that manifest. Without a
+    manifest: `default`, with an empty one, or FileNotFoundError when `default` is None."""
+    weights = Path(weights)
+    path = manifest_path(weights)
+    if not path.exists():
+        if default is None:
+            raise FileNotFoundError(f"no manifest beside {weights} (looked for {weights.with_suffix('.json').name} "
+                                    "and manifest.json)")
+        return default, {}
+    manifest = json.loads(path.read_text())
+    return manifest.get("preset", "tiny"), manifest
 
 
 def load_teacher(weights: str | Path) -> Teacher:
@@ -120,12 +135,8 @@ def load_teacher(weights: str | Path) -> Teacher:
     "model." prefix) and a JSON manifest beside it naming its preset ("preset", default "tiny"), any DiT
     fields that differ from the preset's ("dit": {...}) and its shift ("shift", default the preset's)."""
     weights = Path(weights)
-    path = teacher_manifest_path(weights)
-    if not path.exists():
-        raise FileNotFoundError(f"no manifest beside {weights} (looked for {weights.with_suffix('.json').name} "
-                                "and manifest.json)")
-    manifest = json.loads(path.read_text())
-    base = get_preset(manifest.get("preset", "tiny"))
+    preset, manifest = weights_preset(weights, default=None)
+    base = get_preset(preset)
     cfg = replace(base, dit=replace(base.dit, **manifest.get("dit", {})))
     dit = CausalDiT(cfg.dit)
     sd = read_state_dict(weights)

@@ -126,10 +126,11 @@ def _runtime_maker(backend: str, dit: str | None = None, ablation: str | None = 
     "no-context" zeroes the context latents every shot reads, "no-indicator" sets the RoPE shot phase to 0."""
     import dataclasses
 
+    from distill.sampling import weights_preset
     from runtime import Engine
     from runtime.config import get_preset
 
-    cfg = get_preset("tiny" if dit is None else student_preset(dit))
+    cfg = get_preset("tiny" if dit is None else weights_preset(dit)[0])
     if ablation == "no-indicator":
         cfg = dataclasses.replace(cfg, shot=dataclasses.replace(cfg.shot, shot_phase=0.0))
     engine = Engine.load(cfg, backend, None if dit is None else student_weights_dir(dit))
@@ -145,17 +146,6 @@ def _runtime_maker(backend: str, dit: str | None = None, ablation: str | None = 
         finally:
             story.close()
     return runtime
-
-
-def student_preset(dit: str | Path) -> str:
-    """The preset a student's DiT weights were trained for: the "preset" of the stage manifest beside them
-    (`distill.student` writes one), `tiny` (the shipped geometry) when none is beside them."""
-    import json
-
-    from distill.sampling import teacher_manifest_path
-
-    path = teacher_manifest_path(Path(dit))
-    return json.loads(path.read_text()).get("preset", "tiny") if path.exists() else "tiny"
 
 
 def student_weights_dir(dit: str | Path) -> Path:
