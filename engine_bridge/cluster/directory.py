@@ -52,6 +52,7 @@ class _Spare:
     warmed: object = None
 
     def ready(self) -> bool:
+        """Never blocks (`ray.wait` with timeout 0), so the directory may ask under its lock."""
         import ray
 
         if self.warmed is not None and ray.wait([self.warmed], timeout=0)[0]:
@@ -84,7 +85,7 @@ class Directory:
             if len(self._sessions) + sum(self._reserved.values()) >= self.max_sessions:
                 raise AdmissionError(f"session limit reached: {len(self._sessions)} of {self.max_sessions} "
                                      "sessions are open in the cluster; close one or try again later")
-            node, spare = self._reserve(exclude=set(), refuse=AdmissionError)
+            node, spare = self._reserve(refuse=AdmissionError)
         placed = _Placed(spec, Journal(spec.settings, spec.script_text), node)
         try:
             self._start(placed, None, spare)
@@ -142,7 +143,7 @@ class Directory:
             try:
                 resume = plan_resume(placed.journal, point)
                 with self._lock:
-                    placed.node, spare = self._reserve(exclude=set(), refuse=UnavailableError)
+                    placed.node, spare = self._reserve(refuse=UnavailableError)
                 try:
                     self._start(placed, resume, spare)
                 finally:
@@ -209,7 +210,7 @@ class Directory:
 
         with self._lock:
             spares = self._spares.setdefault(placed.node, [])
-            room = self._rooms(exclude=set())[0].get(placed.node, 0)  # 0: the node is lost or gone
+            room = self._rooms()[0].get(placed.node, 0)  # 0: the node is lost or gone
             keep = min(self.config.spares_per_node, room)
             warming = [spare for spare in spares if not spare.ready()]
             if keep <= 0 or (len(spares) >= keep and not warming):
@@ -233,7 +234,7 @@ class Directory:
         with self._topping:
             ended, started = [], 0
             with self._lock:
-                rooms, _ = self._rooms(exclude=set())
+                rooms, _ = self._rooms()
                 for node in list(self._spares):
                     if node not in rooms:
                         ended += self._spares.pop(node)
@@ -280,9 +281,9 @@ class Directory:
             ray.kill(handle)
             raise
 
-    def _rooms(self, exclude: set[str]) -> tuple[dict[str, int], int]:
+    def _rooms(self) -> tuple[dict[str, int], int]:
         """Under the lock: ({alive node: sessions it has room for beyond those it holds or is taking}, alive
-        nodes), leaving out nodes that lost an actor and `exclude`."""
+        nodes), leaving out nodes that lost an actor."""
         import ray
 
         cfg, counts = self.config, {}
@@ -291,7 +292,7 @@ class Directory:
         rooms, alive = {}, 0
         for node in ray.nodes():
             node_id = node["NodeID"]
-            if not node["Alive"] or node_id in self._lost or node_id in exclude:
+            if not node["Alive"] or node_id in self._lost:
                 continue
             alive += 1
             have = node["Resources"]
@@ -301,12 +302,12 @@ class Directory:
             rooms[node_id] = int(min(fits) + 1e-9) - counts.get(node_id, 0) - self._reserved.get(node_id, 0)
         return rooms, alive
 
-    def _reserve(self, exclude: set[str], refuse: type) -> tuple[str, _Spare | None]:
+    def _reserve(self, refuse: type) -> tuple[str, _Spare | None]:
         """Under the lock: an alive node with room for one more session, reserved, and the spare the session
         takes there (warm if it has one; None: it has none). Nodes with a warm spare come first (no wait for a
         model to load), then the most room (sessions spread; the node a session just went to is warming its
         next spare, so the next session goes elsewhere)."""
-        rooms, alive = self._rooms(exclude)
+        rooms, alive = self._rooms()
         ranked = sorted(((any(s.ready() for s in self._spares.get(node, ())), room, node)
                          for node, room in rooms.items() if room > 0), reverse=True)
         if not ranked:

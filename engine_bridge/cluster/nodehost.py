@@ -35,10 +35,12 @@ def _serve(conn, env: dict[str, str], head_args: dict) -> None:
         return
     nodes = {}
     conn.send(("ok", cluster.address))
+    asked_to_stop = False
     try:
         while True:
             verb, arg = conn.recv()
             if verb == "stop":
+                asked_to_stop = True
                 break
             try:
                 if verb == "add":
@@ -55,11 +57,12 @@ def _serve(conn, env: dict[str, str], head_args: dict) -> None:
                 conn.send(("error", f"{verb}: {type(exc).__name__}: {exc}"))
                 continue
             conn.send(("ok", reply))
-    except EOFError:  # the asking process went without a "stop"
+    except EOFError:  # the asking process went without a "stop": nobody is left to answer
         pass
     finally:
         cluster.shutdown()
-    conn.send(("ok", None))
+    if asked_to_stop:
+        conn.send(("ok", None))
 
 
 class NodeHost:
