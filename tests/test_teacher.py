@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,3 +189,25 @@ def test_a_phase_with_a_time_budget_ends_there_with_its_learning_rate_annealed(d
     run = train(_recipe(phases=(timed,)), _load(data), tmp_path / "timed")
     assert run["complete"] and 1 <= run["steps"] < 10_000  # ended by its 1.2 s, not its steps
     assert run["wall_seconds"] >= 1.2
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "build" / "recipes").glob("*.toml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_recipe_reads_whole_before_a_machine_is_spent_on_it(path):
+    """A GPU call runs a recipe it cannot try first: every recipe in build/recipes parses as a teacher (and, where it
+    has one, a student) in a preset the runtime knows, with a [data] table for every kind its phases and stages read."""
+    import tomllib
+
+    from distill.student import StudentRecipe
+    from runtime.config import get_preset
+
+    teacher, tables = TeacherRecipe.from_toml(path), tomllib.loads(path.read_text())
+    get_preset(teacher.preset)
+    kinds = {p.data for p in teacher.phases} - {"stream"}
+    if "student" in tables:
+        student = StudentRecipe.from_toml(path)
+        get_preset(student.preset)
+        assert student.stages, f"{path.name}: a [student] table without a stage"
+        kinds.add("shots")
+    assert kinds <= set(tables.get("data", {})), f"{path.name}: no [data] table for {kinds - set(tables['data'])}"
+    assert all(p.batch > 0 and p.lr > 0 and p.steps > 0 for p in teacher.phases)
