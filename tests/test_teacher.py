@@ -211,3 +211,24 @@ def test_every_shipped_recipe_reads_whole_before_a_machine_is_spent_on_it(path):
         kinds.add("shots")
     assert kinds <= set(tables.get("data", {})), f"{path.name}: no [data] table for {kinds - set(tables['data'])}"
     assert all(p.batch > 0 and p.lr > 0 and p.steps > 0 for p in teacher.phases)
+
+
+def test_the_activation_memory_tool_measures_what_a_step_keeps_per_sample():
+    """build/activation_memory.py: one step of each phase at b and 2b samples; a shot (27 latent frames) keeps
+    many times what a single frame keeps, and the recipe's batch scales the per-sample figure."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[1]
+    done = subprocess.run([sys.executable, str(root / "build" / "activation_memory.py"), "--recipe",
+                           str(root / "tests" / "data" / "teacher_smoke.toml"), "--batch", "2"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads(done.stdout)
+    image, sequence = rows["image"], rows["sequence"]
+    assert image["data"] == "frames" and sequence["data"] == "shots" and image["preset"] == "tiny"
+    assert 0.5 < image["saved_mib_per_sample"] and 10 * image["saved_mib_per_sample"] < sequence["saved_mib_per_sample"]
+    for row in rows.values():
+        expected = (row["saved_mib_fixed"] + row["saved_mib_per_sample"] * row["batch"]) / 1024
+        assert abs(row["saved_gib_at_batch"] - expected) <= 0.06 + 0.01 * expected
