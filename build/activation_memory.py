@@ -8,7 +8,7 @@ fused attention kernel CUDA uses, which keeps the output and its log-sum-exp, no
 otherwise runs the math kernel: `distill.runs.TrainDevice.kernels`). Saved bytes grow with the batch: the
 difference between the two steps, per sample, times the recipe's batch, plus what does not grow with it (weights'
 casts, the batch's captions), is what the phase holds at the end of its forward pass; the backward
-pass needs more on top for the gradients it is making (on the CPU, peak memory was about 1.7x the saved bytes).
+pass needs more on top for the gradients it is making (on the CPU, peak memory was about 1.8x the saved bytes).
 """
 from __future__ import annotations
 
@@ -46,8 +46,6 @@ def saved_bytes(recipe, phase, data: dict, batch: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import torch
-
     from distill import shards
     from distill.teacher import TeacherRecipe
 
@@ -59,7 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     recipe = TeacherRecipe.from_toml(args.recipe)
     if args.preset:
         recipe = dataclasses.replace(recipe, preset=args.preset)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     rows = {}
     with tempfile.TemporaryDirectory() as root:
         data = {}

@@ -209,7 +209,8 @@ def test_every_shipped_recipe_reads_whole_before_a_machine_is_spent_on_it(path):
         get_preset(student.preset)
         assert student.stages, f"{path.name}: a [student] table without a stage"
         kinds.add("shots")
-    assert kinds <= set(tables.get("data", {})), f"{path.name}: no [data] table for {kinds - set(tables['data'])}"
+    have = set(tables.get("data", {}))
+    assert kinds <= have, f"{path.name}: no [data] table for {kinds - have}"
     assert all(p.batch > 0 and p.lr > 0 and p.steps > 0 for p in teacher.phases)
 
 
