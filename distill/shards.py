@@ -27,6 +27,7 @@ from runtime.progress import progress
 
 KINDS = ("shots", "frames")
 FORMAT = 1
+SHOT_BATCH = 16  # whole shots a device encodes in one call (81 frames each; on the CPU one at a time is faster)
 
 
 @dataclass(frozen=True)
@@ -162,8 +163,11 @@ def render_shard(plan: ShardPlan, i: int) -> dict:
     return rows
 
 
-def encode_rows(plan: ShardPlan, rows: dict, vae, device: str = "cpu") -> dict[str, np.ndarray]:
-    """Rendered frames (`render_shard`) encoded as the runtime encodes them: one shard's arrays."""
+def encode_rows(plan: ShardPlan, rows: dict, vae, device: str = "cpu",
+                shot_batch: int | None = None) -> dict[str, np.ndarray]:
+    """Rendered frames (`render_shard`) encoded as the runtime encodes them: one shard's arrays. Whole shots
+    go `shot_batch` a call (default: SHOT_BATCH on a GPU, where one shot a call leaves it waiting on launches;
+    1 on the CPU, where batches measured slower)."""
     import torch
 
     from distill.autoencoder import encode_clips
@@ -174,11 +178,14 @@ def encode_rows(plan: ShardPlan, rows: dict, vae, device: str = "cpu") -> dict[s
            "frame": np.asarray(rows["frame"], np.int16), "prompt": np.asarray(rows["prompt"])}
     with torch.no_grad():
         if plan.kind == "shots":
+            step = shot_batch or (1 if torch.device(device).type == "cpu" else SHOT_BATCH)
             latents, context = [], []
-            for frames in rows["frames"]:
-                latents.append(encode_clips(vae, to_unit(frames[None]).to(device))[0].half().cpu().numpy())
-                context.append(vae.encode_frames(to_unit(frames[needed]).to(device)).half().cpu().numpy())
-            out["latents"], out["context"] = np.stack(latents), np.stack(context)
+            for j in range(0, len(rows["frames"]), step):
+                shots = np.stack(rows["frames"][j:j + step])  # (b, T, H, W, 3)
+                latents.append(encode_clips(vae, to_unit(shots).to(device)).half().cpu().numpy())
+                kept = to_unit(shots[:, needed].reshape(-1, *shots.shape[2:])).to(device)
+                context.append(vae.encode_frames(kept).unflatten(0, (len(shots), len(needed))).half().cpu().numpy())
+            out["latents"], out["context"] = np.concatenate(latents), np.concatenate(context)
             out["context_frames"] = np.asarray(needed, np.int16)
         else:
             frames = np.stack(rows["frames"])

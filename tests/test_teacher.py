@@ -36,6 +36,20 @@ def test_shards_hold_runtime_encoded_shots_with_their_prompts(data):
     assert frames["latents"].shape == (4 * n, 32, 8, 8) and set(frames["prompt"]) == set(shots["prompt"])
 
 
+def test_shots_encoded_in_batches_are_the_shots_encoded_one_at_a_time(data):
+    """A GPU encodes shots SHOT_BATCH a call; what it writes is the runtime's one-shot encode (to fp16's step)."""
+    plan = shards.ShardPlan(data / "shots", "shots", 3, STORIES, 1, 1, None)
+    rows = shards.render_shard(plan, 0)
+    vae = shards.load_vae(None)
+    one = shards.encode_rows(plan, rows, vae)
+    batched = shards.encode_rows(plan, rows, vae, shot_batch=3)  # a last batch shorter than the others
+    assert len(rows["frames"]) % 3 and batched["latents"].shape == one["latents"].shape
+    for key in ("latents", "context"):
+        np.testing.assert_allclose(batched[key].astype(np.float32), one[key].astype(np.float32), atol=4e-3)
+    stored = shards.load(data / "shots")
+    np.testing.assert_array_equal(one["latents"], stored["latents"][:len(one["latents"])])
+
+
 def test_shards_are_deterministic_and_resumable(data, tmp_path):
     again = tmp_path / "frames"
     shards.prepare(again, kind="frames", seed=3, stories=STORIES, shard_stories=1, workers=1)
