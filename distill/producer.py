@@ -1,16 +1,19 @@
 """Story-world frames made by worker processes while training runs, into a bounded pool on the device.
 
 `FrameProducer` renders chunks of train-split stories in worker processes (spawned: safe beside CUDA and
-torch's threads), chunk c holding stories [c * n, (c + 1) * n) of its seed. On the CPU a worker also encodes;
+torch's threads), chunk c holding stories [first + c * n, first + (c + 1) * n) of its seed. On the CPU a worker also encodes;
 with a CUDA device the workers only render and the training process encodes on the device, as
 `distill.shards.prepare` does. The train split never lets a subject perform a held-out (kind, place, action)
 composition (`storyworld.sampling`), so nothing the producer makes shows one. Chunks are handed over in
 order, with `ahead` of them in flight.
 
 `StreamedFrames` is a `ResidentFrames` whose rows are a ring of `capacity` frames: `refresh()` writes the next
-chunk over the oldest rows and embeds its captions (one embedding row per frame). The training loop
-refreshes at fixed steps, so what a step sees depends only on the seed and the step, never on the workers'
-speed: when they are behind, the loop waits, and the wait is counted (`waited_seconds`).
+chunk over the oldest rows and embeds its captions (one embedding row per frame); `seed(data)` first writes
+frames already made (the data stage's shards), so training starts at once and the workers render the stories
+after them. The training loop refreshes either at fixed steps, so what a step sees depends only on the seed
+and the step, never on the workers' speed (when they are behind, the loop waits, and the wait is counted:
+`waited_seconds`), or as each chunk is made (`refresh_ready()`), so the device never waits and the batches
+depend on the workers' speed. Either way a resumed run replays the same chunks in order.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from distill.resident import ResidentFrames
 from distill.shards import ShardPlan, encode_rows, load_vae, one_thread, render_shard
 
 log = logging.getLogger(__name__)
+SEED_ROWS = 4096  # seed frames written a call (their captions embedded together)
 
 
 def _make_chunk(plan: ShardPlan, c: int, encode: bool) -> dict:
@@ -40,11 +44,12 @@ class FrameProducer:
     """Chunks of single frames of train-split stories, made by `workers` processes, handed over in order."""
 
     def __init__(self, *, seed: int, stories_per_chunk: int, frames_per_shot: int = 2, workers: int = 2,
-                 ahead: int | None = None, device: str = "cpu", weights: str | Path | None = None):
-        if stories_per_chunk < 1 or workers < 1 or frames_per_shot < 1:
-            raise ValueError("stories_per_chunk, frames_per_shot and workers must be positive")
+                 ahead: int | None = None, device: str = "cpu", weights: str | Path | None = None,
+                 first_story: int = 0):
+        if stories_per_chunk < 1 or workers < 1 or frames_per_shot < 1 or first_story < 0:
+            raise ValueError("stories_per_chunk, frames_per_shot and workers must be positive, first_story >= 0")
         self.plan = ShardPlan(Path("."), "frames", seed, 2**31 - 1, stories_per_chunk, frames_per_shot,
-                              None if weights is None else str(weights))
+                              None if weights is None else str(weights), first_story=first_story)
         self.device, self.ahead = device, 2 * workers if ahead is None else ahead
         self.encode_here = torch.device(device).type != "cpu"
         self.vae = load_vae(self.plan.weights).to(device) if self.encode_here else None
@@ -57,11 +62,7 @@ class FrameProducer:
     def chunk(self, c: int) -> dict[str, np.ndarray]:
         """Chunk c's arrays (latents (n, C, h, w) fp16, prompt, story, shot, frame); waits when not yet made.
         Asking again for a chunk handed over before (a resumed run's replay) makes it again."""
-        self.next_submit = max(self.next_submit, c)
-        while self.next_submit <= c + self.ahead:
-            self.futures[self.next_submit] = self.pool.submit(_make_chunk, self.plan, self.next_submit,
-                                                              not self.encode_here)
-            self.next_submit += 1
+        self._submit_through(c)
         future = self.futures.pop(c, None) or self.pool.submit(_make_chunk, self.plan, c, not self.encode_here)
         started = time.perf_counter()
         out = future.result()
@@ -69,6 +70,19 @@ class FrameProducer:
         for old in [k for k in self.futures if k < c]:  # chunks skipped over (a resumed run): not needed
             self.futures.pop(old).cancel()
         return encode_rows(self.plan, out, self.vae, self.device) if self.encode_here else out
+
+    def ready(self, c: int) -> bool:
+        """Whether chunk c is made (asking keeps `ahead` chunks in flight from c on); never waits."""
+        self._submit_through(c)
+        future = self.futures.get(c)
+        return future is not None and future.done()
+
+    def _submit_through(self, c: int) -> None:
+        self.next_submit = max(self.next_submit, c)
+        while self.next_submit <= c + self.ahead:
+            self.futures[self.next_submit] = self.pool.submit(_make_chunk, self.plan, self.next_submit,
+                                                              not self.encode_here)
+            self.next_submit += 1
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -100,21 +114,42 @@ class StreamedFrames(ResidentFrames):
         rows = slice(ns.n_ctx * cfg.tokens_per_frame, (ns.n_ctx + 1) * cfg.tokens_per_frame)
         self.cos, self.sin = cos[rows].to(self.device), sin[rows].to(self.device)
         self.frames, self.filled, self.cursor, self.chunks_taken, self.rows_taken = 1, 0, 0, 0, 0
+        self.seeded = 0  # rows written by `seed` (frames made before training)
 
     def __len__(self) -> int:
         return self.filled
 
+    def seed(self, data: dict) -> int:
+        """Write frames made before training (a frames shard set: latents, prompt, story, shot) into the ring,
+        in order; only the newest `capacity` of them are written; returns how many were."""
+        n = len(data["latents"])
+        first = max(0, n - self.capacity)
+        for i in range(first, n, SEED_ROWS):
+            self._write({k: data[k][i:i + SEED_ROWS] for k in ("latents", "prompt", "story", "shot")})
+        self.seeded += n - first
+        return n - first
+
     def refresh(self) -> int:
         """Write the next chunk over the oldest rows; returns how many rows it brought."""
-        chunk = self.producer.chunk(self.chunks_taken)
+        n = self._write(self.producer.chunk(self.chunks_taken))
+        self.chunks_taken, self.rows_taken = self.chunks_taken + 1, self.rows_taken + n
+        return n
+
+    def refresh_ready(self) -> int:
+        """Write every chunk the workers have made since the last refresh, waiting for none; returns the rows."""
+        rows = 0
+        while self.producer.ready(self.chunks_taken):
+            rows += self.refresh()
+        return rows
+
+    def _write(self, chunk: dict) -> int:
         n = min(len(chunk["latents"]), self.capacity)
         at = (self.cursor + np.arange(n)) % self.capacity
         where = torch.from_numpy(at).to(self.device)
-        self.latents[where] = torch.from_numpy(chunk["latents"][:n]).to(self.device)
+        self.latents[where] = torch.from_numpy(np.asarray(chunk["latents"][:n])).to(self.device)
         self.table[where] = self.embed(list(chunk["prompt"][:n])).to(self.device, torch.float16)
         self.story[at], self.shot[at] = chunk["story"][:n], chunk["shot"][:n]
         self.cursor, self.filled = int((self.cursor + n) % self.capacity), min(self.capacity, self.filled + n)
-        self.chunks_taken, self.rows_taken = self.chunks_taken + 1, self.rows_taken + n
         return n
 
     def fill(self) -> None:

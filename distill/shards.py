@@ -40,6 +40,7 @@ class ShardPlan:
     frames_per_shot: int  # frames kind only
     weights: str | None  # directory of the VAE's weights (None: the embedded default)
     split: str = "train"  # the story world's split ("heldout": compositions training never shows, for evals)
+    first_story: int = 0  # story i of the plan is story first_story + i of its seed and split
 
     @property
     def shards(self) -> int:
@@ -143,7 +144,7 @@ def render_shard(plan: ShardPlan, i: int) -> dict:
 
     rows: dict[str, list] = {"frames": [], "story": [], "shot": [], "frame": [], "prompt": []}
     first, last = i * plan.shard_stories, min(plan.stories, (i + 1) * plan.shard_stories)
-    for s in range(first, last):
+    for s in range(plan.first_story + first, plan.first_story + last):
         story = sample_story(plan.seed, plan.split, s)
         caps = story_captions(story)
         rng = np.random.default_rng([plan.seed, s, 11])

@@ -70,20 +70,29 @@ class StreamRecipe:
 
     seed: int
     capacity: int  # frames resident on the device (a ring)
-    refresh_every: int  # steps between chunks written over the oldest frames
+    refresh_every: int  # steps between chunks written over the oldest frames; 0: each chunk as soon as it is
+    # made, so the device never waits for the workers (what a step sees then depends on their speed)
     stories_per_chunk: int = 50
     frames_per_shot: int = 2
     workers: int = 0  # rendering processes; 0: every core but one
     ahead: int | None = None  # chunks in flight (default: two per worker)
+    seeded: bool = False  # the ring starts with the data set's frames shards (rendered before training, same
+    # seed) and the workers render the stories after them: training starts at once, every streamed frame new
 
-    def producer(self, device: str):
+    def __post_init__(self):
+        if self.capacity < 1 or self.refresh_every < 0 or self.stories_per_chunk < 1 or self.workers < 0:
+            raise ValueError("[teacher.stream]: capacity and stories_per_chunk must be positive, "
+                             "refresh_every and workers at least 0")
+
+    def producer(self, device: str, first_story: int = 0):
         import os
 
         from distill.producer import FrameProducer
 
         workers = self.workers or max(1, (os.cpu_count() or 2) - 1)
         return FrameProducer(seed=self.seed, stories_per_chunk=self.stories_per_chunk,
-                             frames_per_shot=self.frames_per_shot, workers=workers, ahead=self.ahead, device=device)
+                             frames_per_shot=self.frames_per_shot, workers=workers, ahead=self.ahead, device=device,
+                             first_story=first_story)
 
 
 @dataclass(frozen=True)
@@ -314,12 +323,21 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
         if "stream" not in pools:
             from distill.producer import StreamedFrames
 
-            producer = exits.enter_context(recipe.stream.producer(device))
+            stream, seed, first = recipe.stream, None, 0
+            if stream.seeded:
+                seed = _seed_frames(data, stream)
+                first = seed["index"]["stories"]
+            producer = exits.enter_context(stream.producer(device, first_story=first))
             embed = caption_embedder(bundle.text_encoder.float(), bundle.tokenizer, device)
-            pool = pools["stream"] = StreamedFrames(producer, recipe.stream.capacity, embed, ns, device)
+            pool = pools["stream"] = StreamedFrames(producer, stream.capacity, embed, ns, device)
+            if seed is not None:
+                pool.seed(seed)
             while pool.chunks_taken < state.stream_chunks:  # a resumed run: the same chunks, in order, again
                 pool.refresh()
-            pool.fill()
+            if stream.refresh_every:
+                pool.fill()
+            elif not len(pool):  # as made: training starts with the first chunk
+                pool.refresh()
             state.stream_chunks = pool.chunks_taken
         return pools["stream"]
     exits = contextlib.ExitStack()
@@ -355,7 +373,9 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
             pool = pools["stream"]
             streamed = {"chunks": pool.chunks_taken, "frames": pool.rows_taken,
                         "stories": pool.chunks_taken * recipe.stream.stories_per_chunk,
-                        "capacity": recipe.stream.capacity, "waited_seconds": round(pool.producer.waited_seconds, 1)}
+                        "seeded_frames": pool.seeded, "distinct_frames": pool.seeded + pool.rows_taken,
+                        "capacity": recipe.stream.capacity, "refresh_every": recipe.stream.refresh_every,
+                        "waited_seconds": round(pool.producer.waited_seconds, 1)}
         return _finish(recipe, ema, out, state, td, peak, complete, streamed)
 
     with exits, td.kernels():
@@ -386,11 +406,15 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
                         _log_losses(logf, bar, losses, window, phase, state)
                         checkpoint(opt)
                         return finish(complete=False)
-                    if phase.data == "stream" and state.step and state.step % recipe.stream.refresh_every == 0:
+                    every = recipe.stream.refresh_every if phase.data == "stream" else None
+                    if every and state.step and state.step % every == 0:
                         window.close()
                         pool.refresh()  # waits when the producers are behind: off the clock, counted apart
                         state.stream_chunks = pool.chunks_taken
                         window.reopen()
+                    elif every == 0:  # the chunks made since the last step, on the clock (no wait, no extra sync)
+                        pool.refresh_ready()
+                        state.stream_chunks = pool.chunks_taken
                     _step(model, forward, ema, opt, pool, ns, gen, recipe, phase, state, td, losses)
                     window.tick()
                     call_steps += 1
@@ -408,6 +432,19 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
             state.phase, state.step = state.phase + 1, 0
             checkpoint(None)
     return finish(complete=True)
+
+
+def _seed_frames(data: dict, stream: StreamRecipe) -> dict:
+    """The frames shards a seeded stream starts from: the same seed as the stream's, train split."""
+    if "frames" not in data:
+        raise ValueError("a seeded stream starts from the frames shards, which were not given")
+    seed = data["frames"]() if callable(data["frames"]) else data["frames"]
+    index = seed["index"]
+    if index["seed"] != stream.seed or index.get("split", "train") != "train":
+        raise ValueError(f"a seeded stream renders the stories after its frames shards, so it needs their seed: "
+                         f"the shards have seed {index['seed']} ({index.get('split', 'train')} split), "
+                         f"[teacher.stream] seed = {stream.seed}")
+    return seed
 
 
 def _step(model, forward, ema, opt, pool, ns: NextShot, gen: torch.Generator, recipe: TeacherRecipe, phase: Phase,

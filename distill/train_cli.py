@@ -71,7 +71,10 @@ def _kinds(recipe_path: Path, kind: str, what: str = "teacher") -> list[str]:
         return ["shots"]
     if what == "compare":
         return ["frames"]
-    used = list(dict.fromkeys(p.data for p in TeacherRecipe.from_toml(recipe_path).phases))
+    recipe = TeacherRecipe.from_toml(recipe_path)
+    # a "stream" phase renders its own frames while it trains; a seeded one starts from the frames shards
+    stream = ["frames"] if recipe.stream is not None and recipe.stream.seeded else []
+    used = list(dict.fromkeys(k for p in recipe.phases for k in ([p.data] if p.data != "stream" else stream)))
     return used if kind == "all" else [kind]
 
 
@@ -98,6 +101,12 @@ def run(args) -> int:
     missing = [k for k in kinds if k not in data_cfg]
     if missing:
         raise SystemExit(f"{args.recipe} has no [data.{missing[0]}] table")
+    if args.what == "teacher":
+        stream = TeacherRecipe.from_toml(args.recipe).stream
+        if stream is not None and stream.seeded and data_cfg.get("frames", {}).get("seed") != stream.seed:
+            raise SystemExit(f"{args.recipe}: a seeded stream renders the stories after the frames shards, so "
+                             f"[teacher.stream] seed ({stream.seed}) must be [data.frames] seed "
+                             f"({data_cfg.get('frames', {}).get('seed')})")
     if args.what == "data":
         for kind in kinds:
             index = shards.prepare(args.data / kind, kind=kind, workers=args.workers, device=args.device,

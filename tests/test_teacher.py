@@ -213,11 +213,14 @@ def test_every_shipped_recipe_reads_whole_before_a_machine_is_spent_on_it(path):
     import tomllib
 
     from distill.student import StudentRecipe
+    from distill.train_cli import _kinds
     from runtime.config import get_preset
 
     teacher, tables = TeacherRecipe.from_toml(path), tomllib.loads(path.read_text())
     get_preset(teacher.preset)
-    kinds = {p.data for p in teacher.phases} - {"stream"}
+    kinds = set(_kinds(path, "all"))  # a seeded stream reads the frames shards
+    if teacher.stream is not None and teacher.stream.seeded:
+        assert tables["data"]["frames"]["seed"] == teacher.stream.seed, f"{path.name}: the stream's seed"
     if "student" in tables:
         student = StudentRecipe.from_toml(path)
         get_preset(student.preset)
@@ -247,3 +250,17 @@ def test_the_activation_memory_tool_measures_what_a_step_keeps_per_sample():
     for row in rows.values():
         expected = (row["saved_mib_fixed"] + row["saved_mib_per_sample"] * row["batch"]) / 1024
         assert abs(row["saved_gib_at_batch"] - expected) <= 0.06 + 0.01 * expected
+
+
+def test_the_train_command_refuses_a_seeded_stream_whose_seed_is_not_its_frames_shards(tmp_path, capsys):
+    """A seeded stream renders the stories after the frames shards of the same seed, so no streamed story is one
+    the shards hold; with another seed nothing would say so, and the command refuses before any data work."""
+    from shotstream.cli import main
+
+    smoke = (Path(__file__).parent / "data" / "teacher_smoke.toml").read_text()
+    recipe = tmp_path / "stream.toml"
+    recipe.write_text(smoke.replace('data = "frames"', 'data = "stream"').replace(
+        "[teacher]\n", "[teacher]\nstream = { seed = 4, capacity = 64, refresh_every = 0, seeded = true }\n"))
+    assert main(["train", "teacher", "--recipe", str(recipe), "--data", str(tmp_path / "data")]) == 2
+    assert "[teacher.stream] seed (4) must be [data.frames] seed (5)" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()

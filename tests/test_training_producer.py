@@ -84,3 +84,65 @@ def test_a_streamed_phase_trains_deterministically_and_resumes_to_the_same_weigh
     streamed = whole["stream"]
     assert streamed["frames"] > streamed["capacity"] and streamed["chunks"] == resumed["stream"]["chunks"]
     assert whole["throughput"]["image"]["samples"] == 5 * 4
+
+
+def _rows(stored: dict, stories) -> dict:
+    keep = np.isin(stored["story"], list(stories))
+    return {k: stored[k][keep] for k in ("latents", "prompt", "story", "shot")}
+
+
+def _wait_until_made(producer: FrameProducer, c: int, seconds: float = 120.0) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not producer.ready(c):
+        assert time.monotonic() < deadline, f"chunk {c} not made in {seconds} s"
+        time.sleep(0.05)
+
+
+def test_a_seeded_ring_starts_with_the_shards_and_takes_the_stories_after_them_as_they_are_made(stream):
+    """`seed` writes frames made before training (the data stage's shards) into the ring, so the first step needs
+    no worker; the producer renders the stories after them, and `refresh_ready` takes every chunk already made
+    without waiting for one."""
+    _, stored, embed = stream
+    ns = NextShot(get_preset("tiny"))
+    seed = _rows(stored, (0, 1))
+    n = len(seed["latents"])
+    with FrameProducer(seed=SEED, stories_per_chunk=1, workers=1, ahead=0, first_story=2) as producer:
+        pool = StreamedFrames(producer, 64, embed, ns, "cpu")
+        assert pool.seed(seed) == n and len(pool) == n == pool.seeded and pool.chunks_taken == 0
+        np.testing.assert_array_equal(pool.latents[:n].numpy(), seed["latents"])
+        torch.testing.assert_close(pool.table[n - 1], embed([seed["prompt"][-1]])[0])
+        _wait_until_made(producer, 0)
+        waited = producer.waited_seconds
+        third = _rows(stored, (2,))
+        assert pool.refresh_ready() == len(third["latents"]) and pool.chunks_taken == 1  # chunk 1 was not asked for
+        assert producer.waited_seconds - waited < 0.5
+        np.testing.assert_array_equal(pool.latents[n:len(pool)].numpy(), third["latents"])
+        assert set(pool.story[:len(pool)]) == {0, 1, 2}
+        small = StreamedFrames(producer, 5, embed, ns, "cpu")  # a seed larger than the ring: its newest rows
+        assert small.seed(seed) == 5 and small.cursor == 0
+        np.testing.assert_array_equal(small.latents.numpy(), seed["latents"][-5:])
+
+
+def test_a_seeded_stream_phase_starts_from_the_shards_and_never_waits_for_the_workers(stream, tmp_path):
+    """`refresh_every = 0`: the loop takes chunks as they are made (none may be, in a phase this short) and the
+    manifest counts the seeded frames; a stream seeded from shards of another seed is refused before work."""
+    from distill.teacher import Phase, StreamRecipe, TeacherRecipe, train
+
+    _, stored, _ = stream
+    torch.set_num_threads(1)
+    stream_recipe = StreamRecipe(seed=SEED, capacity=64, refresh_every=0, stories_per_chunk=1, workers=1,
+                                 seeded=True)
+    recipe = TeacherRecipe(seed=3, checkpoint_every=100, measure_peak=False, stream=stream_recipe,
+                           phases=(Phase("image", "stream", steps=4, batch=4, lr=1e-3, warmup=1),))
+    entry = train(recipe, {"frames": stored}, tmp_path / "run")
+    streamed = entry["stream"]
+    assert entry["complete"] and streamed["seeded_frames"] == len(stored["latents"]) and streamed["refresh_every"] == 0
+    assert streamed["waited_seconds"] == 0.0 and streamed["distinct_frames"] == len(stored["latents"]) + streamed["frames"]
+    other = TeacherRecipe(seed=3, measure_peak=False, phases=recipe.phases,
+                          stream=StreamRecipe(seed=SEED + 1, capacity=64, refresh_every=0, seeded=True))
+    with pytest.raises(ValueError, match="needs their seed"):
+        train(other, {"frames": stored}, tmp_path / "other")
+    with pytest.raises(ValueError, match="frames shards"):
+        train(other, {}, tmp_path / "none")
