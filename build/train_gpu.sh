@@ -9,6 +9,9 @@
 # data stage (which renders on the CPU cores): the official preset's figures for the price of the overlap
 # (--cpu-reduced on a machine without CUDA; GPU_CHECK_ARGS adds arguments such as --wheels DIR).
 # PRESET=NAME trains the teacher and the student's stages in that preset instead of the recipe's (`train --preset`).
+# DATA_SECONDS=N (default GPU_CHECK_SECONDS, 0: none) starts no data shard after N seconds: the data stage fills
+# the time the check takes and no more (its index says how many stories it made), so the recipe's data tables
+# are upper bounds.
 set -euo pipefail
 out=${1:?usage: build/train_gpu.sh OUT [RECIPE] [SECONDS]}
 recipe=${2:-build/recipes/tiny-gpu.toml}
@@ -34,8 +37,10 @@ mkdir -p "$out"
       > "$out/gpu_check.console" 2>&1 &
     check=$!
   fi
-  echo "== $(date -u +%FT%TZ) data (encode on $device)"
-  train data
+  data_seconds=${DATA_SECONDS:-${GPU_CHECK_SECONDS:-0}}
+  bound=(); [ "$data_seconds" -gt 0 ] && bound=(--minutes "$(python -c "print($data_seconds / 60)")")
+  echo "== $(date -u +%FT%TZ) data (encode on $device${bound:+, at most $data_seconds s})"
+  train data "${bound[@]}"
   if [ -n "$check" ]; then
     if wait "$check"; then status=0; else status=$?; fi
     echo "== $(date -u +%FT%TZ) gpu_check exit $status: $(tail -n 1 "$out/gpu_check.console")"

@@ -52,11 +52,13 @@ class ShardPlan:
 
 def prepare(out: str | Path, *, kind: str = "shots", seed: int = 0, stories: int = 1000, shard_stories: int = 50,
             frames_per_shot: int = 4, workers: int = 2, weights: str | Path | None = None,
-            device: str = "cpu") -> dict:
+            device: str = "cpu", max_seconds: float | None = None) -> dict:
     """Write the shards that are missing, then `index.json`; returns the index.
 
     On the CPU each worker renders and encodes its shards; with a CUDA `device` the workers only render and
-    this process encodes on the device."""
+    this process encodes on the device. With `max_seconds`, no shard starts after that much wall time (those
+    being made are finished) once at least the first is written: the index then covers the written shards
+    0..k-1 (`stories` fewer than planned, `"complete": false`), and a later call goes on from there."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if stories < 1 or shard_stories < 1 or workers < 1 or frames_per_shot < 1:
@@ -67,32 +69,51 @@ def prepare(out: str | Path, *, kind: str = "shots", seed: int = 0, stories: int
     _check_index(plan)
     todo = [i for i in range(plan.shards) if not plan.path(i).exists()]
     started = time.perf_counter()
+
+    def time_is_up() -> bool:
+        return (max_seconds is not None and time.perf_counter() - started >= max_seconds
+                and plan.path(0).exists())
     with progress(plan.shards, f"prepare {kind} shards", unit="shard") as bar:
         bar.update(plan.shards - len(todo))
         if device != "cpu":
             vae = load_vae(plan.weights).to(device)
             with ProcessPoolExecutor(workers, initializer=one_thread) as pool:
-                for i, rows in zip(todo, pool.map(render_shard, [plan] * len(todo), todo)):
+                for i, rows in zip(todo, _until(pool, time_is_up, pool.map(render_shard, [plan] * len(todo), todo))):
                     _encode_shard(plan, i, rows, vae, device)
                     bar.update(1)
         elif workers == 1:
             for i in todo:
+                if time_is_up():
+                    break
                 _write_shard(plan, i)
                 bar.update(1)
         else:
             with ProcessPoolExecutor(workers, initializer=one_thread) as pool:
-                for _ in pool.map(_write_shard, [plan] * len(todo), todo):
+                for _ in _until(pool, time_is_up, pool.map(_write_shard, [plan] * len(todo), todo)):
                     bar.update(1)
-    index = {"format": FORMAT, "kind": kind, "seed": seed, "split": "train", "stories": stories,
-             "shard_stories": shard_stories, "shards": plan.shards, "frames_per_shot": frames_per_shot,
-             "vae_sha256": _vae_sha(plan.weights), "samples": 0, "bytes": 0,
-             "wall_seconds_this_run": round(time.perf_counter() - started, 1), "written_shards_this_run": len(todo)}
-    for i in range(plan.shards):
+    shards = next((i for i in range(plan.shards) if not plan.path(i).exists()), plan.shards)  # the written prefix
+    index = {"format": FORMAT, "kind": kind, "seed": seed, "split": "train",
+             "stories": min(stories, shards * shard_stories), "complete": shards == plan.shards,
+             "stories_planned": stories, "shard_stories": shard_stories, "shards": shards,
+             "frames_per_shot": frames_per_shot, "vae_sha256": _vae_sha(plan.weights), "samples": 0, "bytes": 0,
+             "wall_seconds_this_run": round(time.perf_counter() - started, 1),
+             "written_shards_this_run": sum(plan.path(i).exists() for i in todo)}
+    for i in range(shards):
         with np.load(plan.path(i)) as z:
             index["samples"] += int(z["latents"].shape[0])
         index["bytes"] += plan.path(i).stat().st_size
     (plan.out / "index.json").write_text(json.dumps(index, indent=2) + "\n")
     return index
+
+
+def _until(pool: ProcessPoolExecutor, time_is_up, results):
+    """`results` in order until `time_is_up()`: then the shards not yet started are cancelled, and the ones
+    being made are finished (and written, where the workers write) before this returns."""
+    for r in results:
+        yield r
+        if time_is_up():
+            pool.shutdown(wait=True, cancel_futures=True)
+            return
 
 
 def _check_index(plan: ShardPlan) -> None:

@@ -1,7 +1,9 @@
 """`shotstream train data|teacher --recipe build/recipes/tiny.toml`: the teacher's data and its training.
 
-  shotstream train data --recipe R [--kind frames|shots] [--out DIR] [--workers N]
-      render and encode the recipe's story-world shards (resumable; skips shards already written)
+  shotstream train data --recipe R [--kind frames|shots] [--out DIR] [--workers N] [--minutes M]
+      render and encode the recipe's story-world shards (resumable; skips shards already written); with
+      --minutes no shard starts after M minutes (every kind in turn, the first shard of each always): the
+      index then covers the shards written, and a rerun goes on
   shotstream train teacher --recipe R [--data DIR] [--out DIR] [--device cpu|cuda] [--threads N] [--minutes M]
       flow-matching training of the bidirectional next-shot teacher, every phase of the recipe (its data is
       prepared first where --data lacks it); resumes from DIR/checkpoint.pt; writes DIR/teacher.safetensors
@@ -46,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch device (cpu, cuda): where the teacher trains, and where data is encoded")
     parser.add_argument("--threads", type=int, default=None, help="teacher: torch CPU threads (default: torch's)")
     parser.add_argument("--minutes", type=float, default=None,
-                        help="teacher: stop after this much wall time (checkpoint and weights so far); rerun to go on")
+                        help="teacher: stop after this much wall time (checkpoint and weights so far); data: start "
+                             "no shard after it; rerun to go on")
     parser.add_argument("--init", type=Path, default=None,
                         help="start from these DiT weights (safetensors): teacher default random, student default the teacher's")
     parser.add_argument("--preset", default=None,
@@ -108,10 +111,15 @@ def run(args) -> int:
                              f"[teacher.stream] seed ({stream.seed}) must be [data.frames] seed "
                              f"({data_cfg.get('frames', {}).get('seed')})")
     if args.what == "data":
-        for kind in kinds:
+        import time
+
+        deadline = None if args.minutes is None else time.perf_counter() + 60 * args.minutes
+        for kind in kinds:  # with --minutes, each kind gets what the ones before it left
+            left = None if deadline is None else max(0.0, deadline - time.perf_counter())
             index = shards.prepare(args.data / kind, kind=kind, workers=args.workers, device=args.device,
-                                   **data_cfg[kind])
-            print(json.dumps({k: index[k] for k in ("kind", "stories", "samples", "bytes", "wall_seconds_this_run")}))
+                                   max_seconds=left, **data_cfg[kind])
+            print(json.dumps({k: index[k] for k in ("kind", "stories", "stories_planned", "complete", "samples",
+                                                    "bytes", "wall_seconds_this_run")}))
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +43,17 @@ def collect(iterator):
     import numpy as np
 
     return np.concatenate([c.frames.copy() for c in iterator])
+
+
+SMOKE_RECIPE = Path(__file__).parent / "data" / "teacher_smoke.toml"
+
+
+def streamed_smoke_recipe(folder: Path, stream_seed: int = 5) -> Path:
+    """The smoke recipe with its image phase on a seeded stream, as the GPU recipe trains it (the frames shards'
+    seed is 5; another `stream_seed` is the slip the command refuses); written into `folder`."""
+    text = SMOKE_RECIPE.read_text().replace('data = "frames"', 'data = "stream"').replace(
+        "[teacher]\n", f"[teacher]\nstream = {{ seed = {stream_seed}, capacity = 64, refresh_every = 0, "
+                       "stories_per_chunk = 1, workers = 1, seeded = true }\n")
+    path = folder / "teacher_smoke_streamed.toml"
+    path.write_text(text)
+    return path

@@ -62,6 +62,24 @@ def test_shards_are_deterministic_and_resumable(data, tmp_path):
         shards.prepare(again, kind="frames", seed=4, stories=STORIES, shard_stories=1, workers=1)
 
 
+@pytest.mark.parametrize("workers, device", [(1, "cpu"), (2, "cpu"), (2, "cpu:0")],
+                         ids=["one process", "workers encode", "this process encodes (the GPU path)"])
+def test_shards_bounded_in_time_index_what_was_written_and_go_on_when_run_again(data, tmp_path, workers, device):
+    """`max_seconds`: no shard starts after it, but the first is always written; the index covers the written
+    prefix (fewer stories than planned, not complete) and loads; a later call writes the rest."""
+    out, plan = tmp_path / "frames", dict(kind="frames", seed=3, shard_stories=1, workers=workers, device=device)
+    index = shards.prepare(out, stories=8, max_seconds=0, **plan)
+    assert not index["complete"] and index["stories_planned"] == 8 and 1 <= index["shards"] < 8
+    assert index["stories"] == index["shards"] and index["written_shards_this_run"] >= index["shards"]
+    part = shards.load(out)
+    assert set(part["story"]) == set(range(index["stories"])) and len(part["latents"]) == index["samples"]
+    first = (out / "shard-00000.npz").read_bytes()
+    index = shards.prepare(out, stories=8, **plan)
+    assert index["complete"] and index["stories"] == index["shards"] == 8
+    assert (out / "shard-00000.npz").read_bytes() == first
+    np.testing.assert_array_equal(shards.load(out)["latents"][:len(part["latents"])], part["latents"])
+
+
 def _recipe(**kw) -> TeacherRecipe:
     phases = (Phase("image", "frames", steps=4, batch=4, lr=1e-3, warmup=1),
               Phase("sequence", "shots", steps=3, batch=2, lr=3e-4, warmup=1))
@@ -255,12 +273,10 @@ def test_the_activation_memory_tool_measures_what_a_step_keeps_per_sample():
 def test_the_train_command_refuses_a_seeded_stream_whose_seed_is_not_its_frames_shards(tmp_path, capsys):
     """A seeded stream renders the stories after the frames shards of the same seed, so no streamed story is one
     the shards hold; with another seed nothing would say so, and the command refuses before any data work."""
+    from conftest import streamed_smoke_recipe
     from shotstream.cli import main
 
-    smoke = (Path(__file__).parent / "data" / "teacher_smoke.toml").read_text()
-    recipe = tmp_path / "stream.toml"
-    recipe.write_text(smoke.replace('data = "frames"', 'data = "stream"').replace(
-        "[teacher]\n", "[teacher]\nstream = { seed = 4, capacity = 64, refresh_every = 0, seeded = true }\n"))
+    recipe = streamed_smoke_recipe(tmp_path, stream_seed=4)
     assert main(["train", "teacher", "--recipe", str(recipe), "--data", str(tmp_path / "data")]) == 2
     assert "[teacher.stream] seed (4) must be [data.frames] seed (5)" in capsys.readouterr().err
     assert not (tmp_path / "data").exists()

@@ -1,6 +1,7 @@
 """build/train_gpu.sh, the one prepared GPU run (data, teacher, ODE initialisation, both DMD stages inside a
 wall-time budget, build/gpu_check.sh beside the data), end to end at a test's size on the CPU on the chosen grid
-(the small recipe with PRESET=tiny-p1): every stage leaves weights and a manifest with its throughput, build/pack_run.sh sends the run
+(the small recipe with PRESET=tiny-p1, its image phase on a seeded stream as the GPU recipe's, the data stage
+bounded in time): every stage leaves weights and a manifest with its throughput, build/pack_run.sh sends the run
 back in a few files, and the story eval reads the patch-1 teacher and student."""
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import streamed_smoke_recipe
 from storyworld.probe import WEIGHTS_PATH
 
 ROOT = Path(__file__).parents[1]
@@ -20,11 +22,12 @@ ROOT = Path(__file__).parents[1]
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("gpu-script") / "run"
+    folder = tmp_path_factory.mktemp("gpu-script")
+    out = folder / "run"
     proc = subprocess.run(["bash", str(ROOT / "build" / "train_gpu.sh"), str(out),
-                           str(ROOT / "tests" / "data" / "teacher_smoke.toml"), "900"],
+                           str(streamed_smoke_recipe(folder)), "900"],
                           capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", "GPU_CHECK_SECONDS": "300",
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "GPU_CHECK_SECONDS": "300", "DATA_SECONDS": "1",
                                "GPU_CHECK_ARGS": "--no-install", "PRESET": "tiny-p1", "PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stderr[-2000:]
     return out
@@ -34,6 +37,10 @@ def test_the_gpu_script_runs_every_stage_on_the_patch_1_grid_and_records_through
     teacher = json.loads((run / "teacher" / "manifest.json").read_text())
     assert teacher["complete"] and teacher["steps"] == 5 and teacher["device"].startswith("cpu")
     assert teacher["preset"] == "tiny-p1"
+    streamed = teacher["stream"]  # the image phase on a ring seeded from the frames shards, never waiting
+    assert streamed["seeded_frames"] == teacher["data"]["frames"]["samples"] > 0 and streamed["waited_seconds"] == 0
+    shots = json.loads((run / "data" / "shots" / "index.json").read_text())
+    assert shots["stories"] >= 1 and shots["stories_planned"] == 2  # DATA_SECONDS bounds the data stage
     for phase in ("image", "sequence"):
         rates = teacher["throughput"][phase]
         assert rates["samples_per_s"] > 0 and rates["tokens_per_s"] > 0 and 0 < rates["of_bf16_peak"] < 1
