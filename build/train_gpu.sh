@@ -40,7 +40,8 @@ mkdir -p "$out"
   data_seconds=${DATA_SECONDS:-${GPU_CHECK_SECONDS:-0}}
   bound=(); [ "$data_seconds" -gt 0 ] && bound=(--minutes "$(python -c "print($data_seconds / 60)")")
   echo "== $(date -u +%FT%TZ) data (encode on $device${bound:+, at most $data_seconds s})"
-  train data "${bound[@]}"
+  # beside the check, the renderers yield the cores to it (its timed steps keep their figures; they take what is left)
+  ( if [ -n "$check" ]; then renice -n 10 -p "$BASHPID" > /dev/null; fi; train data "${bound[@]}" )
   if [ -n "$check" ]; then
     if wait "$check"; then status=0; else status=$?; fi
     echo "== $(date -u +%FT%TZ) gpu_check exit $status: $(tail -n 1 "$out/gpu_check.console")"
