@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -31,7 +32,14 @@ from distill.resident import ResidentFrames
 from distill.shards import ShardPlan, encode_rows, load_vae, one_thread, render_shard
 
 log = logging.getLogger(__name__)
+WORKER_NICENESS = 5  # added to the workers' niceness
 SEED_ROWS = 4096  # seed frames written a call (their captions embedded together)
+
+
+def _worker_start() -> None:
+    """One torch thread, and a lower priority than the training loop, whose thread keeps the device fed."""
+    one_thread()
+    os.nice(WORKER_NICENESS)
 
 
 def _make_chunk(plan: ShardPlan, c: int, encode: bool) -> dict:
@@ -54,7 +62,7 @@ class FrameProducer:
         self.encode_here = torch.device(device).type != "cpu"
         self.vae = load_vae(self.plan.weights).to(device) if self.encode_here else None
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=one_thread)
+                                        initializer=_worker_start)
         self.futures: dict[int, Future] = {}
         self.next_submit = 0
         self.waited_seconds = 0.0

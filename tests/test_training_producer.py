@@ -30,7 +30,10 @@ def stream(tmp_path_factory):
 
 
 def test_the_producers_chunks_are_the_shards_frames_in_order(stream):
+    import os
+
     producer, stored, _ = stream
+    assert producer.pool.submit(os.nice, 0).result() == min(19, os.nice(0) + 5)  # the training loop comes first
     chunks = [producer.chunk(c) for c in range(3)]
     for key in ("latents", "prompt", "story", "shot", "frame"):
         np.testing.assert_array_equal(np.concatenate([c[key] for c in chunks]), stored[key])
