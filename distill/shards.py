@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +57,8 @@ def prepare(out: str | Path, *, kind: str = "shots", seed: int = 0, stories: int
     """Write the shards that are missing, then `index.json`; returns the index.
 
     On the CPU each worker renders and encodes its shards; with a CUDA `device` the workers only render and
-    this process encodes on the device. With `max_seconds`, no shard starts after that much wall time (those
-    being made are finished) once at least the first is written: the index then covers the written shards
+    this process encodes on the device. With `max_seconds`, no shard starts after that much wall time (the
+    ones in flight, at most two per worker, are finished and written) once at least the first is written: the index then covers the written shards
     0..k-1 (`stories` fewer than planned, `"complete": false`), and a later call goes on from there."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -78,7 +79,7 @@ def prepare(out: str | Path, *, kind: str = "shots", seed: int = 0, stories: int
         if device != "cpu":
             vae = load_vae(plan.weights).to(device)
             with ProcessPoolExecutor(workers, initializer=one_thread) as pool:
-                for i, rows in zip(todo, _until(pool, time_is_up, pool.map(render_shard, [plan] * len(todo), todo))):
+                for i, rows in _in_order(pool, render_shard, plan, todo, 2 * workers, time_is_up):
                     _encode_shard(plan, i, rows, vae, device)
                     bar.update(1)
         elif workers == 1:
@@ -89,7 +90,7 @@ def prepare(out: str | Path, *, kind: str = "shots", seed: int = 0, stories: int
                 bar.update(1)
         else:
             with ProcessPoolExecutor(workers, initializer=one_thread) as pool:
-                for _ in _until(pool, time_is_up, pool.map(_write_shard, [plan] * len(todo), todo)):
+                for _ in _in_order(pool, _write_shard, plan, todo, 2 * workers, time_is_up):
                     bar.update(1)
     shards = next((i for i in range(plan.shards) if not plan.path(i).exists()), plan.shards)  # the written prefix
     index = {"format": FORMAT, "kind": kind, "seed": seed, "split": "train",
@@ -106,14 +107,23 @@ def prepare(out: str | Path, *, kind: str = "shots", seed: int = 0, stories: int
     return index
 
 
-def _until(pool: ProcessPoolExecutor, time_is_up, results):
-    """`results` in order until `time_is_up()`: then the shards not yet started are cancelled, and the ones
-    being made are finished (and written, where the workers write) before this returns."""
-    for r in results:
-        yield r
-        if time_is_up():
-            pool.shutdown(wait=True, cancel_futures=True)
-            return
+def _in_order(pool: ProcessPoolExecutor, fn, plan: ShardPlan, todo: list[int], ahead: int, time_is_up):
+    """(i, fn(plan, i)) for the shards `todo`, in order, with at most `ahead` in flight; once `time_is_up()`
+    none is submitted, and those in flight are still handed over (their work is not thrown away)."""
+    pending: deque = deque()
+    rest = iter(todo)
+
+    def submit() -> None:
+        while len(pending) < ahead and not time_is_up():
+            i = next(rest, None)
+            if i is None:
+                return
+            pending.append((i, pool.submit(fn, plan, i)))
+    submit()
+    while pending:
+        i, future = pending.popleft()
+        yield i, future.result()
+        submit()
 
 
 def _check_index(plan: ShardPlan) -> None:
