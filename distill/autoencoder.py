@@ -103,7 +103,7 @@ def set_latent_stats(vae: TinyVAE, clips: np.ndarray, batch: int = 16) -> None:
     vae.latent_mean.zero_()
     vae.latent_std.fill_(1.0)
     device = vae.latent_mean.device
-    zs = torch.cat([encode_clips(vae, to_unit(clips[i:i + batch]).to(device)) for i in range(0, len(clips), batch)])
+    zs = torch.cat([encode_clips(vae, to_unit(clips[i:i + batch], device)) for i in range(0, len(clips), batch)])
     vae.latent_mean.copy_(zs.mean(dim=(0, 1, 3, 4)))
     vae.latent_std.copy_(zs.std(dim=(0, 1, 3, 4)).clamp_min(1e-3))
 
@@ -112,7 +112,7 @@ def set_latent_stats(vae: TinyVAE, clips: np.ndarray, batch: int = 16) -> None:
 def decode_shot(vae: TinyVAE, shot: np.ndarray, chunk_latents: int = 3) -> np.ndarray:
     """A whole shot (81, H, W, 3) uint8, encoded, then decoded chunk by chunk with the causal state as the
     runtime streams it -> its reconstruction, (81, H, W, 3) uint8."""
-    return decode_latents(vae, encode_clips(vae, to_unit(shot[None]).to(vae.latent_mean.device))[0], chunk_latents)
+    return decode_latents(vae, encode_clips(vae, to_unit(shot[None], vae.latent_mean.device))[0], chunk_latents)
 
 
 @torch.no_grad()

@@ -214,14 +214,14 @@ def encode_rows(plan: ShardPlan, rows: dict, vae, device: str = "cpu",
             latents, context = [], []
             for j in range(0, len(rows["frames"]), step):
                 shots = np.stack(rows["frames"][j:j + step])  # (b, T, H, W, 3)
-                latents.append(encode_clips(vae, to_unit(shots).to(device)).half().cpu().numpy())
-                kept = to_unit(shots[:, needed].reshape(-1, *shots.shape[2:])).to(device)
+                latents.append(encode_clips(vae, to_unit(shots, device)).half().cpu().numpy())
+                kept = to_unit(shots[:, needed].reshape(-1, *shots.shape[2:]), device)
                 context.append(vae.encode_frames(kept).unflatten(0, (len(shots), len(needed))).half().cpu().numpy())
             out["latents"], out["context"] = np.concatenate(latents), np.concatenate(context)
             out["context_frames"] = np.asarray(needed, np.int16)
         else:
             frames = np.stack(rows["frames"])
-            out["latents"] = np.concatenate([vae.encode_frames(to_unit(frames[j:j + 256]).to(device)).half().cpu().numpy()
+            out["latents"] = np.concatenate([vae.encode_frames(to_unit(frames[j:j + 256], device)).half().cpu().numpy()
                                              for j in range(0, len(frames), 256)])
     return out
 
