@@ -1,9 +1,9 @@
 """Story-world frames made by worker processes while training runs, into a bounded pool on the device.
 
 `FrameProducer` renders chunks of train-split stories in worker processes (spawned: safe beside CUDA and
-torch's threads), chunk c holding stories [first + c * n, first + (c + 1) * n) of its seed. On the CPU a worker also encodes;
-with a CUDA device the workers only render and the training process encodes on the device, as
-`distill.shards.prepare` does. The train split never lets a subject perform a held-out (kind, place, action)
+torch's threads), chunk c holding stories [first + c * n, first + (c + 1) * n) of its seed. On the CPU a
+worker also encodes; with a CUDA device the workers only render and the training process encodes on the
+device, as `distill.shards.prepare` does. The train split never lets a subject perform a held-out (kind, place, action)
 composition (`storyworld.sampling`), so nothing the producer makes shows one. Chunks are handed over in
 order, with `ahead` of them in flight.
 

@@ -57,9 +57,10 @@ def prepare(out: str | Path, *, kind: str = "shots", seed: int = 0, stories: int
     """Write the shards that are missing, then `index.json`; returns the index.
 
     On the CPU each worker renders and encodes its shards; with a CUDA `device` the workers only render and
-    this process encodes on the device. With `max_seconds`, no shard starts after that much wall time (the
-    ones in flight, at most two per worker, are finished and written) once at least the first is written: the index then covers the written shards
-    0..k-1 (`stories` fewer than planned, `"complete": false`), and a later call goes on from there."""
+    this process encodes on the device. With `max_seconds`, no shard starts after that much wall time once
+    the first is written (the ones in flight, at most two per worker, are finished and written): the index
+    then covers the written shards 0..k-1 (`stories` fewer than planned, `"complete": false`), and a later
+    call goes on from there."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if stories < 1 or shard_stories < 1 or workers < 1 or frames_per_shot < 1:

@@ -142,7 +142,8 @@ def test_a_seeded_stream_phase_starts_from_the_shards_and_never_waits_for_the_wo
     entry = train(recipe, {"frames": stored}, tmp_path / "run")
     streamed = entry["stream"]
     assert entry["complete"] and streamed["seeded_frames"] == len(stored["latents"]) and streamed["refresh_every"] == 0
-    assert streamed["waited_seconds"] == 0.0 and streamed["distinct_frames"] == len(stored["latents"]) + streamed["frames"]
+    assert streamed["waited_seconds"] == 0.0
+    assert streamed["distinct_frames"] == len(stored["latents"]) + streamed["frames"]
     other = TeacherRecipe(seed=3, measure_peak=False, phases=recipe.phases,
                           stream=StreamRecipe(seed=SEED + 1, capacity=64, refresh_every=0, seeded=True))
     with pytest.raises(ValueError, match="needs their seed"):
