@@ -144,7 +144,8 @@ def run(args) -> int:
     entry = train(recipe, data, args.out, device=args.device, init=args.init,
                   max_seconds=None if args.minutes is None else 60 * args.minutes)
     indexes = {kind: json.loads((args.data / kind / "index.json").read_text()) for kind in kinds}
-    entry["data"] = {kind: {k: indexes[kind][k] for k in ("seed", "stories", "samples")} for kind in kinds}
+    entry["data"] = {kind: {k: indexes[kind].get(k) for k in ("seed", "stories", "samples", "complete")}
+                     for kind in kinds}  # complete: false where the data stage was bounded in time
     (args.out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     print(json.dumps({k: entry[k] for k in ("file", "steps", "wall_seconds", "device", "complete")}))
     return 0

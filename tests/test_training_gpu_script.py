@@ -41,6 +41,7 @@ def test_the_gpu_script_runs_every_stage_on_the_patch_1_grid_and_records_through
     assert streamed["seeded_frames"] == teacher["data"]["frames"]["samples"] > 0 and streamed["waited_seconds"] == 0
     shots = json.loads((run / "data" / "shots" / "index.json").read_text())
     assert shots["stories"] >= 1 and shots["stories_planned"] == 2  # DATA_SECONDS bounds the data stage
+    assert teacher["data"]["shots"]["complete"] == shots["complete"]  # the manifest says whether it was cut
     for phase in ("image", "sequence"):
         rates = teacher["throughput"][phase]
         assert rates["samples_per_s"] > 0 and rates["tokens_per_s"] > 0 and 0 < rates["of_bf16_peak"] < 1
