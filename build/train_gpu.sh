@@ -41,7 +41,10 @@ mkdir -p "$out"
   bound=(); [ "$data_seconds" -gt 0 ] && bound=(--minutes "$(python -c "print($data_seconds / 60)")")
   echo "== $(date -u +%FT%TZ) data (encode on $device${bound:+, at most $data_seconds s})"
   # beside the check, the renderers yield the cores to it (its timed steps keep their figures; they take what is left)
-  ( if [ -n "$check" ]; then renice -n 10 -p "$BASHPID" > /dev/null; fi; train data "${bound[@]}" )
+  ( if [ -n "$check" ]; then
+      renice -n 10 -p "$BASHPID" > /dev/null 2>&1 || echo "== no renice here: the data stage runs at the check's priority"
+    fi
+    train data "${bound[@]}" )
   if [ -n "$check" ]; then
     if wait "$check"; then status=0; else status=$?; fi
     echo "== $(date -u +%FT%TZ) gpu_check exit $status: $(tail -n 1 "$out/gpu_check.console")"
