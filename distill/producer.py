@@ -53,13 +53,15 @@ class FrameProducer:
 
     def __init__(self, *, seed: int, stories_per_chunk: int, frames_per_shot: int = 2, workers: int = 2,
                  ahead: int | None = None, device: str = "cpu", weights: str | Path | None = None,
-                 first_story: int = 0):
+                 first_story: int = 0, encode_here: bool | None = None):
+        """`encode_here`: this process encodes what the workers render (default: when `device` is not the CPU,
+        as a GPU encodes faster than the workers could)."""
         if stories_per_chunk < 1 or workers < 1 or frames_per_shot < 1 or first_story < 0:
             raise ValueError("stories_per_chunk, frames_per_shot and workers must be positive, first_story >= 0")
         self.plan = ShardPlan(Path("."), "frames", seed, 2**31 - 1, stories_per_chunk, frames_per_shot,
                               None if weights is None else str(weights), first_story=first_story)
         self.device, self.ahead = device, 2 * workers if ahead is None else ahead
-        self.encode_here = torch.device(device).type != "cpu"
+        self.encode_here = torch.device(device).type != "cpu" if encode_here is None else encode_here
         self.vae = load_vae(self.plan.weights).to(device) if self.encode_here else None
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_worker_start)

@@ -39,6 +39,18 @@ def test_the_producers_chunks_are_the_shards_frames_in_order(stream):
         np.testing.assert_array_equal(np.concatenate([c[key] for c in chunks]), stored[key])
 
 
+def test_chunks_encoded_in_this_process_are_the_workers_chunks(stream):
+    """With a GPU the workers only render and the training process encodes (`encode_here`); the chunks are
+    the same frames, encoded the same way."""
+    producer, _, _ = stream
+    with FrameProducer(seed=SEED, stories_per_chunk=1, workers=1, ahead=0, encode_here=True) as here:
+        assert here.encode_here and not producer.encode_here
+        ours, theirs = here.chunk(1), producer.chunk(1)
+    for key in ("prompt", "story", "shot", "frame"):
+        np.testing.assert_array_equal(ours[key], theirs[key])
+    np.testing.assert_allclose(ours["latents"].astype(np.float32), theirs["latents"].astype(np.float32), atol=4e-3)
+
+
 def test_the_pool_is_a_bounded_ring_of_the_newest_frames_drawn_only_where_filled(stream):
     producer, stored, embed = stream
     n0, n1 = np.bincount(stored["story"].astype(np.int64))[:2]
