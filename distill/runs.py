@@ -39,11 +39,14 @@ def device_noise(shape, gen: torch.Generator, device) -> torch.Tensor:
 
 
 # -- the device a loop trains on --------------------------------------------------------------------------
+FLASH_FROM_TOKENS = 256  # a sample this long or longer runs the CPU's flash attention kernel (`TrainDevice.kernels`)
+
+
 @dataclass(frozen=True)
 class TrainDevice:
     """Where a loop trains and how, decided once per run and logged: bf16 autocast where the device has it,
-    the attention kernel (the CPU's flash kernel is slow backwards on these short sequences: the math one),
-    and the optimiser (fused AdamW; capturable on CUDA, so its step count stays on the device)."""
+    the attention kernel by sequence length (`kernels`), and the optimiser (fused AdamW; capturable on CUDA,
+    so its step count stays on the device)."""
 
     device: str
     bf16: bool
@@ -58,7 +61,8 @@ class TrainDevice:
             raise ValueError(f"{device} has no bf16: set bf16 = false in the recipe")
         chosen = TrainDevice(device, bf16)
         log.info("training on %s: bf16 autocast %s, attention %s, fused AdamW%s", device, bf16,
-                 "math" if kind == "cpu" else "torch's choice", " (capturable)" if kind == "cuda" else "")
+                 f"math below {FLASH_FROM_TOKENS} tokens, else flash" if kind == "cpu" else "torch's choice",
+                 " (capturable)" if kind == "cuda" else "")
         return chosen
 
     @property
@@ -68,11 +72,17 @@ class TrainDevice:
     def autocast(self):
         return torch.autocast(device_type=self.kind, dtype=torch.bfloat16, enabled=self.bf16)
 
-    def kernels(self):
-        """The attention kernels the loop's forward and backward passes run under."""
+    def kernels(self, tokens: int):
+        """The attention kernels a loop's forward and backward passes run under, for samples of `tokens` tokens.
+        CUDA: torch's choice. The CPU (1 thread, bf16, forward and backward, measured): the math kernel is
+        about 1.1x the flash one on single frames (16 or 64 tokens), the flash one 1.2x the math one on a
+        patch-2 shot (336 tokens) and 2.1x on a patch-1 shot (1,344)."""
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
-        return sdpa_kernel([SDPBackend.MATH]) if self.kind == "cpu" else contextlib.nullcontext()
+        if self.kind != "cpu":
+            return contextlib.nullcontext()
+        short = tokens < FLASH_FROM_TOKENS
+        return sdpa_kernel([SDPBackend.MATH] if short else [SDPBackend.FLASH_ATTENTION, SDPBackend.MATH])
 
     def adamw(self, params, *, lr: float, betas: tuple[float, float], weight_decay: float) -> torch.optim.AdamW:
         return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True,

@@ -409,7 +409,7 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
     tokens = geo.ns.frames * geo.tpf  # a sample's [context ; shot] tokens
     flops = 3.0 * dit_call_flops(cfg, geo.ns.frames, captions=pairs["slots"].shape[1]) if stage == "ode" else 0.0
     clock = StepClock(td, rates, sr.batch, tokens, flops)
-    with td.kernels(), progress(sr.steps, f"student {stage}", unit="step") as bar, open(log_path, "a") as logf:
+    with td.kernels(tokens), progress(sr.steps, f"student {stage}", unit="step") as bar, open(log_path, "a") as logf:
         bar.update(state.step)
         while sr.progress(state.step, state.seconds) < 1.0 and (max_steps is None or call_steps < max_steps):
             done = sr.progress(state.step, state.seconds)

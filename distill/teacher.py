@@ -378,7 +378,8 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
                         "waited_seconds": round(pool.producer.waited_seconds, 1)}
         return _finish(recipe, ema, out, state, td, peak, complete, streamed)
 
-    with exits, td.kernels():
+    # captions embedded as the loop goes (a stream's refreshes, a resumed run's replay) always under one kernel
+    with exits, td.kernels(cfg.text.text_len):
         while state.phase < len(recipe.phases):
             phase = recipe.phases[state.phase]
             pool = pool_for(phase.data)
@@ -399,7 +400,8 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
                 state.throughput[phase.name] = asdict(rates)
                 _checkpoint(ckpt_path, model, ema, opt, state, gen)
                 window.reopen()
-            with progress(phase.steps, f"teacher {phase.name}", unit="step") as bar, open(log_path, "a") as logf:
+            with (td.kernels(pool.tokens_per_sample),  # by the phase's sample length
+                  progress(phase.steps, f"teacher {phase.name}", unit="step") as bar, open(log_path, "a") as logf):
                 bar.update(state.step)
                 while phase.progress(state.step, state.seconds - state.phase_began) < 1.0:
                     if out_of_budget():

@@ -159,3 +159,22 @@ def test_the_bf16_matmul_peak_is_measured_and_onnxruntime_refuses_bf16():
     assert matmul_peak_gflops("torch", n=64, seconds=0.01, threads=1, dtype="bfloat16") > 0
     with pytest.raises(ValueError, match="fp32"):
         matmul_peak_gflops("onnxruntime", n=8, seconds=0.01, dtype="bfloat16")
+
+
+def test_the_cpu_attention_kernel_goes_by_the_samples_length():
+    """Single frames train under the math kernel, whole shots under the flash one (faster on the CPU at each
+    length, docs/training.md); either gives the same attention to float tolerance, and CUDA keeps torch's choice."""
+    import torch.nn.functional as F
+
+    from distill.runs import FLASH_FROM_TOKENS, TrainDevice
+
+    td = TrainDevice.of("cpu")
+    q, k, v = (torch.randn(1, 4, FLASH_FROM_TOKENS, 64, generator=torch.Generator().manual_seed(i)) for i in range(3))
+    outs = {}
+    for tokens in (16, 64, FLASH_FROM_TOKENS, 1344):
+        with td.kernels(tokens):
+            flash = torch.backends.cuda.flash_sdp_enabled()
+            assert flash == (tokens >= FLASH_FROM_TOKENS) and torch.backends.cuda.math_sdp_enabled()
+            outs[flash] = F.scaled_dot_product_attention(q, k, v)
+    torch.testing.assert_close(outs[True], outs[False], atol=1e-5, rtol=1e-4)
+    assert type(TrainDevice("cuda:0", True).kernels(16)).__name__ == "nullcontext"
