@@ -5,9 +5,9 @@ A recipe's batches are sized for a GPU that a session may not have, and a batch 
 at its first step. This runs one step of each phase at two small batches (b and 2b) on a few rendered stories and
 adds up the bytes of every tensor autograd saves (`torch.autograd.graph.saved_tensors_hooks`, each storage once), with the
 fused attention kernel CUDA uses, which keeps the output and its log-sum-exp, not the score matrix (the CPU loop
-otherwise runs the math kernel on single frames: `distill.runs.TrainDevice.kernels`). Saved bytes grow with the batch: the
-difference between the two steps, per sample, times the recipe's batch, plus what does not grow with it (weights'
-casts, the batch's captions), is what the phase holds at the end of its forward pass; the backward
+otherwise runs the math kernel on single frames: `distill.runs.TrainDevice.kernels`). Saved bytes grow with the
+batch: the difference between the two steps, per sample, times the recipe's batch, plus what does not grow with
+it (weights' casts, the batch's captions), is what the phase holds at the end of its forward pass; the backward
 pass needs more on top for the gradients it is making (on the CPU, peak memory was about 1.8x the saved bytes).
 """
 from __future__ import annotations

@@ -156,7 +156,7 @@ class StreamedFrames(ResidentFrames):
         n = min(len(chunk["latents"]), self.capacity)
         at = (self.cursor + np.arange(n)) % self.capacity
         where = torch.from_numpy(at).to(self.device)
-        self.latents[where] = torch.from_numpy(np.asarray(chunk["latents"][:n])).to(self.device)
+        self.latents[where] = torch.from_numpy(chunk["latents"][:n]).to(self.device)
         self.table[where] = self.embed(list(chunk["prompt"][:n])).to(self.device, torch.float16)
         self.story[at], self.shot[at] = chunk["story"][:n], chunk["shot"][:n]
         self.cursor, self.filled = int((self.cursor + n) % self.capacity), min(self.capacity, self.filled + n)

@@ -104,12 +104,6 @@ def run(args) -> int:
     missing = [k for k in kinds if k not in data_cfg]
     if missing:
         raise SystemExit(f"{args.recipe} has no [data.{missing[0]}] table")
-    if args.what == "teacher":
-        stream = TeacherRecipe.from_toml(args.recipe).stream
-        if stream is not None and stream.seeded and data_cfg.get("frames", {}).get("seed") != stream.seed:
-            raise SystemExit(f"{args.recipe}: a seeded stream renders the stories after the frames shards, so "
-                             f"[teacher.stream] seed ({stream.seed}) must be [data.frames] seed "
-                             f"({data_cfg.get('frames', {}).get('seed')})")
     if args.what == "data":
         import time
 
@@ -129,6 +123,10 @@ def run(args) -> int:
     if args.preset is not None:
         recipe = dataclasses.replace(recipe, preset=args.preset)
     comparison = _comparison(args, recipe) if args.what == "compare" else None  # refused before any data work
+    stream, frames_seed = recipe.stream, data_cfg.get("frames", {}).get("seed")
+    if args.what == "teacher" and stream is not None and stream.seeded and frames_seed != stream.seed:
+        raise SystemExit(f"{args.recipe}: a seeded stream renders the stories after the frames shards, so "
+                         f"[teacher.stream] seed ({stream.seed}) must be [data.frames] seed ({frames_seed})")
     for kind in kinds:  # shards not yet written are prepared first (resumable: written ones are kept)
         if not (args.data / kind / "index.json").exists():
             shards.prepare(args.data / kind, kind=kind, workers=args.workers, device=args.device, **data_cfg[kind])

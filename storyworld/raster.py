@@ -79,7 +79,8 @@ class Canvas:
     def polygon(self, points: Sequence[Point], value) -> None:
         """A convex polygon (either winding)."""
         xs, ys = [float(p[0]) for p in points], [float(p[1]) for p in points]
-        if self._window(min(xs), min(ys), max(xs), max(ys)) is None:  # off the canvas: no arrays built
+        bbox = (min(xs), min(ys), max(xs), max(ys))
+        if self._window(*bbox) is None:  # off the canvas: no arrays built
             return
         pts = np.asarray(points, dtype=np.float64)
         nxt = np.roll(pts, -1, axis=0)
@@ -92,8 +93,7 @@ class Canvas:
                 inside &= sign * ((bx - ax) * (Y - ay) - (by - ay) * (X - ax)) >= 0
             return inside
 
-        lo, hi = pts.min(axis=0), pts.max(axis=0)
-        self.paint(mask, (lo[0], lo[1], hi[0], hi[1]), value)
+        self.paint(mask, bbox, value)
 
     def star(self, cx: float, cy: float, r: float, value) -> None:
         """A four-pointed sparkle: two thin crossed diamonds."""
