@@ -27,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sheet", metavar="PNG", help="vae: also draw the first shots, ground truth above the decoded; "
                                                        "story: the first stories as every row made them")
     parser.add_argument("--model", action="append", metavar="ROW",
-                        help="story: a row, repeatable: truth, truth-vae, runtime, noise, truth-swapped or teacher:PATH "
-                             "(default: truth, truth-vae, runtime)")
+                        help="story: a row, repeatable: truth, truth-vae, runtime, runtime-no-context, "
+                             "runtime-no-indicator, noise, truth-swapped, teacher:PATH or student:PATH (a student's "
+                             "DiT weights run as the runtime runs; default: truth, truth-vae, runtime)")
     parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "torch"],
                         help="story: the runtime row's backend")
     parser.add_argument("--steps", type=int, default=20, help="story: Euler steps of a teacher row")

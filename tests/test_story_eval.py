@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from distill.story_eval import check_rows, heldout_set, row_maker, score_row
+from distill.story_eval import check_rows, heldout_set, row_maker, score_row, story_intervals
 from runtime.model import default_weights_dir
 from storyworld.probe import WEIGHTS_PATH, Probe, probe_features
 
@@ -62,6 +62,11 @@ def test_the_story_suite_runs_every_row_end_to_end_and_draws_its_sheet(tmp_path)
         assert runtime["adherence"]["mean"] <= result["chance"]["mean"] + 0.1
     else:  # a trained student draws the places it is asked for, nearer the truth than noise
         assert runtime["adherence"]["place"] > noise["adherence"]["place"] and runtime["frechet"] < noise["frechet"]
+    for name, row in result["rows"].items():  # intervals over the stories, and each row against the runtime's
+        lo, hi = row["adherence_ci95"]["mean"]
+        assert lo <= row["adherence"]["mean"] <= hi and len(row["story_totals"]) == 2, name
+        assert ("vs_runtime" in row) == (name != "runtime"), name
+    assert result["rows"]["noise"]["vs_runtime"]["place"]["difference"] < 0
     with Image.open(sheet) as image:
         assert image.width > 4 * 128 and image.height > len(rows) * 128 * 2
 
@@ -81,6 +86,31 @@ def test_drift_compares_shot_1_with_shots_6_to_8(probe):
     assert drifting["drift"]["shot_1"]["adherence"] == steady["drift"]["shot_1"]["adherence"]
     assert drifting["drift"]["shots_6_8"]["consistency"] < steady["drift"]["shots_6_8"]["consistency"] - 0.5
     assert [p["shots"] for p in steady["per_shot"]] == [3] * 8
+
+
+def test_intervals_pair_the_rows_story_by_story(probe):
+    """Each row's interval holds its figure; a row the same as the base differs by exactly 0, noise by an interval
+    below 0; the same seed draws the same intervals."""
+    data = heldout_set(6, SHORT_SEED)
+    truth = [s.truth for s in data]
+    noise = [row_maker("noise", 0)(s) for s in data]
+    features = probe_features([f for s in truth for f in s], probe)
+
+    def rows() -> dict:
+        scored = {"runtime": score_row(data, truth, features, probe), "noise": score_row(data, noise, features, probe)}
+        scored["same"] = dict(scored["runtime"])
+        story_intervals(scored, seed=3)
+        return scored
+
+    first = rows()
+    for name, row in first.items():
+        for attribute, (lo, hi) in row["adherence_ci95"].items():
+            assert lo <= row["adherence"][attribute] <= hi, (name, attribute)
+    assert all(v == {"difference": 0.0, "ci95": [0.0, 0.0]} for v in first["same"]["vs_runtime"].values())
+    gap = first["noise"]["vs_runtime"]["mean"]
+    assert gap["ci95"][0] <= gap["difference"] <= gap["ci95"][1] < 0
+    assert first["noise"]["adherence_ci95"]["mean"][1] < first["runtime"]["adherence_ci95"]["mean"][0]
+    assert rows()["noise"]["vs_runtime"]["mean"] == gap
 
 
 def test_the_rows_render_the_same_stories_and_unknown_rows_are_refused():
