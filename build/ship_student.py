@@ -3,7 +3,10 @@
 Run: python build/ship_student.py RUN_DIR [RUN_DIR ...] [--eval EVAL_JSON --row ROW]
 Each RUN_DIR is one stage's output (`shotstream train ode|dmd|dmd-long --out RUN_DIR`), in the order they ran;
 the last one's student.safetensors ships. The manifest entry names every stage's recipe, teacher, steps, wall time
-and device, and, with --eval, the story-eval row measured on those weights.
+and device, and, with --eval, the story-eval row measured on those weights. With --eval, a row measured beside
+the `runtime` row (the model shipped now) ships only when its mean adherence beats the runtime's, paired story by
+story, by an interval that lies above 0 (`vs_runtime`): a difference the held-out stories cannot tell from none
+is refused, unless --even-if-not-better. Nothing is written when it refuses.
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ def main() -> int:
     ap.add_argument("--eval", type=Path, help="a `shotstream eval --suite story --json` output holding the row")
     ap.add_argument("--row", help="the row of --eval measured on these weights (e.g. student:PATH)")
     ap.add_argument("--out", type=Path, default=default_weights_dir("tiny"))
+    ap.add_argument("--even-if-not-better", action="store_true",
+                    help="ship even when --eval cannot tell the row's mean adherence above the runtime row's")
     args = ap.parse_args()
     stages = []
     for run in args.runs:
@@ -36,6 +41,7 @@ def main() -> int:
     weights = args.runs[-1] / stages[-1]["file"]
     if sha256_file(weights) != stages[-1]["sha256"]:
         raise SystemExit(f"{weights} does not match its manifest")
+    row = _eval_row(args.eval, args.row, args.even_if_not_better) if args.eval else None
     target = args.out / "dit.safetensors"
     shutil.copyfile(weights, target)
     manifest_path = args.out / "manifest.json"
@@ -47,16 +53,36 @@ def main() -> int:
                                                "wall_seconds", "trajectory_seconds", "device", "torch", "complete")}
                         for s in stages],
              "wall_seconds": round(sum(s["wall_seconds"] + s.get("trajectory_seconds", 0.0) for s in stages), 1)}
-    if args.eval:
-        result = json.loads(args.eval.read_text())
-        if args.row not in result["rows"]:
-            raise SystemExit(f"{args.eval} has no row {args.row!r}; rows: {', '.join(result['rows'])}")
-        entry["eval"] = {"suite": "story", "stories": result["stories"], "seed": result["seed"],
-                         **result["rows"][args.row]}
+    if row is not None:
+        entry["eval"] = row
     manifest["files"]["dit.safetensors"] = entry
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     print(json.dumps({"shipped": str(target), "sha256": entry["sha256"][:12], "stages": len(stages)}))
     return 0
+
+
+def _eval_row(path: Path, name: str | None, even_if_not_better: bool) -> dict:
+    """The manifest's `eval` entry from row `name` of a story eval, refused when it is not better than the runtime
+    row it was measured beside (module docstring)."""
+    result = json.loads(path.read_text())
+    if name not in result["rows"]:
+        raise SystemExit(f"{path} has no row {name!r} (--row); rows: {', '.join(result['rows'])}")
+    row = result["rows"][name]
+    against = row.get("vs_runtime", {}).get("mean")
+    if against is None:
+        print(f"{name}: no runtime row beside it in {path}, so not compared with the model shipped now",
+              file=sys.stderr)
+    else:
+        lo, hi = against["ci95"]
+        said = (f"{name}: mean adherence {against['difference']:+.3f} against the runtime row, 95% interval "
+                f"[{lo:+.3f}, {hi:+.3f}] over {result['stories']} held-out stories")
+        if lo <= 0 and not even_if_not_better:
+            raise SystemExit(f"{said}: not a gain these stories can tell from none. Evaluate on more stories "
+                             "(--stories 96) or pass --even-if-not-better; nothing was written")
+        print(said, file=sys.stderr)
+    entry = {"suite": "story", "stories": result["stories"], "seed": result["seed"], **row}
+    entry.pop("story_totals", None)  # per-story counts: in the eval's JSON, not in the shipped manifest
+    return entry
 
 
 if __name__ == "__main__":
