@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="story: a row, repeatable: truth, truth-vae, runtime, runtime-no-context, "
                              "runtime-no-indicator, noise, truth-swapped, teacher:PATH or student:PATH (a student's "
                              "DiT weights run as the runtime runs; default: truth, truth-vae, runtime)")
+    parser.add_argument("--against", metavar="ROW", default="runtime",
+                        help="story: the row every other row's adherence is compared with, story by story "
+                             "(`vs_ROW` in each row: the difference and its 95%% interval; default: runtime, "
+                             "when it is a row)")
     parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "torch"],
                         help="story: the runtime row's backend")
     parser.add_argument("--steps", type=int, default=20, help="story: Euler steps of a teacher row")
@@ -116,8 +120,11 @@ def _text(args) -> dict:
 def _story(args) -> dict:
     from distill.story_eval import DEFAULT_ROWS, story_eval
 
-    return story_eval(args.stories, args.seed, args.model or list(DEFAULT_ROWS), backend=args.backend,
-                      steps=args.steps, guidance=args.guidance, sheet=args.sheet)
+    rows = args.model or list(DEFAULT_ROWS)
+    if args.against != "runtime" and args.against not in rows:
+        raise SystemExit(f"--against {args.against!r} is not one of the rows: {', '.join(rows)}")
+    return story_eval(args.stories, args.seed, rows, backend=args.backend, steps=args.steps,
+                      guidance=args.guidance, sheet=args.sheet, against=args.against)
 
 
 def run(args) -> int:
@@ -125,6 +132,8 @@ def run(args) -> int:
         raise SystemExit(f"--sheet draws the vae and story suites' shots; --suite {args.suite} has none")
     if args.model and args.suite != "story":
         raise SystemExit(f"--model picks the story suite's rows; --suite {args.suite} has none")
+    if args.against != "runtime" and args.suite != "story":
+        raise SystemExit(f"--against compares the story suite's rows; --suite {args.suite} has none")
     if args.stories is None:
         args.stories = STORIES.get(args.suite, 0)
     started = time.perf_counter()

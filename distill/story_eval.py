@@ -23,7 +23,8 @@ adherence of the best constant guess on the same stories. Read smoothness beside
 alike from clip to clip and scores as smooth as the truth.
 How far to trust a figure: each row has a 95% bootstrap interval over stories of every adherence figure
 (`adherence_ci95`) and, when the `runtime` row (the shipped model) is there, each other row's difference from it
-paired story by story (`vs_runtime`), as a ship decision needs it; `story_totals` keeps each story's hits so that
+paired story by story (`vs_runtime`; `--against ROW` compares with another row, e.g. a new teacher with
+the committed one), as a ship decision needs it; `story_totals` keeps each story's hits so that
 rows of separate runs on the same stories and seed can be compared the same way. On 24 stories a difference in
 mean adherence of about 0.02 is inside the interval; the same student read 0.39 on 24 stories and 0.42 on 96.
 """
@@ -286,8 +287,9 @@ def rounded(value, digits: int = 4):
 
 
 def story_eval(stories: int, seed: int, rows: list[str], *, backend: str = "onnxruntime", steps: int | None = None,
-               guidance: float | None = None, sheet: str | None = None) -> dict:
-    """The suite's result (see the module docstring); `sheet` also draws a contact sheet of every row."""
+               guidance: float | None = None, sheet: str | None = None, against: str = BASE_ROW) -> dict:
+    """The suite's result (see the module docstring); `sheet` also draws a contact sheet of every row; every
+    other row is compared with row `against`, story by story, when it is one."""
     check_rows(rows)
     probe = Probe.load()
     data = heldout_set(stories, seed)
@@ -305,7 +307,7 @@ def story_eval(stories: int, seed: int, rows: list[str], *, backend: str = "onnx
         result["rows"][row] = {**score_row(data, shots, truth_features, probe), "frames": frames,
                                "gen_seconds": seconds, "fps": frames / max(seconds, 1e-9)}
         made[row] = shots
-    story_intervals(result["rows"], seed)
+    story_intervals(result["rows"], seed, base=against)
     if sheet:
         from distill.story_sheet import write_story_sheet
 

@@ -111,6 +111,14 @@ def test_intervals_pair_the_rows_story_by_story(probe):
     assert gap["ci95"][0] <= gap["difference"] <= gap["ci95"][1] < 0
     assert first["noise"]["adherence_ci95"]["mean"][1] < first["runtime"]["adherence_ci95"]["mean"][0]
     assert rows()["noise"]["vs_runtime"]["mean"] == gap
+    story_intervals(first, seed=3, base="noise")  # `--against noise`: every other row against the noise row
+    assert first["runtime"]["vs_noise"]["mean"]["ci95"][0] > 0 and "vs_noise" not in first["noise"]
+
+
+def test_a_comparison_with_a_row_that_is_not_there_is_refused_before_any_work():
+    cmd = [sys.executable, "-m", "shotstream.cli", "eval", "--suite", "story", "--model", "truth", "--against", "noise"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "--against 'noise' is not one of the rows: truth" in out.stderr, out.stderr
 
 
 def test_the_rows_render_the_same_stories_and_unknown_rows_are_refused():
