@@ -70,7 +70,8 @@ def _eval_row(path: Path, name: str | None, even_if_not_better: bool) -> dict:
     row = result["rows"][name]
     against = row.get("vs_runtime", {}).get("mean")
     if against is None:
-        print(f"{name}: no runtime row beside it in {path}, so not compared with the model shipped now",
+        print(f"{name}: {path} does not compare it with the runtime row (no `vs_runtime`: the runtime row was not "
+              "measured beside it, or --against named another row), so not with the model shipped now",
               file=sys.stderr)
     else:
         lo, hi = against["ci95"]

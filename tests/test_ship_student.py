@@ -83,3 +83,14 @@ def test_a_better_student_ships_with_its_stages_and_eval_row(tmp_path):
     assert [s["stage"] for s in entry["stages"]] == ["ode"] and entry["wall_seconds"] == 15.0
     assert entry["eval"]["stories"] == STORIES and entry["eval"]["vs_runtime"]["mean"]["ci95"][0] > 0
     assert "story_totals" not in entry["eval"]
+
+
+def test_an_eval_without_the_runtime_row_ships_and_says_it_was_not_compared(tmp_path):
+    run = _stage(tmp_path / "ode")
+    rows = {"student:x": _row(np.full(STORIES, 2))}
+    story_intervals(rows, seed=5)
+    alone = tmp_path / "alone.json"
+    alone.write_text(json.dumps({"suite": "story", "stories": STORIES, "seed": 5, "rows": rows}))
+    done, out = _ship(tmp_path, str(run), "--eval", str(alone), "--row", "student:x")
+    assert done.returncode == 0 and "does not compare it with the runtime row" in done.stderr, done.stderr
+    assert json.loads((out / "manifest.json").read_text())["files"]["dit.safetensors"]["eval"]["stories"] == STORIES
