@@ -161,14 +161,29 @@ def decode(vae, latents: torch.Tensor) -> np.ndarray:
         return decode_first_frames(vae, latents.float())
 
 
-def probe_scores(frames: np.ndarray, held: HeldOut, probe) -> dict[str, float]:
-    """Adherence per attribute a still frame shows, and their mean: each frame read as a still clip."""
+def probe_scores(frames: np.ndarray, held: HeldOut, probe) -> tuple[dict[str, float], list[dict]]:
+    """Adherence per attribute a still frame shows, and their mean: each frame read as a still clip; and what
+    each held-out story's frames pooled (`hit_totals`), for the intervals."""
     from storyworld.probe.clips import CLIP_SPAN
-    from storyworld.probe.metrics import adherence_scores, read_shots, shot_hits
+    from storyworld.probe.metrics import adherence_scores, hit_totals, read_shots, shot_hits
 
     readings = read_shots([np.repeat(f[None], CLIP_SPAN + 1, 0) for f in frames], probe)
     hits = [shot_hits(held.stories[s], int(k), r) for s, k, r in zip(held.story, held.shot, readings)]
-    return _attributes(adherence_scores(hits))
+    per_story = [hit_totals([h for h, s in zip(hits, held.story) if s == story], ATTRIBUTES)
+                 for story in sorted(set(held.story.tolist()))]
+    return _attributes(adherence_scores(hits)), per_story
+
+
+def _intervals(rows: dict[str, dict], totals: dict[str, list[dict]], base: str, seed: int) -> None:
+    """Each row's 95% interval over the held-out stories (`probe_ci95`) and every other row's difference from
+    `base`, paired story by story (`vs_<base>`): differences whose interval holds 0 are not ones these frames show."""
+    from storyworld.probe.metrics import adherence_intervals
+
+    for name, got in adherence_intervals(totals, seed, base).items():
+        rows[name]["probe_ci95"] = {a: [round(v, 4) for v in ci] for a, ci in got["ci95"].items()}
+        if "vs" in got:
+            rows[name][f"vs_{base}"] = {a: {"difference": round(d["difference"], 4),
+                                            "ci95": [round(v, 4) for v in d["ci95"]]} for a, d in got["vs"].items()}
 
 
 def _attributes(scores: dict[str, float]) -> dict[str, float]:
@@ -207,9 +222,10 @@ def compare(cmp: Comparison, recipe: TeacherRecipe, frames, out: str | Path, *, 
     report = {"comparison": {**{k: getattr(cmp, k) for k in cmp.__dataclass_fields__}, "steps": cmp.steps},
               "recipe_phase": asdict(cmp.recipe_for(recipe, base.name).phases[0]),
               "device": device, "heldout_frames": len(held.frames), "chance": chance, "rows": {}}
-    rows, pictures = report["rows"], {}
+    rows, pictures, totals = report["rows"], {}, {}
     pictures["truth through the VAE"] = decode(vae, torch.from_numpy(held.data["latents"]))
-    rows["truth through the VAE"] = {"probe": probe_scores(pictures["truth through the VAE"], held, probe)}
+    scores, totals["truth through the VAE"] = probe_scores(pictures["truth through the VAE"], held, probe)
+    rows["truth through the VAE"] = {"probe": scores}
     dits = {f"untrained {base.name}": (init_weights(CausalDiT(base.dit), recipe.seed), base, base.shot.shift, None)}
     for variant in cmp.variants:
         teacher = load_teacher(out / variant / "teacher.safetensors")
@@ -223,10 +239,12 @@ def compare(cmp: Comparison, recipe: TeacherRecipe, frames, out: str | Path, *, 
                    "tokens_per_frame": cfg.tokens_per_frame, **_training(entry, out / cfg.name),
                    "heldout_loss": heldout_losses(dit, pool, held, cmp.sigmas, device)}
             pictures[name] = decode(vae, draw_frames(dit, pool, held, cmp.euler_steps, shift, device))
-            row["probe"] = probe_scores(pictures[name], held, probe)
+            row["probe"], totals[name] = probe_scores(pictures[name], held, probe)
             row["eval_seconds"] = round(time.perf_counter() - started, 1)
             rows[name] = row
             bar.update(1)
+    _intervals(rows, totals, cmp.variants[0], cmp.noise_seed)
+    report["compared_with"] = cmp.variants[0]
     write_sheet(out / "sheet.png", pictures, cmp.sheet_frames)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(markdown(report) + "\n")
@@ -247,8 +265,9 @@ def _training(entry: dict | None, folder: Path) -> dict:
 def markdown(report: dict) -> str:
     """The report as one table: a row per reading, the loss per sigma and the probe's figures."""
     sigmas = [f"{s:g}" for s in report["comparison"]["sigmas"]]
+    base = report.get("compared_with")
     head = (["row", "params", "tokens/frame", "samples", "wall s", "samples/s"] + [f"loss @{s}" for s in sigmas]
-            + list(ATTRIBUTES) + ["mean"])
+            + list(ATTRIBUTES) + ["mean", "mean 95%", f"mean vs {base} (95%)"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def cell(v) -> str:
@@ -258,7 +277,11 @@ def markdown(report: dict) -> str:
         values = ([row.get("params"), row.get("tokens_per_frame"), row.get("samples"), row.get("wall_seconds"),
                    row.get("samples_per_s")] + [loss.get(s) for s in sigmas]
                   + [row["probe"][a] for a in (*ATTRIBUTES, "mean")])
-        lines.append("| " + " | ".join([name] + [cell(v) for v in values]) + " |")
+        ci = row.get("probe_ci95", {}).get("mean")
+        vs = row.get(f"vs_{base}", {}).get("mean")
+        extra = [f"[{ci[0]:g}, {ci[1]:g}]" if ci else "",
+                 f"{vs['difference']:+g} [{vs['ci95'][0]:+g}, {vs['ci95'][1]:+g}]" if vs else ""]
+        lines.append("| " + " | ".join([name] + [cell(v) for v in values] + extra) + " |")
     return "\n".join(lines)
 
 

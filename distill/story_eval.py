@@ -40,7 +40,7 @@ import numpy as np
 from runtime.progress import progress
 from storyworld.captions import story_captions
 from storyworld.probe import Probe, frechet_distance, intra_shot_smoothness, probe_features, read_shots
-from storyworld.probe.metrics import (ADHERENCE_ATTRIBUTES, adherence_scores, constant_guess_adherence,
+from storyworld.probe.metrics import (adherence_intervals, adherence_scores, constant_guess_adherence, hit_totals,
                                       identity_consistency, identity_pairs, shot_hits)
 from storyworld.render import render_shot
 from storyworld.sampling import sample_story
@@ -216,8 +216,7 @@ def score_row(stories: list[EvalStory], shots: list[list[np.ndarray]], truth_fea
         readings = read_shots(frames, probe)
         story_hits = [shot_hits(s.story, k, r) for k, r in enumerate(readings)]
         hits += list(enumerate(story_hits))
-        totals.append({a: [sum(sum(h[a]) for h in story_hits), sum(len(h[a]) for h in story_hits)]
-                       for a in ADHERENCE_ATTRIBUTES})
+        totals.append(hit_totals(story_hits))
         story_pairs = identity_pairs(s.story, readings)
         pairs += [p[1:] for p in story_pairs]
         consistency.append(identity_consistency(story_pairs))
@@ -242,37 +241,16 @@ def score_row(stories: list[EvalStory], shots: list[list[np.ndarray]], truth_fea
     }
 
 
-def _resampled_adherence(totals: list[dict], draws: np.ndarray) -> np.ndarray:
-    """Pooled adherence (as `adherence_scores` pools it) of each resample of the stories: `draws` (B, n) story
-    indices -> (B, attributes + mean)."""
-    t = np.array([[story[a] for a in ADHERENCE_ATTRIBUTES] for story in totals], np.float64)  # (n, A, 2)
-    pooled = t[draws].sum(axis=1)  # (B, A, 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = pooled[..., 0] / pooled[..., 1]
-    return np.concatenate([share, share.mean(axis=1, keepdims=True)], axis=1)
-
-
 def story_intervals(rows: dict[str, dict], seed: int, base: str = BASE_ROW, draws: int = BOOTSTRAP_DRAWS) -> None:
     """Add to each row of a story eval (all on the same stories) a 95% bootstrap interval over stories of every
     adherence figure (`adherence_ci95`) and, when `base` is a row, each other row's difference from it, paired
     story by story (`vs_<base>`: difference and its interval). A difference whose interval holds 0 is one these
     stories cannot tell from none."""
-    n = len(next(iter(rows.values()))["story_totals"])
-    picks = np.random.default_rng([seed, 17]).integers(n, size=(draws, n))
-    names = (*ADHERENCE_ATTRIBUTES, "mean")
-    resampled = {name: _resampled_adherence(row["story_totals"], picks) for name, row in rows.items()}
+    intervals = adherence_intervals({name: row["story_totals"] for name, row in rows.items()}, seed, base, draws)
     for name, row in rows.items():
-        lo, hi = np.nanpercentile(resampled[name], [2.5, 97.5], axis=0)
-        row["adherence_ci95"] = {a: [float(lo[i]), float(hi[i])] for i, a in enumerate(names)}
-    if base not in rows:
-        return
-    for name, row in rows.items():
-        if name == base:
-            continue
-        diff = resampled[name] - resampled[base]
-        lo, hi = np.nanpercentile(diff, [2.5, 97.5], axis=0)
-        row[f"vs_{base}"] = {a: {"difference": row["adherence"][a] - rows[base]["adherence"][a],
-                                 "ci95": [float(lo[i]), float(hi[i])]} for i, a in enumerate(names)}
+        row["adherence_ci95"] = intervals[name]["ci95"]
+        if "vs" in intervals[name]:
+            row[f"vs_{base}"] = intervals[name]["vs"]
 
 
 def rounded(value, digits: int = 4):

@@ -107,9 +107,16 @@ def test_the_comparison_runs_end_to_end_and_refuses_unequal_samples(frames, tmp_
     # The probe ranks the ceiling far above an untrained DiT, which reads no better than a constant guess.
     truth, floor, chance = rows["truth through the VAE"]["probe"], rows["untrained tiny"]["probe"], report["chance"]
     assert truth["mean"] > floor["mean"] + 0.3 and floor["mean"] <= chance["mean"] + 0.1
+    for name, row in rows.items():  # intervals over the held-out stories, every row paired with the first variant's
+        lo, hi = row["probe_ci95"]["mean"]
+        assert lo <= row["probe"]["mean"] <= hi, name
+        assert ("vs_tiny" in row) == (name != "tiny"), name
+    gap = rows["truth through the VAE"]["vs_tiny"]["mean"]
+    assert gap["difference"] == pytest.approx(truth["mean"] - rows["tiny"]["probe"]["mean"], abs=1e-3)
     assert json.loads((tmp_path / "report.json").read_text())["rows"].keys() == rows.keys()
     table = (tmp_path / "report.md").read_text().splitlines()
     assert "loss @0.1" in table[0] and "characters" in table[0] and len(table) == 2 + len(rows) + 1
+    assert "mean vs tiny (95%)" in table[0]
     sheet = Image.open(tmp_path / "sheet.png")
     assert sheet.height >= len(rows) * 128 and sheet.width >= 4 * 128
     with pytest.raises(RuntimeError, match="equal samples"):

@@ -63,6 +63,47 @@ def adherence_scores(hits: Sequence[dict[str, list[float]]]) -> dict[str, float]
     return scores
 
 
+def hit_totals(hits: Sequence[dict[str, list[float]]], attributes: Sequence[str] = ADHERENCE_ATTRIBUTES
+               ) -> dict[str, list[float]]:
+    """What `adherence_scores` pools from some shots (one story's): per attribute, [hits, readings]."""
+    return {a: [float(sum(sum(h[a]) for h in hits)), float(sum(len(h[a]) for h in hits))] for a in attributes}
+
+
+def adherence_intervals(totals: dict[str, Sequence[dict[str, list[float]]]], seed: int, base: str | None = None,
+                        draws: int = 2000) -> dict[str, dict]:
+    """95% bootstrap intervals over stories for rows read on the same stories. `totals[row]` holds one
+    `hit_totals` per story, in the same order for every row; each resample draws stories with replacement and pools
+    them as `adherence_scores` does (every attribute the totals hold, and their mean). Per row: `ci95` {attribute:
+    [lo, hi]}, and when `base` is a row, for every other row `vs` {attribute: {difference, ci95}}, the difference
+    from the base row paired story by story (the same resampled stories for both: what a comparison needs)."""
+    attributes = list(next(iter(next(iter(totals.values())))))
+    n = len(next(iter(totals.values())))
+    picks = np.random.default_rng([seed, 17]).integers(n, size=(draws, n))
+    names = (*attributes, "mean")
+
+    def pooled(stories: Sequence[dict], draw: np.ndarray | None) -> np.ndarray:  # (B or 1, attributes + mean)
+        t = np.array([[story[a] for a in attributes] for story in stories], np.float64)  # (n, A, 2)
+        sums = t[draw].sum(axis=1) if draw is not None else t.sum(axis=0)[None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = sums[..., 0] / sums[..., 1]
+        return np.concatenate([share, share.mean(axis=1, keepdims=True)], axis=1)
+
+    resampled = {row: pooled(stories, picks) for row, stories in totals.items()}
+    out = {}
+    for row in totals:
+        lo, hi = np.nanpercentile(resampled[row], [2.5, 97.5], axis=0)
+        out[row] = {"ci95": {a: [float(lo[i]), float(hi[i])] for i, a in enumerate(names)}}
+    if base in totals:
+        full = {row: pooled(stories, None)[0] for row, stories in totals.items()}
+        for row in totals:
+            if row == base:
+                continue
+            lo, hi = np.nanpercentile(resampled[row] - resampled[base], [2.5, 97.5], axis=0)
+            out[row]["vs"] = {a: {"difference": float(full[row][i] - full[base][i]),
+                                  "ci95": [float(lo[i]), float(hi[i])]} for i, a in enumerate(names)}
+    return out
+
+
 def scene_labels(shot: Shot) -> dict[str, str]:
     """The labels of a shot that one class head of the probe reads."""
     return {"place": shot.place, "framing": shot.framing, "camera": shot.camera.move, "action": shot.action,
