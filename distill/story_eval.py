@@ -51,7 +51,6 @@ NAMED_ROWS = ("truth", "truth-vae", "runtime", "runtime-no-context", "runtime-no
 TEACHER = "teacher:"
 STUDENT = "student:"
 LATE_SHOTS = (5, 6, 7)  # shot indices of "shots 6-8"
-BOOTSTRAP_DRAWS = 2000  # resamples of the stories behind every interval
 BASE_ROW = "runtime"  # the row every other row is compared with, story by story, when it is there
 
 
@@ -241,12 +240,12 @@ def score_row(stories: list[EvalStory], shots: list[list[np.ndarray]], truth_fea
     }
 
 
-def story_intervals(rows: dict[str, dict], seed: int, base: str = BASE_ROW, draws: int = BOOTSTRAP_DRAWS) -> None:
+def story_intervals(rows: dict[str, dict], seed: int, base: str = BASE_ROW) -> None:
     """Add to each row of a story eval (all on the same stories) a 95% bootstrap interval over stories of every
     adherence figure (`adherence_ci95`) and, when `base` is a row, each other row's difference from it, paired
     story by story (`vs_<base>`: difference and its interval). A difference whose interval holds 0 is one these
     stories cannot tell from none."""
-    intervals = adherence_intervals({name: row["story_totals"] for name, row in rows.items()}, seed, base, draws)
+    intervals = adherence_intervals({name: row["story_totals"] for name, row in rows.items()}, seed, base)
     for name, row in rows.items():
         row["adherence_ci95"] = intervals[name]["ci95"]
         if "vs" in intervals[name]:

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ def _row(hits_per_story: np.ndarray) -> dict:
     return {"adherence": {**shares, "mean": float(np.mean(list(shares.values())))}, "story_totals": totals}
 
 
-def _eval(path: Path, student_hits: np.ndarray) -> Path:
+def _eval(path: Path, student_hits: Callable[[np.ndarray], np.ndarray]) -> Path:
     runtime = np.random.default_rng(0).integers(0, 3, STORIES)
     rows = {"runtime": _row(runtime), "student:x": _row(student_hits(runtime))}
     story_intervals(rows, seed=5)
@@ -59,11 +60,11 @@ def _ship(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, Path
 def test_a_student_the_eval_cannot_tell_better_is_refused_and_nothing_is_written(tmp_path):
     run = _stage(tmp_path / "ode")
     same = _eval(tmp_path / "same.json", lambda runtime: runtime)
-    before = (tmp_path / "assets" / "manifest.json")
+    assets_manifest = tmp_path / "assets" / "manifest.json"  # what _ship lays out for the refused calls
     done, out = _ship(tmp_path, str(run), "--eval", str(same), "--row", "student:x")
     assert done.returncode != 0 and "not a gain these stories can tell from none" in done.stderr, done.stderr
     assert "+0.000" in done.stderr and not (out / "dit.safetensors").exists()
-    assert before.read_text() == (default_weights_dir("tiny") / "manifest.json").read_text()
+    assert assets_manifest.read_text() == (default_weights_dir("tiny") / "manifest.json").read_text()
     done, out = _ship(tmp_path, str(run), "--eval", str(same), "--row", "student:nope")
     assert done.returncode != 0 and "no row 'student:nope'" in done.stderr and not (out / "dit.safetensors").exists()
 

@@ -26,6 +26,7 @@ from storyworld.world import KIND_NAMES
 SHOT_CLIPS = 3  # clips read per shot (evaluate() reads shots the same way)
 SMOOTH_STRIDE = 4  # frames between the starts of clips compared for smoothness
 ADHERENCE_ATTRIBUTES = ("characters", "identity", *CLASS_HEADS)
+BOOTSTRAP_DRAWS = 2000  # resamples of the stories behind every interval (`adherence_intervals`)
 
 
 def as_story(description: Story | dict) -> Story:
@@ -70,7 +71,7 @@ def hit_totals(hits: Sequence[dict[str, list[float]]], attributes: Sequence[str]
 
 
 def adherence_intervals(totals: dict[str, Sequence[dict[str, list[float]]]], seed: int, base: str | None = None,
-                        draws: int = 2000) -> dict[str, dict]:
+                        draws: int = BOOTSTRAP_DRAWS) -> dict[str, dict]:
     """95% bootstrap intervals over stories for rows read on the same stories. `totals[row]` holds one
     `hit_totals` per story, in the same order for every row; each resample draws stories with replacement and pools
     them as `adherence_scores` does (every attribute the totals hold, and their mean). Per row: `ci95` {attribute:
