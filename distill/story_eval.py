@@ -21,12 +21,13 @@ the probe Frechet distance to the rendered shots; drift (adherence and consisten
 and per shot index); and generation frames per second (frames made / seconds spent making them). `chance` is the
 adherence of the best constant guess on the same stories. Read smoothness beside adherence: uniform noise looks
 alike from clip to clip and scores as smooth as the truth.
-How far to trust a figure: each row has a 95% bootstrap interval over stories of every adherence figure
-(`adherence_ci95`) and, when the `runtime` row (the shipped model) is there, each other row's difference from it
-paired story by story (`vs_runtime`; `--against ROW` compares with another row, e.g. a new teacher with the
-committed one), as a ship decision needs it; `story_totals` keeps each story's hits so that rows of separate runs on
-the same stories and seed can be compared the same way. On 24 stories a difference in mean adherence of about 0.02
-is inside the interval; the shipped student read 0.39 on 24 stories and 0.42 on 96.
+How far to trust a figure: each row has a 95% bootstrap interval over stories (expanded percentile, so that it
+covers as it says with few stories too) of every adherence figure (`adherence_ci95`) and, when the `runtime` row
+(the shipped model) is there, each other row's difference from it paired story by story (`vs_runtime`; `--against
+ROW` compares with another row, e.g. a new teacher with the committed one), as a ship decision needs it;
+`story_totals` keeps each story's hits so that rows of separate runs on the same stories and seed can be compared
+the same way. On 24 stories a difference in mean adherence of about 0.02 is inside the interval; the shipped student
+read 0.39 on 24 stories and 0.42 on 96.
 """
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ from storyworld import render_shot, render_story, sample_story
 from storyworld.probe import (ATTRIBUTES, MANIFEST_PATH, WEIGHTS_PATH, Probe, evaluate, frechet_distance,
                               inter_shot_consistency, intra_shot_smoothness, probe_frechet_distance,
                               prompt_adherence)
-from storyworld.probe.metrics import constant_guess_adherence
+from storyworld.probe.metrics import (ADHERENCE_ATTRIBUTES, adherence_intervals, constant_guess_adherence,
+                                       expanded_percentiles)
 from storyworld.probe.model import ProbeNet
 from storyworld.probe.weights import sha256
 
@@ -168,3 +169,26 @@ def test_constant_guess_adherence_is_the_share_of_the_most_frequent_label():
     places = [s.place for s in story.shots]
     assert chance["place"] == pytest.approx(max(places.count(p) for p in places) / len(places))
     assert chance["identity"] == 1.0  # one story: each kind always wears its one variant
+
+
+@pytest.mark.parametrize("stories", [6, 24])
+def test_adherence_intervals_cover_the_true_share_about_95_percent_of_the_time(stories):
+    """Simulated evals with a known answer: each story reads 3-6 shots that are right with a story's own chance,
+    drawn from Beta(2, 3), so the pooled share tends to 0.4. A plain percentile bootstrap held 0.4 in 84% of 300
+    such 6-story evals; the intervals must hold it about as often as they say (95%) with few stories or many."""
+    rng = np.random.default_rng(1)
+    trials, held = 300, 0
+    for trial in range(trials):
+        readings = rng.integers(3, 7, stories)
+        hits = rng.binomial(readings, rng.beta(2, 3, stories))
+        totals = {"row": [{a: [float(h), float(k)] for a in ADHERENCE_ATTRIBUTES} for h, k in zip(hits, readings)]}
+        lo, hi = adherence_intervals(totals, seed=trial)["row"]["ci95"]["characters"]
+        held += lo <= 0.4 <= hi
+    assert 0.9 <= held / trials <= 0.99
+
+
+def test_expanded_percentiles_widen_small_samples_and_tend_to_the_plain_ones():
+    lows = [expanded_percentiles(n)[0] for n in (3, 6, 12, 24, 96, 10_000)]
+    assert lows == sorted(lows) and lows[-1] == pytest.approx(2.5, abs=0.01) and lows[0] < 0.01
+    assert all(lo + hi == pytest.approx(100.0) for lo, hi in map(expanded_percentiles, (6, 24)))
+    assert expanded_percentiles(2) == (0.0, 100.0)

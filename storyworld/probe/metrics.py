@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from itertools import combinations
+from statistics import NormalDist
 
 import numpy as np
 
@@ -70,17 +71,35 @@ def hit_totals(hits: Sequence[dict[str, list[float]]], attributes: Sequence[str]
     return {a: [float(sum(sum(h[a]) for h in hits)), float(sum(len(h[a]) for h in hits))] for a in attributes}
 
 
+def expanded_percentiles(stories: int, level: float = 0.95) -> tuple[float, float]:
+    """The percentiles (0-100) that bound a `level` interval over `stories` resampled stories: Hesterberg's expanded
+    percentile interval. A plain percentile bootstrap covers too little with few stories (about 84% for a nominal
+    95% at 6 stories, 88% at 12); reading the percentiles at Phi(-sqrt(n / (n - 1)) * t_{n-1}) instead of at
+    (1 - level) / 2 widens it the way a t interval would, and tends to the plain one as stories grow (2.30 and 97.70
+    at 96 stories). t's quantile comes from its Cornish-Fisher expansion (Abramowitz and Stegun 26.7.5; within 1%
+    from 2 degrees of freedom up). Fewer than 3 stories give the whole resampled range."""
+    if stories < 3:
+        return 0.0, 100.0
+    z, nu = NormalDist().inv_cdf(0.5 + level / 2), stories - 1
+    t = (z + (z**3 + z) / (4 * nu) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * nu**2)
+         + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * nu**3)
+         + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * nu**4))
+    tail = 100 * NormalDist().cdf(-((stories / nu) ** 0.5) * t)
+    return tail, 100 - tail
+
+
 def adherence_intervals(totals: dict[str, Sequence[dict[str, list[float]]]], seed: int, base: str | None = None,
                         draws: int = BOOTSTRAP_DRAWS) -> dict[str, dict]:
-    """95% bootstrap intervals over stories for rows read on the same stories. `totals[row]` holds one
-    `hit_totals` per story, in the same order for every row; each resample draws stories with replacement and pools
-    them as `adherence_scores` does (every attribute the totals hold, and their mean). Per row: `ci95` {attribute:
-    [lo, hi]}, and when `base` is a row, for every other row `vs` {attribute: {difference, ci95}}, the difference
+    """95% bootstrap intervals over stories (expanded percentiles) for rows read on the same stories. `totals[row]`
+    holds one `hit_totals` per story, in the same order for every row; each resample draws stories with replacement
+    and pools them as `adherence_scores` does (every attribute the totals hold, and their mean). Per row: `ci95`
+    {attribute: [lo, hi]}, and when `base` is a row, for every other row `vs` {attribute: {difference, ci95}}, the difference
     from the base row paired story by story (the same resampled stories for both: what a comparison needs)."""
     attributes = list(next(iter(next(iter(totals.values())))))
     n = len(next(iter(totals.values())))
     picks = np.random.default_rng([seed, 17]).integers(n, size=(draws, n))
     names = (*attributes, "mean")
+    bounds = expanded_percentiles(n)
 
     def pooled(stories: Sequence[dict], draw: np.ndarray | None) -> np.ndarray:  # (B or 1, attributes + mean)
         t = np.array([[story[a] for a in attributes] for story in stories], np.float64)  # (n, A, 2)
@@ -92,14 +111,14 @@ def adherence_intervals(totals: dict[str, Sequence[dict[str, list[float]]]], see
     resampled = {row: pooled(stories, picks) for row, stories in totals.items()}
     out = {}
     for row in totals:
-        lo, hi = np.nanpercentile(resampled[row], [2.5, 97.5], axis=0)
+        lo, hi = np.nanpercentile(resampled[row], bounds, axis=0)
         out[row] = {"ci95": {a: [float(lo[i]), float(hi[i])] for i, a in enumerate(names)}}
     if base in totals:
         full = {row: pooled(stories, None)[0] for row, stories in totals.items()}
         for row in totals:
             if row == base:
                 continue
-            lo, hi = np.nanpercentile(resampled[row] - resampled[base], [2.5, 97.5], axis=0)
+            lo, hi = np.nanpercentile(resampled[row] - resampled[base], bounds, axis=0)
             out[row]["vs"] = {a: {"difference": float(full[row][i] - full[base][i]),
                                   "ci95": [float(lo[i]), float(hi[i])]} for i, a in enumerate(names)}
     return out
