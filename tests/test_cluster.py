@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 
 import grpc
 import pytest
@@ -75,13 +76,19 @@ def open_session(stub, seed: int, pacing=ASAP) -> str:
                             timeout=120).session_id
 
 
-def play_shot(stub, sid: str, prompt: str, chunks: int) -> tuple[list[pb.Frame], pb.ShotEvent]:
-    """Watches, submits one shot, returns its frames and its terminal event; the stream is then cancelled."""
+def play_shot(stub, server, sid: str, prompt: str, chunks: int) -> tuple[list[pb.Frame], pb.ShotEvent]:
+    """Watches through `server`'s front door, submits one shot, returns its frames and its terminal event; the
+    stream is then cancelled, and this returns once the front door has seen it end (on busy cores that can take a
+    while, and a stream attached before then is refused)."""
     stream = stub.WatchFrames(pb.WatchFramesRequest(session_id=sid), timeout=120)
     shot_id = stub.SubmitShot(pb.SubmitShotRequest(session_id=sid, shots=[pb.ShotSpec(prompt=prompt, chunks=chunks)]),
                               timeout=30).shot_ids[0]
     frames, end = collect(stream, shot_id)
     stream.cancel()
+    session, deadline = server.registry.get(sid), time.monotonic() + 60
+    while session.attached:
+        assert time.monotonic() < deadline, "the front door never saw the cancelled stream end"
+        time.sleep(0.01)
     return frames, end
 
 
@@ -158,7 +165,7 @@ def test_a_session_opens_on_a_warm_spare_and_its_actor_serves_no_other_session(s
         assert handle._actor_id.hex() not in directory_call(server, "spares")[0]
         with pytest.raises(SessionNotFoundError, match="no open session 'another'"):
             unwrap(ray.get(handle.state.remote("another"), timeout=30))
-        frames, end = play_shot(stub, sid, "the knight walks", 1)
+        frames, end = play_shot(stub, server, sid, "the knight walks", 1)
         assert end.phase == pb.SHOT_PHASE_COMPLETED and len(frames) == end.frames_generated > 0
     finally:
         stub.CloseSession(pb.CloseSessionRequest(session_id=sid), timeout=30)
@@ -168,10 +175,10 @@ def test_a_client_moves_to_another_front_door_mid_story(stub, server, ort_engine
     shots = [("the knight walks", 2), ("the dragon flies", 3)]
     want = expected_hashes(ort_engine, 7, shots)
     sid = open_session(stub, 7)
-    frames, end = play_shot(stub, sid, *shots[0])
+    frames, end = play_shot(stub, server, sid, *shots[0])
     with running_front_door(ort_engine, CONFIG) as other, grpc.insecure_channel(other.target) as channel:
         moved = rpc.StorytellerStub(channel)
-        later, later_end = play_shot(moved, sid, *shots[1])
+        later, later_end = play_shot(moved, other, sid, *shots[1])
         moved.CloseSession(pb.CloseSessionRequest(session_id=sid), timeout=30)
     assert [digest(frames), digest(later)] == [end.frames_sha256, later_end.frames_sha256] == want
     assert [f.story_frame for f in frames + later] == list(range(len(frames) + len(later)))
@@ -183,7 +190,7 @@ def test_a_restarted_front_door_serves_the_session_again(ort_engine, server):
     with running_front_door(ort_engine, CONFIG) as first, grpc.insecure_channel(first.target) as channel:
         stub = rpc.StorytellerStub(channel)
         sid = open_session(stub, 8)
-        _, end = play_shot(stub, sid, *shots[0])
+        _, end = play_shot(stub, first, sid, *shots[0])
         hold = threading.Event()
         stream = stub.Play(contract.play(pb.PlayRequest(attach=pb.AttachSession(session_id=sid)), hold=hold),
                            timeout=60)
@@ -195,7 +202,7 @@ def test_a_restarted_front_door_serves_the_session_again(ort_engine, server):
         assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
     with running_front_door(ort_engine, CONFIG) as again, grpc.insecure_channel(again.target) as channel:
         stub = rpc.StorytellerStub(channel)
-        _, later_end = play_shot(stub, sid, *shots[1])
+        _, later_end = play_shot(stub, again, sid, *shots[1])
         stub.CloseSession(pb.CloseSessionRequest(session_id=sid), timeout=30)
     assert [end.frames_sha256, later_end.frames_sha256] == want
 
