@@ -85,8 +85,8 @@ def play_shot(stub, server, sid: str, prompt: str, chunks: int) -> tuple[list[pb
                               timeout=30).shot_ids[0]
     frames, end = collect(stream, shot_id)
     stream.cancel()
-    session, deadline = server.registry.get(sid), time.monotonic() + 60
-    while session.attached:
+    outbox, deadline = server.registry.get(sid).outbox, time.monotonic() + 60
+    while outbox.streaming:
         assert time.monotonic() < deadline, "the front door never saw the cancelled stream end"
         time.sleep(0.01)
     return frames, end

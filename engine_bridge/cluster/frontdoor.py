@@ -175,12 +175,6 @@ class RemoteSession:
     def busy(self) -> bool:
         return self.state()[0]
 
-    @property
-    def attached(self) -> bool:
-        """True while a frame stream through this front door is attached. When a client cancels its stream, the
-        server sees it a moment later; until then another attach is refused, as for a Session."""
-        return self.outbox.streaming
-
     def attach(self) -> int:
         return self.outbox.start(self._call("attach"))
 
@@ -261,10 +255,8 @@ class RemoteOutbox:
             return remote
 
     @property
-    def streaming(self) -> bool:
-        """A stream is attached (started and not stopped)."""
-        with self._lock:
-            return self._remote is not None
+    def streaming(self) -> bool:  # a stream is attached (a cancelled one until the server sees it end)
+        return self._remote is not None
 
     def end(self, error: BaseException) -> None:
         """Ends the attached stream with `error`."""
