@@ -95,6 +95,7 @@ def test_the_comparison_runs_end_to_end_and_refuses_unequal_samples(frames, tmp_
                      sheet_frames=4)
     report = compare(cmp, RECIPE, frames, tmp_path)
     rows = report["rows"]
+    assert (report["train_frames"], report["train_stories"]) == (len(frames["latents"]), 2)
     assert list(rows) == ["truth through the VAE", "untrained tiny", "tiny", "tiny-p1"]
     for name in ("tiny", "tiny-p1"):
         row = rows[name]
