@@ -221,8 +221,9 @@ def compare(cmp: Comparison, recipe: TeacherRecipe, frames, out: str | Path, *, 
     chance = _attributes(constant_guess_adherence(held.stories))
     report = {"comparison": {**{k: getattr(cmp, k) for k in cmp.__dataclass_fields__}, "steps": cmp.steps},
               "recipe_phase": asdict(cmp.recipe_for(recipe, base.name).phases[0]),
-              "device": device, "train_frames": len(frames["latents"]), "train_stories": len(np.unique(frames["story"])),
-              "heldout_frames": len(held.frames), "chance": chance, "rows": {}}
+              "device": device, "train_frames": len(frames["latents"]),
+              "train_stories": len(np.unique(frames["story"])), "heldout_frames": len(held.frames), "chance": chance,
+              "rows": {}}
     rows, pictures, totals = report["rows"], {}, {}
     pictures["truth through the VAE"] = decode(vae, torch.from_numpy(held.data["latents"]))
     scores, totals["truth through the VAE"] = probe_scores(pictures["truth through the VAE"], held, probe)

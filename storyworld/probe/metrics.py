@@ -93,8 +93,9 @@ def adherence_intervals(totals: dict[str, Sequence[dict[str, list[float]]]], see
     """95% bootstrap intervals over stories (expanded percentiles) for rows read on the same stories. `totals[row]`
     holds one `hit_totals` per story, in the same order for every row; each resample draws stories with replacement
     and pools them as `adherence_scores` does (every attribute the totals hold, and their mean). Per row: `ci95`
-    {attribute: [lo, hi]}, and when `base` is a row, for every other row `vs` {attribute: {difference, ci95}}, the difference
-    from the base row paired story by story (the same resampled stories for both: what a comparison needs)."""
+    {attribute: [lo, hi]}, and when `base` is a row, for every other row `vs` {attribute: {difference, ci95}}, the
+    difference from the base row paired story by story (the same resampled stories for both: what a comparison
+    needs)."""
     attributes = list(next(iter(next(iter(totals.values())))))
     n = len(next(iter(totals.values())))
     picks = np.random.default_rng([seed, 17]).integers(n, size=(draws, n))
