@@ -7,13 +7,13 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import time
 
 import grpc
 import pytest
 from conftest import CAPTION
 
 import test_bridge_contract as contract
+from test_bridge_streams import wait_until
 from engine_bridge.registry import Limits
 from engine_bridge.wire import TERMINAL_PHASES, pb, rpc
 
@@ -85,10 +85,8 @@ def play_shot(stub, server, sid: str, prompt: str, chunks: int) -> tuple[list[pb
                               timeout=30).shot_ids[0]
     frames, end = collect(stream, shot_id)
     stream.cancel()
-    outbox, deadline = server.registry.get(sid).outbox, time.monotonic() + 60
-    while outbox.streaming:
-        assert time.monotonic() < deadline, "the front door never saw the cancelled stream end"
-        time.sleep(0.01)
+    outbox = server.registry.get(sid).outbox
+    wait_until(lambda: not outbox.streaming, 60, "the front door never saw the cancelled stream end")
     return frames, end
 
 
