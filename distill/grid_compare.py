@@ -8,8 +8,8 @@ read on the same held-out frames (one frame of every shot of held-out stories: c
 shows), encoded by the shipped VAE:
 - the flow-matching loss per noise level: MSE of the predicted velocity against eps - x0 at fixed sigmas,
   unweighted, no caption dropout, the same noise draws for every variant (low noise is where detail is made);
-- frames drawn back from their prompts (Euler, `euler_steps`, no guidance, the preset's shift, the same
-  starting noise for every variant), decoded by the shipped VAE and read by the probe as a still clip:
+- frames drawn back from their prompts (Euler, `euler_steps`, `guidance` (1: none, the default), the preset's
+  shift, the same starting noise for every variant), decoded by the shipped VAE and read by the probe as a still clip:
   characters, identity, place, framing and time (camera and action mean nothing on a still frame).
 Beside them: the ceiling (the truth through the VAE), a floor (the first variant as initialised, untrained)
 and chance (the best constant guess on the same shots). Writes `report.json`, `report.md` and `sheet.png`
@@ -29,7 +29,7 @@ import torch
 
 from distill.nextshot import NextShot
 from distill.resident import ResidentFrames
-from distill.sampling import euler_sigmas
+from distill.sampling import euler_sigmas, guide
 from distill.teacher import CaptionBank, TeacherRecipe
 from runtime.config import ModelConfig, get_preset
 from runtime.dit import CausalDiT, timestep_frequencies
@@ -54,6 +54,7 @@ class Comparison:
     heldout_seed: int = HELDOUT_SEED
     sigmas: tuple[float, ...] = SIGMAS
     euler_steps: int = 20
+    guidance: float = 1.0  # classifier-free guidance drawing the frames (1: the conditional prediction alone)
     ema: float = 0.0  # EMA decay of the weights read (0: the raw weights; a short run's EMA lags its training)
     noise_seed: int = 0  # the held-out noise draws, shared by every variant
     sheet_frames: int = 8
@@ -61,6 +62,8 @@ class Comparison:
     def __post_init__(self) -> None:
         if not self.variants or len(set(self.variants)) != len(self.variants):
             raise ValueError(f"name each variant once, got {self.variants}")
+        if self.guidance < 0:
+            raise ValueError(f"guidance is a scale of at least 0 (1: none), got {self.guidance}")
         if self.batch < 1 or self.samples < self.batch or self.samples % self.batch:
             raise ValueError(f"equal samples need whole steps: samples {self.samples} is not a positive multiple "
                              f"of the batch {self.batch}")
@@ -138,17 +141,21 @@ def heldout_losses(dit: CausalDiT, pool: ResidentFrames, held: HeldOut, sigmas, 
 
 
 @torch.no_grad()
-def draw_frames(dit: CausalDiT, pool: ResidentFrames, held: HeldOut, steps: int, shift: float, device) -> torch.Tensor:
-    """(N, C, h, w) latents drawn from each held-out frame's prompt: Euler from the shared noise, no guidance."""
-    sigmas, out = euler_sigmas(steps, shift), []
+def draw_frames(dit: CausalDiT, pool: ResidentFrames, held: HeldOut, steps: int, shift: float, device,
+                guidance: float = 1.0) -> torch.Tensor:
+    """(N, C, h, w) latents drawn from each held-out frame's prompt: Euler from the shared noise, with
+    classifier-free guidance against the empty caption unless `guidance` is 1."""
+    sigmas, out, guided = euler_sigmas(steps, shift), [], guidance != 1.0
     for a in range(0, len(pool), EVAL_BATCH):
         idx = torch.arange(a, min(len(pool), a + EVAL_BATCH), device=pool.device)
         _, _, text, cos, sin = pool.batch(idx)
+        text = text.with_unconditional() if guided else text
         x = held.sample_noise[a:a + len(idx)].to(device)
         for i in range(steps):
-            v = dit.forward_full(x, _t_freq(float(sigmas[i]), len(idx), pool.ns.cfg, device), text.table, cos, sin,
-                                 None, text.index)
-            x = x + float(sigmas[i + 1] - sigmas[i]) * v.float()
+            seq = torch.cat([x, x]) if guided else x
+            v = dit.forward_full(seq, _t_freq(float(sigmas[i]), len(seq), pool.ns.cfg, device), text.table, cos, sin,
+                                 None, text.index).float()
+            x = x + float(sigmas[i + 1] - sigmas[i]) * (guide(v, guidance) if guided else v)
         out.append(x[:, 0].cpu())
     return torch.cat(out)
 
@@ -240,7 +247,8 @@ def compare(cmp: Comparison, recipe: TeacherRecipe, frames, out: str | Path, *, 
             row = {"preset": cfg.name, "params": sum(p.numel() for p in dit.parameters()),
                    "tokens_per_frame": cfg.tokens_per_frame, **_training(entry, out / cfg.name),
                    "heldout_loss": heldout_losses(dit, pool, held, cmp.sigmas, device)}
-            pictures[name] = decode(vae, draw_frames(dit, pool, held, cmp.euler_steps, shift, device))
+            pictures[name] = decode(vae, draw_frames(dit, pool, held, cmp.euler_steps, shift, device,
+                                                        cmp.guidance))
             row["probe"], totals[name] = probe_scores(pictures[name], held, probe)
             row["eval_seconds"] = round(time.perf_counter() - started, 1)
             rows[name] = row

@@ -73,7 +73,13 @@ def guided_velocities(dit: CausalDiT, nextshot: NextShot, x: Tensor, context: Te
         cos, sin = (torch.cat([a, a]) if a.dim() == 3 else a for a in (cos, sin))  # per-sample RoPE tables
     t_freq = nextshot.t_freq(t).to(x.device)  # (B or 2B, C + F, freq_dim)
     v = dit.forward_full(seq, t_freq, text.table, cos, sin, None, text.index)[:, n_ctx:]
-    return v if guidance == 1.0 else v[b:] + guidance * (v[:b] - v[b:])
+    return v if guidance == 1.0 else guide(v, guidance)
+
+
+def guide(v: Tensor, guidance: float) -> Tensor:
+    """v_u + guidance (v_c - v_u) from 2B predictions: the B conditional ones, then the B unconditional ones."""
+    b = v.shape[0] // 2
+    return v[b:] + guidance * (v[:b] - v[b:])
 
 
 def guided_velocity(dit: CausalDiT, nextshot: NextShot, x: Tensor, inputs: NextShotInputs, t: float,

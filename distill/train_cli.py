@@ -63,6 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     grid.add_argument("--batch", type=int, help="batch (default: the recipe's frames phase's)")
     grid.add_argument("--heldout-stories", type=int, default=24, help="held-out stories, one frame per shot (default 24)")
     grid.add_argument("--euler-steps", type=int, default=20, help="Euler steps drawing each frame (default 20)")
+    grid.add_argument("--guidance", type=float, default=1.0,
+                      help="classifier-free guidance drawing the held-out frames (default 1: none)")
     grid.add_argument("--ema", type=float, default=0.0,
                       help="EMA decay of the weights read (default 0: the raw weights; a short run's EMA lags)")
 
@@ -159,7 +161,8 @@ def _comparison(args, recipe):
         raise SystemExit(f"{args.recipe} has no phase on frames data: the comparison trains the image phase")
     try:
         return Comparison(tuple(v for v in args.variants.split(",") if v), args.samples, args.batch or frames[0].batch,
-                          heldout_stories=args.heldout_stories, euler_steps=args.euler_steps, ema=args.ema)
+                          heldout_stories=args.heldout_stories, euler_steps=args.euler_steps, ema=args.ema,
+                          guidance=args.guidance)
     except ValueError as e:
         raise SystemExit(f"compare: {e}") from None
 

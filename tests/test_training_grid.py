@@ -76,6 +76,8 @@ def test_equal_samples_are_whole_steps_of_one_batch():
         Comparison(("tiny", "tiny"), samples=8, batch=4)
     with pytest.raises(ValueError, match="unknown preset"):
         Comparison(("tiny", "tiny-p3"), samples=8, batch=4)
+    with pytest.raises(ValueError, match="guidance"):
+        Comparison(("tiny", "tiny-p1"), samples=8, batch=4, guidance=-1.0)
     cmp = Comparison(("tiny", "tiny-p1", "tiny-wide"), samples=12, batch=4)
     recipes = [cmp.recipe_for(RECIPE, v) for v in cmp.variants]
     assert [r.preset for r in recipes] == list(cmp.variants)
@@ -135,3 +137,29 @@ def test_the_train_command_trains_in_another_preset_only_where_one_applies(tmp_p
         assert main(["train", what, "--recipe", recipe, "--preset", preset, "--data", str(tmp_path)]) == 2
         assert says in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # refused before any data work
+
+
+def test_guided_frames_extrapolate_from_the_empty_caption(frames):
+    """Guidance 1 draws with the prompts alone; guidance 0 draws exactly what the empty caption alone draws; any
+    other scale draws neither (the same noise every time)."""
+    from types import SimpleNamespace
+
+    from distill.grid_compare import draw_frames
+    from distill.nextshot import NextShot
+    from distill.resident import ResidentFrames
+    from distill.teacher import CaptionBank
+    from runtime.dit import CausalDiT, init_weights
+    from runtime.model import load_bundle
+
+    cfg, bundle = get_preset("tiny-p1"), load_bundle("tiny")
+    dit = init_weights(CausalDiT(cfg.dit), 3).eval()
+    data = {"latents": frames["latents"][:3], "prompt": frames["prompt"][:3]}
+    bank = CaptionBank(data["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer, device="cpu")
+    pool = ResidentFrames(data, bank, NextShot(cfg), "cpu")
+    held = SimpleNamespace(sample_noise=torch.randn(3, 1, *cfg.latent_shape, generator=torch.Generator().manual_seed(1)))
+    draw = {g: draw_frames(dit, pool, held, 3, cfg.shot.shift, "cpu", guidance=g) for g in (1.0, 0.0, 3.0)}
+    pool.table = torch.zeros_like(pool.table)  # every prompt now reads the empty caption
+    empty = draw_frames(dit, pool, held, 3, cfg.shot.shift, "cpu")
+    torch.testing.assert_close(draw[0.0], empty, atol=1e-5, rtol=1e-5)
+    assert (draw[1.0] - empty).abs().max() > 1e-3 and (draw[3.0] - draw[1.0]).abs().max() > 1e-3
+    assert (draw[3.0] - empty).abs().max() > (draw[1.0] - empty).abs().max()  # extrapolated past the prompt
