@@ -1,14 +1,16 @@
 """`shotstream train compare`: the DiT's grid and size chosen by measurement, on the image phase.
 
 Owns the comparison of tiny-family geometries (runtime presets such as `tiny`, `tiny-p1`, `tiny-wide`; they
-differ only in their DiT). Each variant is trained by the teacher's own loop (`distill.teacher.train`) on the
-recipe's `frames` phase alone, at equal samples: the same steps x batch, seed, learning-rate schedule and frames
-shards for every variant (a run folder holding another count is refused, not mixed in). Then every variant is
+differ only in their DiT), and of the image phase's settings on one geometry: a variant is a preset, optionally
+with the recipe's flow-matching shift or peak learning rate changed (`tiny-p1+lr=3e-3`, `tiny-p1+shift=1`).
+Each variant is trained by the teacher's own loop (`distill.teacher.train`) on the recipe's `frames` phase alone,
+at equal samples: the same steps x batch, seed, learning-rate schedule (unless the variant changes its peak) and
+frames shards for every variant (a run folder holding another count is refused, not mixed in). Then every variant is
 read on the same held-out frames (one frame of every shot of held-out stories: compositions training never
 shows), encoded by the shipped VAE:
 - the flow-matching loss per noise level: MSE of the predicted velocity against eps - x0 at fixed sigmas,
   unweighted, no caption dropout, the same noise draws for every variant (low noise is where detail is made);
-- frames drawn back from their prompts (Euler, `euler_steps`, `guidance` (1: none, the default), the preset's
+- frames drawn back from their prompts (Euler, `euler_steps`, `guidance` (1: none, the default), the variant's
   shift, the same starting noise for every variant), decoded by the shipped VAE and read by the probe as a still clip:
   characters, identity, place, framing and time (camera and action mean nothing on a still frame).
 Beside them: the ceiling (the truth through the VAE), a floor (the first variant as initialised, untrained)
@@ -40,12 +42,14 @@ log = logging.getLogger(__name__)
 SIGMAS = (0.1, 0.25, 0.5, 0.75, 0.9)
 ATTRIBUTES = ("characters", "identity", "place", "framing", "time")  # what a still frame can show
 HELDOUT_SEED = 20_261_121  # the story eval's default data seed
+SETTINGS = {"shift": "the flow-matching shift, in training and drawing", "lr": "the image phase's peak learning rate"}
 EVAL_BATCH = 64
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """What is compared and how; every variant gets the same of everything but its geometry."""
+    """What is compared and how; every variant gets the same of everything but its geometry and the settings
+    its name changes."""
 
     variants: tuple[str, ...]
     samples: int  # per variant: steps x batch
@@ -67,7 +71,7 @@ class Comparison:
         if self.batch < 1 or self.samples < self.batch or self.samples % self.batch:
             raise ValueError(f"equal samples need whole steps: samples {self.samples} is not a positive multiple "
                              f"of the batch {self.batch}")
-        cfgs = [get_preset(v) for v in self.variants]
+        cfgs = [get_preset(split_variant(v)[0]) for v in self.variants]
         for cfg in cfgs:
             if cfg.vae.kind != "tiny" or cfg.text.kind != "tiny":
                 raise ValueError(f"{cfg.name} is not a tiny-family preset: the comparison reads the shipped VAE")
@@ -79,14 +83,35 @@ class Comparison:
         return self.samples // self.batch
 
     def recipe_for(self, base: TeacherRecipe, variant: str) -> TeacherRecipe:
-        """`base` reduced to its frames phase, sized to this comparison, for one variant."""
+        """`base` reduced to its frames phase, sized to this comparison, for one variant (its preset, and its
+        settings where it changes them)."""
         frames = [p for p in base.phases if p.data == "frames"]
         if not frames:
             raise ValueError("the recipe has no phase on 'frames' data: the comparison trains the image phase")
+        preset, changed = split_variant(variant)
         phase = replace(frames[0], steps=self.steps, batch=self.batch, minutes=None,
-                        warmup=min(frames[0].warmup, max(1, self.steps // 10)))
-        return replace(base, preset=variant, ema=self.ema, phases=(phase,), snapshot_every=0, stream=None,
-                       measure_peak=False)
+                        warmup=min(frames[0].warmup, max(1, self.steps // 10)), lr=changed.get("lr", frames[0].lr))
+        return replace(base, preset=preset, shift=changed.get("shift", base.shift), ema=self.ema, phases=(phase,),
+                       snapshot_every=0, stream=None, measure_peak=False)
+
+
+def split_variant(variant: str) -> tuple[str, dict[str, float]]:
+    """(preset, {setting: value}) of a variant written `preset[+setting=value]...`, settings from `SETTINGS`."""
+    preset, *settings = variant.split("+")
+    changed: dict[str, float] = {}
+    for item in settings:
+        key, sep, text = item.partition("=")
+        if key not in SETTINGS or not sep or key in changed:
+            raise ValueError(f"variant {variant!r}: write preset+setting=value, each setting once, settings "
+                             f"{', '.join(f'{k} ({v})' for k, v in SETTINGS.items())}")
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value < float("inf"):
+            raise ValueError(f"variant {variant!r}: {key} must be a positive number, got {text!r}")
+        changed[key] = value
+    return preset, changed
 
 
 # -- held-out frames --------------------------------------------------------------------------------------
@@ -222,7 +247,7 @@ def compare(cmp: Comparison, recipe: TeacherRecipe, frames, out: str | Path, *, 
         runs[variant] = entry
     vae, probe = load_vae(None), Probe.load()
     held = heldout_frames(cmp, vae)
-    base = get_preset(cmp.variants[0])
+    base = get_preset(split_variant(cmp.variants[0])[0])
     bundle = load_bundle(base.shares or base.name)
     bank = CaptionBank(held.data["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer, device=device)
     chance = _attributes(constant_guess_adherence(held.stories))
@@ -245,7 +270,7 @@ def compare(cmp: Comparison, recipe: TeacherRecipe, frames, out: str | Path, *, 
             dit = dit.float().eval().to(device)
             pool = ResidentFrames(held.data, bank, NextShot(cfg), device)
             row = {"preset": cfg.name, "params": sum(p.numel() for p in dit.parameters()),
-                   "tokens_per_frame": cfg.tokens_per_frame, **_training(entry, out / cfg.name),
+                   "tokens_per_frame": cfg.tokens_per_frame, **_training(entry, out / name),
                    "heldout_loss": heldout_losses(dit, pool, held, cmp.sigmas, device)}
             pictures[name] = decode(vae, draw_frames(dit, pool, held, cmp.euler_steps, shift, device,
                                                         cmp.guidance))
@@ -267,7 +292,8 @@ def _training(entry: dict | None, folder: Path) -> dict:
         return {"samples": 0}
     rate = next(iter(entry["throughput"].values()), {})
     losses = [json.loads(line) for line in (folder / "loss.jsonl").read_text().splitlines() if line.strip()]
-    return {"samples": entry["samples"], "steps": entry["steps"], "wall_seconds": entry["wall_seconds"],
+    return {"shift": entry["shift"], "lr": entry["phases"][0]["lr"],
+            "samples": entry["samples"], "steps": entry["steps"], "wall_seconds": entry["wall_seconds"],
             "samples_per_s": rate.get("samples_per_s"), "final_train_loss": losses[-1]["loss"] if losses else None,
             "train_device": entry["device"]}
 

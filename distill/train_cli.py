@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="student stages: the teacher's weights (default distill/weights/teacher-tiny.safetensors)")
     grid = parser.add_argument_group("compare: DiT geometries at equal samples (--out default artifacts/grid)")
     grid.add_argument("--variants", default="tiny,tiny-p1,tiny-wide",
-                      help="comma-separated tiny-family presets (default tiny,tiny-p1,tiny-wide)")
+                      help="comma-separated tiny-family presets (default tiny,tiny-p1,tiny-wide), each optionally "
+                           "with the image phase's shift or peak learning rate changed: tiny-p1+lr=3e-3+shift=1")
     grid.add_argument("--samples", type=int, help="training samples per variant, a multiple of --batch (required)")
     grid.add_argument("--batch", type=int, help="batch (default: the recipe's frames phase's)")
     grid.add_argument("--heldout-stories", type=int, default=24, help="held-out stories, one frame per shot (default 24)")
