@@ -10,9 +10,10 @@ read on the same held-out frames (one frame of every shot of held-out stories: c
 shows), encoded by the shipped VAE:
 - the flow-matching loss per noise level: MSE of the predicted velocity against eps - x0 at fixed sigmas,
   unweighted, no caption dropout, the same noise draws for every variant (low noise is where detail is made);
-- frames drawn back from their prompts (Euler, `euler_steps`, `guidance` (1: none, the default), the variant's
-  shift, the same starting noise for every variant), decoded by the shipped VAE and read by the probe as a still clip:
-  characters, identity, place, framing and time (camera and action mean nothing on a still frame).
+- frames drawn back from their prompts (Euler, `euler_steps`, at each scale of `guidance` (1: none, the default;
+  a row per further scale), the variant's shift, the same starting noise for every variant), decoded by the
+  shipped VAE and read by the probe as a still clip: characters, identity, place, framing and time (camera and
+  action mean nothing on a still frame).
 Beside them: the ceiling (the truth through the VAE), a floor (the first variant as initialised, untrained)
 and chance (the best constant guess on the same shots). Writes `report.json`, `report.md` and `sheet.png`
 under the output folder, and one run folder per variant (the teacher's checkpoint, weights, manifest and
@@ -58,7 +59,7 @@ class Comparison:
     heldout_seed: int = HELDOUT_SEED
     sigmas: tuple[float, ...] = SIGMAS
     euler_steps: int = 20
-    guidance: float = 1.0  # classifier-free guidance drawing the frames (1: the conditional prediction alone)
+    guidance: tuple[float, ...] = (1.0,)  # classifier-free guidance scales drawing the frames (1: none); a row each
     ema: float = 0.0  # EMA decay of the weights read (0: the raw weights; a short run's EMA lags its training)
     noise_seed: int = 0  # the held-out noise draws, shared by every variant
     sheet_frames: int = 8
@@ -66,8 +67,8 @@ class Comparison:
     def __post_init__(self) -> None:
         if not self.variants or len(set(self.variants)) != len(self.variants):
             raise ValueError(f"name each variant once, got {self.variants}")
-        if self.guidance < 0:
-            raise ValueError(f"guidance is a scale of at least 0 (1: none), got {self.guidance}")
+        if not self.guidance or min(self.guidance) < 0 or len(set(self.guidance)) != len(self.guidance):
+            raise ValueError(f"guidance: one or more distinct scales of at least 0 (1: none), got {self.guidance}")
         if self.batch < 1 or self.samples < self.batch or self.samples % self.batch:
             raise ValueError(f"equal samples need whole steps: samples {self.samples} is not a positive multiple "
                              f"of the batch {self.batch}")
@@ -272,11 +273,13 @@ def compare(cmp: Comparison, recipe: TeacherRecipe, frames, out: str | Path, *, 
             row = {"preset": cfg.name, "params": sum(p.numel() for p in dit.parameters()),
                    "tokens_per_frame": cfg.tokens_per_frame, **_training(entry, out / name),
                    "heldout_loss": heldout_losses(dit, pool, held, cmp.sigmas, device)}
-            pictures[name] = decode(vae, draw_frames(dit, pool, held, cmp.euler_steps, shift, device,
-                                                        cmp.guidance))
-            row["probe"], totals[name] = probe_scores(pictures[name], held, probe)
-            row["eval_seconds"] = round(time.perf_counter() - started, 1)
-            rows[name] = row
+            for g in cmp.guidance if entry else cmp.guidance[:1]:  # the untrained floor at the first scale only
+                label = name if g == cmp.guidance[0] else f"{name}, guidance {g:g}"
+                pictures[label] = decode(vae, draw_frames(dit, pool, held, cmp.euler_steps, shift, device, g))
+                probe_row, totals[label] = probe_scores(pictures[label], held, probe)
+                rows[label] = {**row, "guidance": g, "probe": probe_row,
+                               "eval_seconds": round(time.perf_counter() - started, 1)}
+                started = time.perf_counter()
             bar.update(1)
     _intervals(rows, totals, cmp.variants[0], cmp.noise_seed)
     report["compared_with"] = cmp.variants[0]

@@ -64,8 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     grid.add_argument("--batch", type=int, help="batch (default: the recipe's frames phase's)")
     grid.add_argument("--heldout-stories", type=int, default=24, help="held-out stories, one frame per shot (default 24)")
     grid.add_argument("--euler-steps", type=int, default=20, help="Euler steps drawing each frame (default 20)")
-    grid.add_argument("--guidance", type=float, default=1.0,
-                      help="classifier-free guidance drawing the held-out frames (default 1: none)")
+    grid.add_argument("--guidance", default="1",
+                      help="comma-separated classifier-free guidance scales drawing the held-out frames, a row per "
+                           "variant and scale, paired with the first variant at the first scale (default 1: none)")
     grid.add_argument("--ema", type=float, default=0.0,
                       help="EMA decay of the weights read (default 0: the raw weights; a short run's EMA lags)")
 
@@ -163,9 +164,16 @@ def _comparison(args, recipe):
     try:
         return Comparison(tuple(v for v in args.variants.split(",") if v), args.samples, args.batch or frames[0].batch,
                           heldout_stories=args.heldout_stories, euler_steps=args.euler_steps, ema=args.ema,
-                          guidance=args.guidance)
+                          guidance=_scales(args.guidance))
     except ValueError as e:
         raise SystemExit(f"compare: {e}") from None
+
+
+def _scales(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise SystemExit(f"compare: --guidance takes comma-separated numbers, got {text!r}") from None
 
 
 def _student(args, data_cfg: dict) -> int:

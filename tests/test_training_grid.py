@@ -85,7 +85,9 @@ def test_equal_samples_are_whole_steps_of_one_batch():
     changed = Comparison(("tiny-p1", variant), samples=8, batch=4).recipe_for(RECIPE, variant)
     assert (changed.preset, changed.shift, changed.phases[0].lr, changed.phases[0].steps) == ("tiny-p1", 1.0, 3e-3, 2)
     with pytest.raises(ValueError, match="guidance"):
-        Comparison(("tiny", "tiny-p1"), samples=8, batch=4, guidance=-1.0)
+        Comparison(("tiny", "tiny-p1"), samples=8, batch=4, guidance=(1.0, -1.0))
+    with pytest.raises(ValueError, match="guidance"):
+        Comparison(("tiny", "tiny-p1"), samples=8, batch=4, guidance=(2.0, 2.0))
     cmp = Comparison(("tiny", "tiny-p1", "tiny-wide"), samples=12, batch=4)
     recipes = [cmp.recipe_for(RECIPE, v) for v in cmp.variants]
     assert [r.preset for r in recipes] == list(cmp.variants)
@@ -102,15 +104,19 @@ def frames(tmp_path_factory):
 
 def test_the_comparison_runs_end_to_end_and_refuses_unequal_samples(frames, tmp_path):
     cmp = Comparison(("tiny", "tiny-p1", "tiny+shift=1+lr=2e-3"), samples=4, batch=2, heldout_stories=3,
-                     sigmas=(0.1, 0.9), euler_steps=2, sheet_frames=4)
+                     sigmas=(0.1, 0.9), euler_steps=2, sheet_frames=4, guidance=(1.0, 3.0))
     report = compare(cmp, RECIPE, frames, tmp_path)
     rows = report["rows"]
     assert (report["train_frames"], report["train_stories"]) == (len(frames["latents"]), 2)
-    assert list(rows) == ["truth through the VAE", "untrained tiny", "tiny", "tiny-p1", "tiny+shift=1+lr=2e-3"]
+    assert list(rows) == ["truth through the VAE", "untrained tiny", "tiny", "tiny, guidance 3", "tiny-p1",
+                          "tiny-p1, guidance 3", "tiny+shift=1+lr=2e-3", "tiny+shift=1+lr=2e-3, guidance 3"]
+    guided = rows["tiny, guidance 3"]  # the same weights drawn with guidance: its own probe reading, paired with tiny's
+    assert (guided["guidance"], rows["tiny"]["guidance"]) == (3.0, 1.0)
+    assert guided["heldout_loss"] == rows["tiny"]["heldout_loss"] and "vs_tiny" in guided
     assert (rows["tiny"]["shift"], rows["tiny"]["lr"]) == (2.0, 1e-3)  # the preset's shift, the recipe's rate
     assert (rows["tiny+shift=1+lr=2e-3"]["shift"], rows["tiny+shift=1+lr=2e-3"]["lr"]) == (1.0, 2e-3)
     assert rows["tiny+shift=1+lr=2e-3"]["heldout_loss"] != rows["tiny"]["heldout_loss"]
-    for name in ("tiny", "tiny-p1", "tiny+shift=1+lr=2e-3"):
+    for name in ("tiny", "tiny-p1", "tiny+shift=1+lr=2e-3", "tiny-p1, guidance 3"):
         row = rows[name]
         assert row["samples"] == 4 and row["steps"] == 2 and row["samples_per_s"] > 0 and row["wall_seconds"] > 0
         assert set(row["heldout_loss"]) == {"0.1", "0.9"} and all(v > 0 for v in row["heldout_loss"].values())
