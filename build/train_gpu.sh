@@ -9,6 +9,8 @@
 # data stage (which renders on the CPU cores): the official preset's figures for the price of the overlap
 # (--cpu-reduced on a machine without CUDA; GPU_CHECK_ARGS adds arguments such as --wheels DIR).
 # PRESET=NAME trains the teacher and the student's stages in that preset instead of the recipe's (`train --preset`).
+# TEACHER_INIT=WEIGHTS starts the teacher from those DiT weights (`train teacher --init`; its manifest names them),
+# e.g. the image phase already trained on the CPU, instead of from its seeded initialisation.
 # DATA_SECONDS=N (default GPU_CHECK_SECONDS, 0: none) starts no data shard after N seconds: the data stage fills
 # the time the check takes and no more (its index says how many stories it made), so the recipe's data tables
 # are upper bounds.
@@ -50,7 +52,8 @@ mkdir -p "$out"
     echo "== $(date -u +%FT%TZ) gpu_check exit $status: $(tail -n 1 "$out/gpu_check.console")"
   fi
   echo "== $(date -u +%FT%TZ) teacher"
-  learn teacher --out "$out/teacher"
+  teacher_init=(); [ -n "${TEACHER_INIT:-}" ] && teacher_init=(--init "$TEACHER_INIT")
+  learn teacher --out "$out/teacher" "${teacher_init[@]}"
   echo "== $(date -u +%FT%TZ) student: ODE initialisation"
   learn ode --teacher "$out/teacher/teacher.safetensors" --out "$out/ode"
   for stage in dmd dmd-long; do  # the intra-shot stage takes half of what is left, the inter-shot one the rest

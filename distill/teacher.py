@@ -376,7 +376,7 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
                         "seeded_frames": pool.seeded, "distinct_frames": pool.seeded + pool.rows_taken,
                         "capacity": recipe.stream.capacity, "refresh_every": recipe.stream.refresh_every,
                         "waited_seconds": round(pool.producer.waited_seconds, 1)}
-        return _finish(recipe, ema, out, state, td, peak, complete, streamed)
+        return _finish(recipe, ema, out, state, td, peak, complete, streamed, init)
 
     # captions embedded as the loop goes (a stream's refreshes, a resumed run's replay) always under one kernel
     with exits, td.kernels(cfg.text.text_len):
@@ -529,7 +529,7 @@ def _read_dit(path: str | Path) -> dict:
 
 
 def _finish(recipe: TeacherRecipe, ema, out: Path, state: State, td: TrainDevice, peak_tflops: float | None,
-            complete: bool, streamed: dict | None = None) -> dict:
+            complete: bool, streamed: dict | None = None, init: str | Path | None = None) -> dict:
     path = out / "teacher.safetensors"
     digest = _save_ema(ema, path)
     entry = {"file": path.name, "sha256": digest, "bytes": path.stat().st_size, "preset": recipe.preset,
@@ -538,6 +538,6 @@ def _finish(recipe: TeacherRecipe, ema, out: Path, state: State, td: TrainDevice
              "device": td.name(), "torch": torch.__version__, "bf16": td.bf16, "complete": complete,
              "phase_reached": state.phase, "step_in_phase": state.step,
              "throughput": {name: Throughput(**fields).report(peak_tflops) for name, fields in state.throughput.items()},
-             "stream": streamed}
+             "stream": streamed, "init": None if init is None else str(init)}
     (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     return entry

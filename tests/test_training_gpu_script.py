@@ -1,8 +1,9 @@
 """build/train_gpu.sh, the one prepared GPU run (data, teacher, ODE initialisation, both DMD stages inside a
 wall-time budget, build/gpu_check.sh beside the data), end to end at a test's size on the CPU on the chosen grid
 (the small recipe with PRESET=tiny-p1, its image phase on a seeded stream as the GPU recipe's, the data stage
-bounded in time): every stage leaves weights and a manifest with its throughput, build/pack_run.sh sends the run
-back in a few files, and the story eval reads the patch-1 teacher and student."""
+bounded in time, the teacher started from the committed image phase): every stage leaves weights and a manifest
+with its throughput, build/pack_run.sh sends the run back in a few files, and the story eval reads the patch-1
+teacher and student."""
 from __future__ import annotations
 
 import json
@@ -18,6 +19,7 @@ from conftest import streamed_smoke_recipe
 from storyworld.probe import WEIGHTS_PATH
 
 ROOT = Path(__file__).parents[1]
+IMAGE_PHASE = ROOT / "distill" / "weights" / "teacher-tiny-p1-image.safetensors"  # the committed warm start
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,8 @@ def run(tmp_path_factory) -> Path:
                            str(streamed_smoke_recipe(folder)), "900"],
                           capture_output=True, text=True, timeout=900,
                           env={**os.environ, "OMP_NUM_THREADS": "1", "GPU_CHECK_SECONDS": "300", "DATA_SECONDS": "1",
-                               "GPU_CHECK_ARGS": "--no-install", "PRESET": "tiny-p1", "PYTHON": sys.executable})
+                               "GPU_CHECK_ARGS": "--no-install", "PRESET": "tiny-p1", "PYTHON": sys.executable,
+                               "TEACHER_INIT": str(IMAGE_PHASE)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     return out
 
@@ -36,7 +39,7 @@ def run(tmp_path_factory) -> Path:
 def test_the_gpu_script_runs_every_stage_on_the_patch_1_grid_and_records_throughput(run):
     teacher = json.loads((run / "teacher" / "manifest.json").read_text())
     assert teacher["complete"] and teacher["steps"] == 5 and teacher["device"].startswith("cpu")
-    assert teacher["preset"] == "tiny-p1"
+    assert teacher["preset"] == "tiny-p1" and teacher["init"] == str(IMAGE_PHASE)  # TEACHER_INIT's weights loaded
     streamed = teacher["stream"]  # the image phase on a ring seeded from the frames shards, never waiting
     assert streamed["seeded_frames"] == teacher["data"]["frames"]["samples"] > 0 and streamed["waited_seconds"] == 0
     shots = json.loads((run / "data" / "shots" / "index.json").read_text())
