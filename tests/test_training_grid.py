@@ -173,7 +173,8 @@ def test_guided_frames_extrapolate_from_the_empty_caption(frames):
     data = {"latents": frames["latents"][:3], "prompt": frames["prompt"][:3]}
     bank = CaptionBank(data["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer, device="cpu")
     pool = ResidentFrames(data, bank, NextShot(cfg), "cpu")
-    held = SimpleNamespace(sample_noise=torch.randn(3, 1, *cfg.latent_shape, generator=torch.Generator().manual_seed(1)))
+    noise = torch.randn(3, 1, *cfg.latent_shape, generator=torch.Generator().manual_seed(1))
+    held = SimpleNamespace(sample_noise=noise)
     draw = {g: draw_frames(dit, pool, held, 3, cfg.shot.shift, "cpu", guidance=g) for g in (1.0, 0.0, 3.0)}
     pool.table = torch.zeros_like(pool.table)  # every prompt now reads the empty caption
     empty = draw_frames(dit, pool, held, 3, cfg.shot.shift, "cpu")
