@@ -511,6 +511,13 @@ def _snapshot(recipe: TeacherRecipe, ema, folder: Path, state: State) -> None:
                                                      "phase": recipe.phases[state.phase].name}) + "\n")
 
 
+def _digest(path: str | Path | None) -> str | None:
+    """The sha256 of the weights a run started from (None when it started from its seeded initialisation)."""
+    from runtime.weights import sha256_file
+
+    return None if path is None else sha256_file(path)
+
+
 def _save_ema(ema, path: Path) -> str:
     """The EMA weights as fp16 safetensors with the runtime's DiT key prefix (a CPU copy: training goes on);
     returns the file's sha256."""
@@ -538,6 +545,6 @@ def _finish(recipe: TeacherRecipe, ema, out: Path, state: State, td: TrainDevice
              "device": td.name(), "torch": torch.__version__, "bf16": td.bf16, "complete": complete,
              "phase_reached": state.phase, "step_in_phase": state.step,
              "throughput": {name: Throughput(**fields).report(peak_tflops) for name, fields in state.throughput.items()},
-             "stream": streamed, "init": None if init is None else str(init)}
+             "stream": streamed, "init": None if init is None else str(init), "init_sha256": _digest(init)}
     (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     return entry

@@ -172,6 +172,7 @@ def test_the_dmd_stages_update_the_student_from_its_own_rollouts(run, tmp_path):
     a = train(recipe, "dmd", shots, teacher, tmp_path / "dmd")
     b = train(recipe, "dmd-long", shots, teacher, tmp_path / "long", init=tmp_path / "dmd" / "student.safetensors")
     assert a["complete"] and b["complete"] and b["init"].endswith("student.safetensors")
+    assert b["init_sha256"] == a["sha256"] and a["init_sha256"] is None  # the weights it started from, by digest
     assert a["throughput"]["samples"] == 1 and a["throughput"]["of_bf16_peak"] is None  # DMD's FLOPs not counted
     before, after = load_file(teacher), load_file(tmp_path / "long" / "student.safetensors")
     assert any(not torch.equal(before[k], after[k]) for k in before)  # the generator moved

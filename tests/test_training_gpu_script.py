@@ -40,6 +40,7 @@ def test_the_gpu_script_runs_every_stage_on_the_patch_1_grid_and_records_through
     teacher = json.loads((run / "teacher" / "manifest.json").read_text())
     assert teacher["complete"] and teacher["steps"] == 5 and teacher["device"].startswith("cpu")
     assert teacher["preset"] == "tiny-p1" and teacher["init"] == str(IMAGE_PHASE)  # TEACHER_INIT's weights loaded
+    assert teacher["init_sha256"] == json.loads(IMAGE_PHASE.with_suffix(".json").read_text())["sha256"]
     streamed = teacher["stream"]  # the image phase on a ring seeded from the frames shards, never waiting
     assert streamed["seeded_frames"] == teacher["data"]["frames"]["samples"] > 0 and streamed["waited_seconds"] == 0
     shots = json.loads((run / "data" / "shots" / "index.json").read_text())
