@@ -66,7 +66,7 @@ def guided_velocities(dit: CausalDiT, nextshot: NextShot, x: Tensor, context: Te
     """v_u + guidance (v_c - v_u) for a batch of shots: frames x (B, F, z, h, w) at timesteps t (B,), context
     (B, C, z, h, w) at t = 0; v_u with the unconditional caption on every frame, context kept. Guidance 1 is the
     conditional prediction (the unconditional one is then not computed); otherwise both run in one batch of 2B."""
-    b, n_ctx = x.shape[0], context.shape[1]
+    n_ctx = context.shape[1]
     seq = torch.cat([context, x], 1)
     if guidance != 1.0:
         text, seq, t = text.with_unconditional(), torch.cat([seq, seq]), torch.cat([t, t])

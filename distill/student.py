@@ -46,7 +46,7 @@ from distill.nextshot import FrameText, NextShot
 from distill.resident import ResidentShots
 from distill.runs import LossMeter, StepClock, Throughput, TrainDevice, budget_progress, device_noise, warmup_cosine
 from distill.sampling import guided_velocities
-from distill.teacher import CaptionBank, ShotSamples, _digest, _read_dit, _save_ema
+from distill.teacher import CaptionBank, ShotSamples, _init_fields, _read_dit, _save_ema
 from runtime.config import ModelConfig, get_preset
 from runtime.dit import CausalDiT, block_mask, timestep_frequencies
 from runtime.measure.flops import dit_call_flops
@@ -569,6 +569,6 @@ def _finish(recipe: StudentRecipe, stage: str, student, out: Path, state: State,
              "samples": state.samples, "recipe": asdict(recipe.stage(stage)), "wall_seconds": round(state.seconds, 1),
              "trajectory_seconds": round(state.pairs_seconds, 1), "device": td.name(), "throughput": throughput,
              "torch": torch.__version__, "complete": complete, "teacher": str(teacher_path),
-             "init": None if init is None else str(init), "init_sha256": _digest(init)}
+             **_init_fields(init)}
     (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     return entry

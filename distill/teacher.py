@@ -511,11 +511,12 @@ def _snapshot(recipe: TeacherRecipe, ema, folder: Path, state: State) -> None:
                                                      "phase": recipe.phases[state.phase].name}) + "\n")
 
 
-def _digest(path: str | Path | None) -> str | None:
-    """The sha256 of the weights a run started from (None when it started from its seeded initialisation)."""
+def _init_fields(path: str | Path | None) -> dict:
+    """A manifest's record of the weights a run started from, by path and sha256 (None for both when it started
+    from its seeded initialisation)."""
     from runtime.weights import sha256_file
 
-    return None if path is None else sha256_file(path)
+    return {"init": None if path is None else str(path), "init_sha256": None if path is None else sha256_file(path)}
 
 
 def _save_ema(ema, path: Path) -> str:
@@ -545,6 +546,6 @@ def _finish(recipe: TeacherRecipe, ema, out: Path, state: State, td: TrainDevice
              "device": td.name(), "torch": torch.__version__, "bf16": td.bf16, "complete": complete,
              "phase_reached": state.phase, "step_in_phase": state.step,
              "throughput": {name: Throughput(**fields).report(peak_tflops) for name, fields in state.throughput.items()},
-             "stream": streamed, "init": None if init is None else str(init), "init_sha256": _digest(init)}
+             "stream": streamed, **_init_fields(init)}
     (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     return entry
