@@ -198,13 +198,14 @@ def test_the_eval_over_training_time_scores_every_snapshot_and_the_final_weights
     assert plot(points, tmp_path / "over_time.png").stat().st_size > 1000
 
 
-def test_the_committed_teacher_matches_its_manifest_and_loads():
-    from pathlib import Path
+COMMITTED_TEACHERS = sorted((Path(__file__).parents[1] / "distill" / "weights").glob("teacher-*.safetensors"))
 
+
+@pytest.mark.parametrize("weights", COMMITTED_TEACHERS, ids=lambda p: p.stem)
+def test_every_committed_teacher_matches_its_manifest_and_loads(weights):
     from distill.sampling import load_teacher
     from runtime.weights import sha256_file
 
-    weights = Path(__file__).parents[1] / "distill" / "weights" / "teacher-tiny.safetensors"
     manifest = json.loads(weights.with_suffix(".json").read_text())
     assert sha256_file(weights) == manifest["sha256"] and manifest["complete"]
     teacher = load_teacher(weights)
