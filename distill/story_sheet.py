@@ -31,6 +31,22 @@ def _strip(shots: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
+def row_label(row: str) -> list[str]:
+    """A row's name in at most two short lines: `teacher:distill/weights/teacher-tiny-p1.safetensors` as its kind
+    and its file's stem (with the folder where the stem says no more than the kind), so that two weights files of
+    one kind stay told apart; other rows as they are."""
+    kind, _, path = row.partition(":")
+    if not path:
+        return [_fit(row)]
+    weights = Path(path)
+    stem = weights.stem if weights.stem not in (kind, "teacher", "student") else f"{weights.parent.name}/{weights.stem}"
+    return [kind, _fit(stem)]
+
+
+def _fit(text: str, most: int = 17) -> str:
+    return text if len(text) <= most else "..." + text[-(most - 3):]
+
+
 def write_story_sheet(path: str | Path, stories, rows: dict[str, list[list[np.ndarray]]],
                       count: int = SHEET_STORIES) -> None:
     """Draw the first `count` stories (EvalStory) of the set as each row in `rows` made them."""
@@ -51,7 +67,7 @@ def write_story_sheet(path: str | Path, stories, rows: dict[str, list[list[np.nd
             draw.text((LABEL_W + k * shot_w, y), f"shot {k + 1}: {shot.place}", fill=_INK, font=font)
         y += places_h
         for name, made in rows.items():
-            draw.text((GAP, y + frame // 2 - 6), name if len(name) < 18 else "..." + name[-15:], fill=_INK, font=font)
+            draw.multiline_text((GAP, y + frame // 2 - 12), "\n".join(row_label(name)), fill=_INK, font=font)
             sheet.paste(Image.fromarray(_strip(made[pos])), (LABEL_W, y))
             y += row_h
         y += 2 * GAP

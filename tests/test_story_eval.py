@@ -141,3 +141,14 @@ def test_the_runtime_ablations_change_what_they_say_and_nothing_else():
                                       ("runtime", "runtime-no-context", "runtime-no-indicator"))
     assert np.array_equal(full[0], no_context[0]) and not np.array_equal(full[1], no_context[1])
     assert not np.array_equal(full[0], no_indicator[0])
+
+
+def test_the_sheet_labels_two_weights_files_of_one_kind_apart():
+    from distill.story_sheet import row_label
+
+    assert row_label("teacher:distill/weights/teacher-tiny-p1.safetensors") == ["teacher", "teacher-tiny-p1"]
+    assert row_label("teacher:distill/weights/teacher-tiny.safetensors") == ["teacher", "teacher-tiny"]
+    assert row_label("student:runs/ode/student.safetensors") == ["student", "ode/student"]
+    assert row_label("truth-vae") == ["truth-vae"]
+    long = row_label("student:a/student-with-a-very-long-name.safetensors")[1]
+    assert len(long) == 17 and long.startswith("...") and long.endswith("long-name")
