@@ -90,9 +90,10 @@ def argv(command: str, reduced: bool, scratch: Path) -> list[str]:
 
 def scratch_folder(tmp_path: Path) -> Path:
     """A folder holding the repository's files where the docs name them: story files (docs/...), recipes
-    (build/recipes/...) and the committed teacher (distill/weights/...)."""
-    for folder, pattern in (("docs", "*.json"), ("build/recipes", "*.toml"), ("distill/weights", "teacher-*")):
-        (tmp_path / folder).mkdir(parents=True)
+    (build/recipes/...) and the committed teachers and students (distill/weights/...)."""
+    for folder, pattern in (("docs", "*.json"), ("build/recipes", "*.toml"), ("distill/weights", "teacher-*"),
+                            ("distill/weights", "student-*")):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
         for path in (REPO / folder).glob(pattern):
             shutil.copy(path, tmp_path / folder / path.name)
     return tmp_path
