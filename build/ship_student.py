@@ -49,9 +49,9 @@ def main() -> int:
     entry = {"sha256": stages[-1]["sha256"], "bytes": target.stat().st_size, "trained": True,
              "what": "the causal 4-step student, distilled from the bidirectional next-shot teacher",
              "recipe": " then ".join(f"shotstream train {s['stage']} --recipe R" for s in stages),
-             "stages": [{k: s.get(k) for k in ("stage", "teacher", "init", "init_sha256", "seed", "steps", "samples",
-                                               "recipe", "wall_seconds", "trajectory_seconds", "device", "torch",
-                                               "complete")}
+             "stages": [{k: s.get(k) for k in ("stage", "teacher", "teacher_sha256", "init", "init_sha256", "seed",
+                                               "steps", "samples", "recipe", "wall_seconds", "trajectory_seconds",
+                                               "device", "torch", "complete")}
                         for s in stages],
              "wall_seconds": round(sum(s["wall_seconds"] + s.get("trajectory_seconds", 0.0) for s in stages), 1)}
     if row is not None:

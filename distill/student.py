@@ -52,6 +52,7 @@ from runtime.dit import CausalDiT, block_mask, timestep_frequencies
 from runtime.measure.flops import dit_call_flops
 from runtime.progress import progress
 from runtime.scheduler import NUM_TRAIN_STEPS, RAW_STEP_LIST, FlowMatchScheduler
+from runtime.weights import sha256_file
 
 log = logging.getLogger(__name__)
 STAGES = ("ode", "dmd", "dmd-long")
@@ -569,6 +570,6 @@ def _finish(recipe: StudentRecipe, stage: str, student, out: Path, state: State,
              "samples": state.samples, "recipe": asdict(recipe.stage(stage)), "wall_seconds": round(state.seconds, 1),
              "trajectory_seconds": round(state.pairs_seconds, 1), "device": td.name(), "throughput": throughput,
              "torch": torch.__version__, "complete": complete, "teacher": str(teacher_path),
-             **_init_fields(init)}
+             "teacher_sha256": sha256_file(teacher_path), **_init_fields(init)}
     (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     return entry

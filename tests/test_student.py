@@ -17,7 +17,7 @@ from distill.student import (Geometry, StageRecipe, StudentRecipe, dmd_generator
 from runtime.config import get_preset
 from runtime.dit import init_weights, timestep_frequencies
 from runtime.model import build_dit
-from runtime.weights import DIT_PREFIX, save_module
+from runtime.weights import DIT_PREFIX, save_module, sha256_file
 
 CFG = get_preset("tiny")
 
@@ -151,6 +151,7 @@ def test_the_ode_stage_fits_the_teachers_trajectories_and_resumes(run, tmp_path)
     assert last < 0.7 * first, (first, last)
     manifest = json.loads((tmp_path / "ode" / "manifest.json").read_text())
     assert manifest["sha256"] == entry["sha256"] and manifest["teacher"] == str(teacher)
+    assert manifest["teacher_sha256"] == sha256_file(teacher)  # the teacher it learnt from, by digest
     rates = manifest["throughput"]  # every step's samples, timed between host syncs
     assert rates["steps"] == 40 and rates["samples"] == 40 * ode.batch
     assert rates["samples_per_s"] == pytest.approx(rates["samples"] / rates["seconds"], rel=1e-2)
