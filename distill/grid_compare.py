@@ -1,6 +1,6 @@
 """`shotstream train compare`: the DiT's grid and size chosen by measurement, on the image phase.
 
-Owns the comparison of tiny-family geometries (runtime presets such as `tiny`, `tiny-p1`, `tiny-wide`; they
+Owns the comparison of tiny-family geometries (runtime presets such as `tiny-p2`, `tiny-p1`, `tiny-wide`; they
 differ only in their DiT), and of the image phase's settings on one geometry: a variant is a preset, optionally
 with the recipe's flow-matching shift or peak learning rate changed (`tiny-p1+lr=3e-3`, `tiny-p1+shift=1`).
 Each variant is trained by the teacher's own loop (`distill.teacher.train`) on the recipe's `frames` phase alone,

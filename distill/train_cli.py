@@ -13,7 +13,7 @@
       teacher trajectories, intra-shot self-forcing DMD, inter-shot self-forcing DMD; each starts from --init
       (default: the teacher's weights) and writes DIR/student.safetensors (fp16), DIR/manifest.json and
       DIR/loss.jsonl; resumes from DIR/checkpoint.pt
-  shotstream train compare --recipe R --samples N [--variants tiny,tiny-p1,tiny-wide] [--batch B] [--out DIR]
+  shotstream train compare --recipe R --samples N [--variants tiny-p2,tiny-p1,tiny-wide] [--batch B] [--out DIR]
       the image phase (the recipe's frames phase) of each DiT geometry at equal samples (N = steps x batch),
       read on held-out frames: flow-matching loss per noise level and the probe on frames drawn back from their
       prompts (distill/grid_compare.py); writes DIR/report.json, DIR/report.md, DIR/sheet.png and a run
@@ -57,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", type=Path, default=Path("distill/weights/teacher-tiny.safetensors"),
                         help="student stages: the teacher's weights (default distill/weights/teacher-tiny.safetensors)")
     grid = parser.add_argument_group("compare: DiT geometries at equal samples (--out default artifacts/grid)")
-    grid.add_argument("--variants", default="tiny,tiny-p1,tiny-wide",
-                      help="comma-separated tiny-family presets (default tiny,tiny-p1,tiny-wide), each optionally "
+    grid.add_argument("--variants", default="tiny-p2,tiny-p1,tiny-wide",
+                      help="comma-separated tiny-family presets (default tiny-p2,tiny-p1,tiny-wide), each optionally "
                            "with the image phase's shift or peak learning rate changed: tiny-p1+lr=3e-3+shift=1")
     grid.add_argument("--samples", type=int, help="training samples per variant, a multiple of --batch (required)")
     grid.add_argument("--batch", type=int, help="batch (default: the recipe's frames phase's)")

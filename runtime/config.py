@@ -2,9 +2,11 @@
 
 Owns every geometry number of the runtime. Derived values (tokens per frame, cache sizes, frames per
 chunk) are computed here from the primary fields and never written as literals elsewhere.
-Besides the two shipped presets, `tiny-p1` and `tiny-wide` are geometries of the tiny family under
-comparison (docs/training.md, "Grid and model size"): they ship no DiT weights and read the tiny preset's
-text encoder, VAE and vocabulary (`ModelConfig.shares`).
+Besides the two shipped presets, `tiny-p1`, `tiny-p2` and `tiny-wide` are geometries of the tiny family
+(docs/training.md, "Grid and model size"): they ship no DiT weights and read the tiny preset's text encoder,
+VAE and vocabulary (`ModelConfig.shares`). `tiny-p1` is the shipped `tiny` geometry under the name its training
+runs record; `tiny-p2` is the patch-2 grid the first students shipped in, and the fast geometry for tests of the
+runtime's mechanics.
 """
 from __future__ import annotations
 
@@ -163,11 +165,13 @@ _TINY = ModelConfig(
     width=64,
     # 32 latent channels (Wan has 16): same 4x8x8 strides, half the compression, so the small VAE
     # reaches >= 30 dB on the story world within a CPU training budget.
+    # Patch 1: 64 tokens per 8x8 latent frame, so a character spans several tokens (patch 2's 16 tokens drew
+    # places but not the cast at the samples we could afford; docs/training.md, "Grid and model size").
     dit=DiTConfig(dim=256, num_layers=4, num_heads=4, ffn_dim=768, freq_dim=128, text_dim=128,
-                  in_channels=32, out_channels=32),
+                  in_channels=32, out_channels=32, patch=(1, 1, 1)),
     text=TextConfig(kind="tiny", text_len=80, dim=128, vocab_size=512, num_layers=2, num_heads=4),
     vae=VAEConfig(kind="tiny", z_dim=32, base_channels=32),
-    # 16 tokens per frame, not Wan's 1,560: a lower shift spends more of training and sampling at low
+    # 64 tokens per frame, not Wan's 1,560: a lower shift spends more of training and sampling at low
     # noise, where detail is made (measured on the story world, image-first teacher: shift 2 beat 8 on
     # place and framing accuracy and on held-out loss at low noise).
     shot=ShotConfig(shift=2.0),
@@ -176,12 +180,14 @@ _TINY = ModelConfig(
 PRESETS: dict[str, ModelConfig] = {
     # Our embedded default: real-time on 2 CPU cores, trained on the story world.
     "tiny": _TINY,
-    # The tiny family's geometries under comparison (distill/grid_compare.py): the same text encoder, VAE,
-    # resolution and stream, another DiT. Patch 1: 64 tokens per 8x8 latent frame instead of 16.
-    "tiny-p1": replace(_TINY, name="tiny-p1", dit=replace(_TINY.dit, patch=(1, 1, 1)), shares="tiny"),
-    # Wider and deeper at patch 2: 384 wide (6 heads of 64), 6 layers, about 2.8x the DiT's parameters.
+    # The tiny family's geometries (distill/grid_compare.py): the same text encoder, VAE, resolution and stream,
+    # another DiT. tiny-p1 is tiny's own geometry, the name its training runs and their manifests record.
+    "tiny-p1": replace(_TINY, name="tiny-p1", shares="tiny"),
+    # Patch 2: 16 tokens per frame, the first students' grid, about 2.6x fewer FLOPs a chunk.
+    "tiny-p2": replace(_TINY, name="tiny-p2", dit=replace(_TINY.dit, patch=(1, 2, 2)), shares="tiny"),
+    # Wider and deeper at patch 2: 384 wide (6 heads of 64), 6 layers, about 2.8x the patch-2 DiT's parameters.
     "tiny-wide": replace(_TINY, name="tiny-wide", dit=replace(_TINY.dit, dim=384, num_layers=6, num_heads=6,
-                                                              ffn_dim=1152), shares="tiny"),
+                                                              ffn_dim=1152, patch=(1, 2, 2)), shares="tiny"),
     # The official Wan2.1-T2V-1.3B based student; weights supplied by the user.
     "shotstream-1.3b": ModelConfig(
         name="shotstream-1.3b",

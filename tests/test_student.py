@@ -19,7 +19,10 @@ from runtime.dit import init_weights, timestep_frequencies
 from runtime.model import build_dit
 from runtime.weights import DIT_PREFIX, save_module, sha256_file
 
-CFG = get_preset("tiny")
+# The patch-2 grid: the stages' code is the same on every geometry of the tiny family, and 16 tokens a frame train
+# in a quarter of the shipped grid's time (the documented commands run the stages on the shipped grid, tiny-p1).
+PRESET = "tiny-p2"
+CFG = get_preset(PRESET)
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +140,7 @@ def run(tmp_path_factory):
 
 
 def _recipe(**stages) -> StudentRecipe:
-    return StudentRecipe(seed=2, stages=stages)
+    return StudentRecipe(seed=2, stages=stages, preset=PRESET)
 
 
 def test_the_ode_stage_fits_the_teachers_trajectories_and_resumes(run, tmp_path):

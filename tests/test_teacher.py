@@ -264,7 +264,7 @@ def test_the_activation_memory_tool_measures_what_a_step_keeps_per_sample():
     assert done.returncode == 0, done.stderr[-2000:]
     rows = json.loads(done.stdout)
     image, sequence = rows["image"], rows["sequence"]
-    assert image["data"] == "frames" and sequence["data"] == "shots" and image["preset"] == "tiny"
+    assert image["data"] == "frames" and sequence["data"] == "shots" and image["preset"] == "tiny-p2"
     assert 0.5 < image["saved_mib_per_sample"] and 10 * image["saved_mib_per_sample"] < sequence["saved_mib_per_sample"]
     for row in rows.values():
         expected = (row["saved_mib_fixed"] + row["saved_mib_per_sample"] * row["batch"]) / 1024

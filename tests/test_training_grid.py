@@ -27,10 +27,11 @@ RECIPE = TeacherRecipe(seed=0, checkpoint_every=1000, measure_peak=False, log_ev
 
 
 def test_variants_differ_only_in_their_dit():
-    tiny, p1, wide = (get_preset(n) for n in ("tiny", "tiny-p1", "tiny-wide"))
-    assert (tiny.tokens_per_frame, p1.tokens_per_frame, wide.tokens_per_frame) == (16, 64, 16)
-    assert wide.dit.dim > tiny.dit.dim and wide.dit.num_layers > tiny.dit.num_layers
-    for v in (p1, wide):
+    tiny, p1, p2, wide = (get_preset(n) for n in ("tiny", "tiny-p1", "tiny-p2", "tiny-wide"))
+    assert [v.tokens_per_frame for v in (tiny, p1, p2, wide)] == [64, 64, 16, 16]
+    assert p1.dit == tiny.dit  # the shipped geometry, under the name its training runs record
+    assert wide.dit.dim > p2.dit.dim and wide.dit.num_layers > p2.dit.num_layers
+    for v in (p1, p2, wide):
         assert v.shares == "tiny" and (v.vae, v.text, v.shot, v.latent_shape) == (tiny.vae, tiny.text, tiny.shot,
                                                                                  tiny.latent_shape)
 
@@ -71,24 +72,24 @@ def test_first_frames_decode_in_batches_as_one_by_one():
 
 def test_equal_samples_are_whole_steps_of_one_batch():
     with pytest.raises(ValueError, match="multiple of the batch"):
-        Comparison(("tiny", "tiny-p1"), samples=10, batch=4)
+        Comparison(("tiny-p2", "tiny-p1"), samples=10, batch=4)
     with pytest.raises(ValueError, match="once"):
-        Comparison(("tiny", "tiny"), samples=8, batch=4)
+        Comparison(("tiny-p2", "tiny-p2"), samples=8, batch=4)
     with pytest.raises(ValueError, match="unknown preset"):
-        Comparison(("tiny", "tiny-p3"), samples=8, batch=4)
+        Comparison(("tiny-p2", "tiny-p3"), samples=8, batch=4)
     for bad, says in (("tiny-p1+ema=0.9", "setting=value"), ("tiny-p1+lr", "setting=value"),
                       ("tiny-p1+lr=1e-3+lr=2e-3", "each setting once"), ("tiny-p1+lr=-1", "positive"),
                       ("tiny-p1+shift=fast", "positive"), ("tiny-p3+lr=1e-3", "unknown preset")):
         with pytest.raises(ValueError, match=says):
-            Comparison(("tiny", bad), samples=8, batch=4)
+            Comparison(("tiny-p2", bad), samples=8, batch=4)
     variant = "tiny-p1+lr=3e-3+shift=1"
     changed = Comparison(("tiny-p1", variant), samples=8, batch=4).recipe_for(RECIPE, variant)
     assert (changed.preset, changed.shift, changed.phases[0].lr, changed.phases[0].steps) == ("tiny-p1", 1.0, 3e-3, 2)
     with pytest.raises(ValueError, match="guidance"):
-        Comparison(("tiny", "tiny-p1"), samples=8, batch=4, guidance=(1.0, -1.0))
+        Comparison(("tiny-p2", "tiny-p1"), samples=8, batch=4, guidance=(1.0, -1.0))
     with pytest.raises(ValueError, match="guidance"):
-        Comparison(("tiny", "tiny-p1"), samples=8, batch=4, guidance=(2.0, 2.0))
-    cmp = Comparison(("tiny", "tiny-p1", "tiny-wide"), samples=12, batch=4)
+        Comparison(("tiny-p2", "tiny-p1"), samples=8, batch=4, guidance=(2.0, 2.0))
+    cmp = Comparison(("tiny-p2", "tiny-p1", "tiny-wide"), samples=12, batch=4)
     recipes = [cmp.recipe_for(RECIPE, v) for v in cmp.variants]
     assert [r.preset for r in recipes] == list(cmp.variants)
     assert {(r.phases[0].steps, r.phases[0].batch, r.phases[0].lr, r.seed) for r in recipes} == {(3, 4, 1e-3, 0)}
@@ -103,40 +104,40 @@ def frames(tmp_path_factory):
 
 
 def test_the_comparison_runs_end_to_end_and_refuses_unequal_samples(frames, tmp_path):
-    cmp = Comparison(("tiny", "tiny-p1", "tiny+shift=1+lr=2e-3"), samples=4, batch=2, heldout_stories=3,
+    cmp = Comparison(("tiny-p2", "tiny-p1", "tiny-p2+shift=1+lr=2e-3"), samples=4, batch=2, heldout_stories=3,
                      sigmas=(0.1, 0.9), euler_steps=2, sheet_frames=4, guidance=(1.0, 3.0))
     report = compare(cmp, RECIPE, frames, tmp_path)
     rows = report["rows"]
     assert (report["train_frames"], report["train_stories"]) == (len(frames["latents"]), 2)
-    assert list(rows) == ["truth through the VAE", "untrained tiny", "tiny", "tiny, guidance 3", "tiny-p1",
-                          "tiny-p1, guidance 3", "tiny+shift=1+lr=2e-3", "tiny+shift=1+lr=2e-3, guidance 3"]
-    guided = rows["tiny, guidance 3"]  # the same weights drawn with guidance: its own probe reading, paired with tiny's
-    assert (guided["guidance"], rows["tiny"]["guidance"]) == (3.0, 1.0)
-    assert guided["heldout_loss"] == rows["tiny"]["heldout_loss"] and "vs_tiny" in guided
-    assert (rows["tiny"]["shift"], rows["tiny"]["lr"]) == (2.0, 1e-3)  # the preset's shift, the recipe's rate
-    assert (rows["tiny+shift=1+lr=2e-3"]["shift"], rows["tiny+shift=1+lr=2e-3"]["lr"]) == (1.0, 2e-3)
-    assert rows["tiny+shift=1+lr=2e-3"]["heldout_loss"] != rows["tiny"]["heldout_loss"]
-    for name in ("tiny", "tiny-p1", "tiny+shift=1+lr=2e-3", "tiny-p1, guidance 3"):
+    assert list(rows) == ["truth through the VAE", "untrained tiny-p2", "tiny-p2", "tiny-p2, guidance 3", "tiny-p1",
+                          "tiny-p1, guidance 3", "tiny-p2+shift=1+lr=2e-3", "tiny-p2+shift=1+lr=2e-3, guidance 3"]
+    guided = rows["tiny-p2, guidance 3"]  # the same weights drawn with guidance: its own probe reading, paired
+    assert (guided["guidance"], rows["tiny-p2"]["guidance"]) == (3.0, 1.0)
+    assert guided["heldout_loss"] == rows["tiny-p2"]["heldout_loss"] and "vs_tiny-p2" in guided
+    assert (rows["tiny-p2"]["shift"], rows["tiny-p2"]["lr"]) == (2.0, 1e-3)  # the preset's shift, the recipe's rate
+    assert (rows["tiny-p2+shift=1+lr=2e-3"]["shift"], rows["tiny-p2+shift=1+lr=2e-3"]["lr"]) == (1.0, 2e-3)
+    assert rows["tiny-p2+shift=1+lr=2e-3"]["heldout_loss"] != rows["tiny-p2"]["heldout_loss"]
+    for name in ("tiny-p2", "tiny-p1", "tiny-p2+shift=1+lr=2e-3", "tiny-p1, guidance 3"):
         row = rows[name]
         assert row["samples"] == 4 and row["steps"] == 2 and row["samples_per_s"] > 0 and row["wall_seconds"] > 0
         assert set(row["heldout_loss"]) == {"0.1", "0.9"} and all(v > 0 for v in row["heldout_loss"].values())
         assert set(row["probe"]) == {*ATTRIBUTES, "mean"}
-    assert rows["tiny-p1"]["tokens_per_frame"] == 64 and rows["tiny"]["tokens_per_frame"] == 16
+    assert rows["tiny-p1"]["tokens_per_frame"] == 64 and rows["tiny-p2"]["tokens_per_frame"] == 16
     # Trained for two steps, the DiT's held-out loss is below its initialisation's (same noise, same frames).
-    assert rows["tiny"]["heldout_loss"]["0.9"] < rows["untrained tiny"]["heldout_loss"]["0.9"]
+    assert rows["tiny-p2"]["heldout_loss"]["0.9"] < rows["untrained tiny-p2"]["heldout_loss"]["0.9"]
     # The probe ranks the ceiling far above an untrained DiT, which reads no better than a constant guess.
-    truth, floor, chance = rows["truth through the VAE"]["probe"], rows["untrained tiny"]["probe"], report["chance"]
+    truth, floor, chance = rows["truth through the VAE"]["probe"], rows["untrained tiny-p2"]["probe"], report["chance"]
     assert truth["mean"] > floor["mean"] + 0.3 and floor["mean"] <= chance["mean"] + 0.1
     for name, row in rows.items():  # intervals over the held-out stories, every row paired with the first variant's
         lo, hi = row["probe_ci95"]["mean"]
         assert lo <= row["probe"]["mean"] <= hi, name
-        assert ("vs_tiny" in row) == (name != "tiny"), name
-    gap = rows["truth through the VAE"]["vs_tiny"]["mean"]
-    assert gap["difference"] == pytest.approx(truth["mean"] - rows["tiny"]["probe"]["mean"], abs=1e-3)
+        assert ("vs_tiny-p2" in row) == (name != "tiny-p2"), name
+    gap = rows["truth through the VAE"]["vs_tiny-p2"]["mean"]
+    assert gap["difference"] == pytest.approx(truth["mean"] - rows["tiny-p2"]["probe"]["mean"], abs=1e-3)
     assert json.loads((tmp_path / "report.json").read_text())["rows"].keys() == rows.keys()
     table = (tmp_path / "report.md").read_text().splitlines()
     assert "loss @0.1" in table[0] and "characters" in table[0] and len(table) == 2 + len(rows) + 1
-    assert "mean vs tiny (95%)" in table[0]
+    assert "mean vs tiny-p2 (95%)" in table[0]
     sheet = Image.open(tmp_path / "sheet.png")
     assert sheet.height >= len(rows) * 128 and sheet.width >= 4 * 128
     with pytest.raises(RuntimeError, match="equal samples"):
