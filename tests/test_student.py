@@ -3,6 +3,7 @@ student's steps, DMD's gradient is the spec's, and each stage trains, resumes an
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,3 +199,22 @@ def test_a_recipe_without_the_stage_is_refused(tmp_path):
         recipe.stage("dmd-long")
     with pytest.raises(ValueError, match="stage must be one of"):
         train(recipe, "distill", {}, path, tmp_path / "x")
+
+
+COMMITTED_STUDENTS = sorted((Path(__file__).parents[1] / "distill" / "weights").glob("student-*.safetensors"))
+
+
+@pytest.mark.parametrize("weights", COMMITTED_STUDENTS, ids=lambda p: p.stem)
+def test_every_committed_student_matches_its_manifest_and_loads_in_its_preset(weights):
+    """A committed student is its manifest's bytes, loads strictly into the DiT of the preset the manifest names
+    (patch 1 and patch 2 differ in their patch embedding, so a wrong name fails here), and records its teacher by
+    digest, its stage, steps, wall time, device and eval row."""
+    from distill.sampling import weights_preset
+    from runtime.weights import load_strict, read_state_dict
+
+    preset, manifest = weights_preset(weights, default=None)
+    assert sha256_file(weights) == manifest["sha256"] and manifest["complete"]
+    load_strict(build_dit(get_preset(preset)), read_state_dict(weights), source=str(weights), prefix=DIT_PREFIX)
+    teacher = Path(__file__).parents[1] / manifest["teacher"]
+    assert sha256_file(teacher) == manifest["teacher_sha256"]
+    assert {"stage", "steps", "wall_seconds", "device", "eval"} <= set(manifest)
