@@ -24,11 +24,11 @@ NOT_RUN = ("python -m pytest", "python -m grpc_tools.protoc", "python -m engine_
 REDUCED = {
     "render": {"--chunks": "1"},
     "demo": {"--seconds": "3"},
-    "bench": {"--shots": "2"},
+    "bench": {"--shots": "2", "--chunks": "2"},
     "eval": {"--shots": "2", "--stories": "2", "--seed": "84", "--steps": "2"},  # seed 84: two-shot stories
     "train": {"--recipe": str(REPO / "tests" / "data" / "teacher_smoke.toml")},
     # one variant: two are compared end to end in test_training_grid
-    "compare": {"--samples": "8", "--batch": "4", "--variants": "tiny", "--heldout-stories": "1", "--euler-steps": "2"},
+    "compare": {"--samples": "8", "--batch": "4", "--variants": "tiny-p2", "--heldout-stories": "1", "--euler-steps": "2"},
     "generate": {"--stories": "2"},
     "contact-sheet": {"--stories": "1"},
 }
