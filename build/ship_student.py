@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from runtime.config import get_preset  # noqa: E402
 from runtime.model import default_weights_dir  # noqa: E402
 from runtime.weights import sha256_file  # noqa: E402
 
@@ -41,11 +42,12 @@ def main() -> int:
     weights = args.runs[-1] / stages[-1]["file"]
     if sha256_file(weights) != stages[-1]["sha256"]:
         raise SystemExit(f"{weights} does not match its manifest")
+    manifest_path = args.out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    _check_geometry(stages[-1].get("preset", "tiny"), manifest.get("preset", "tiny"), weights)
     row = _eval_row(args.eval, args.row, args.even_if_not_better) if args.eval else None
     target = args.out / "dit.safetensors"
     shutil.copyfile(weights, target)
-    manifest_path = args.out / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
     entry = {"sha256": stages[-1]["sha256"], "bytes": target.stat().st_size, "trained": True,
              "what": "the causal 4-step student, distilled from the bidirectional next-shot teacher",
              "recipe": " then ".join(f"shotstream train {s['stage']} --recipe R" for s in stages),
@@ -60,6 +62,14 @@ def main() -> int:
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     print(json.dumps({"shipped": str(target), "sha256": entry["sha256"][:12], "stages": len(stages)}))
     return 0
+
+
+def _check_geometry(trained: str, shipped: str, weights: Path) -> None:
+    """Refuse a student trained in another DiT geometry than the preset it would ship as: the runtime would refuse
+    to load it (a strict load), so every command would fail after the copy."""
+    if get_preset(trained).dit != get_preset(shipped).dit:
+        raise SystemExit(f"{weights} was trained in preset {trained!r}, whose DiT is not {shipped!r}'s (patch "
+                         f"{get_preset(trained).dit.patch} against {get_preset(shipped).dit.patch}); nothing was written")
 
 
 def _eval_row(path: Path, name: str | None, even_if_not_better: bool) -> dict:

@@ -95,3 +95,18 @@ def test_an_eval_without_the_runtime_row_ships_and_says_it_was_not_compared(tmp_
     done, out = _ship(tmp_path, str(run), "--eval", str(alone), "--row", "student:x")
     assert done.returncode == 0 and "does not compare it with the runtime row" in done.stderr, done.stderr
     assert json.loads((out / "manifest.json").read_text())["files"]["dit.safetensors"]["eval"]["stories"] == STORIES
+
+
+def test_a_student_of_another_geometry_is_refused_and_nothing_is_written(tmp_path):
+    """The committed patch-2 student (preset tiny-p2) cannot be the patch-1 `tiny` preset's DiT: the runtime's strict
+    load would refuse it after the copy, so the ship refuses it first, whatever the eval says."""
+    run = tmp_path / "p2"
+    run.mkdir()
+    weights = REPO / "distill" / "weights" / "student-tiny-p2-ode.safetensors"
+    shutil.copy(weights, run / weights.name)
+    (run / "manifest.json").write_text(weights.with_suffix(".json").read_text())
+    better = _eval(tmp_path / "better.json", lambda runtime: runtime + 1)
+    done, out = _ship(tmp_path, str(run), "--eval", str(better), "--row", "student:x", "--even-if-not-better")
+    assert done.returncode != 0 and "trained in preset 'tiny-p2'" in done.stderr, done.stderr
+    assert "nothing was written" in done.stderr and not (out / "dit.safetensors").exists()
+    assert (out / "manifest.json").read_text() == (default_weights_dir("tiny") / "manifest.json").read_text()
