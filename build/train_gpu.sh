@@ -2,7 +2,8 @@
 # Every training stage of the tiny model in one call on one machine, inside a wall-time budget:
 # data -> teacher -> student ODE initialisation -> student DMD (intra-shot), then inter-shot DMD if time is left.
 #   build/train_gpu.sh OUT [RECIPE] [SECONDS]
-# RECIPE defaults to build/recipes/tiny-gpu.toml (its phases and stages carry their own minutes), SECONDS (the
+# RECIPE defaults to build/recipes/tiny-p1-gpu.toml, the grid the runtime ships (its phases and stages carry their
+# own minutes; build/recipes/tiny-gpu.toml is the patch-2 grid's, tiny-p2), SECONDS (the
 # whole budget, default 1800) bounds the DMD stages: each gets what is left, less a margin for writing results.
 # OUT gets data/, teacher/, ode/, dmd/, dmd-long/ (each: weights, manifest.json, loss.jsonl) and run.log.
 # GPU_CHECK_SECONDS=N (default 0: none) also runs build/gpu_check.sh OUT/gpu_check within N seconds beside the
@@ -16,7 +17,7 @@
 # are upper bounds.
 set -euo pipefail
 out=${1:?usage: build/train_gpu.sh OUT [RECIPE] [SECONDS]}
-recipe=${2:-build/recipes/tiny-gpu.toml}
+recipe=${2:-build/recipes/tiny-p1-gpu.toml}
 budget=${3:-1800}
 cd "$(dirname "$0")/.."
 device=$(python -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')

@@ -183,7 +183,7 @@ PRESETS: dict[str, ModelConfig] = {
     # The tiny family's geometries (distill/grid_compare.py): the same text encoder, VAE, resolution and stream,
     # another DiT. tiny-p1 is tiny's own geometry, the name its training runs and their manifests record.
     "tiny-p1": replace(_TINY, name="tiny-p1", shares="tiny"),
-    # Patch 2: 16 tokens per frame, the first students' grid, about 2.6x fewer FLOPs a chunk.
+    # Patch 2: 16 tokens per frame, the first students' grid, 5.6x fewer DiT FLOPs a shot (`shotstream bench`).
     "tiny-p2": replace(_TINY, name="tiny-p2", dit=replace(_TINY.dit, patch=(1, 2, 2)), shares="tiny"),
     # Wider and deeper at patch 2: 384 wide (6 heads of 64), 6 layers, about 2.8x the patch-2 DiT's parameters.
     "tiny-wide": replace(_TINY, name="tiny-wide", dit=replace(_TINY.dit, dim=384, num_layers=6, num_heads=6,
