@@ -67,9 +67,10 @@ def main() -> int:
 def _check_geometry(trained: str, shipped: str, weights: Path) -> None:
     """Refuse a student trained in another DiT geometry than the preset it would ship as: the runtime would refuse
     to load it (a strict load), so every command would fail after the copy."""
-    if get_preset(trained).dit != get_preset(shipped).dit:
+    ours, theirs = get_preset(trained).dit, get_preset(shipped).dit
+    if ours != theirs:
         raise SystemExit(f"{weights} was trained in preset {trained!r}, whose DiT is not {shipped!r}'s (patch "
-                         f"{get_preset(trained).dit.patch} against {get_preset(shipped).dit.patch}); nothing was written")
+                         f"{ours.patch} against {theirs.patch}); nothing was written")
 
 
 def _eval_row(path: Path, name: str | None, even_if_not_better: bool) -> dict:

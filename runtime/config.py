@@ -5,8 +5,8 @@ chunk) are computed here from the primary fields and never written as literals e
 Besides the two shipped presets, `tiny-p1`, `tiny-p2` and `tiny-wide` are geometries of the tiny family
 (docs/training.md, "Grid and model size"): they ship no DiT weights and read the tiny preset's text encoder,
 VAE and vocabulary (`ModelConfig.shares`). `tiny-p1` is the shipped `tiny` geometry under the name its training
-runs record; `tiny-p2` is the patch-2 grid the first students shipped in, and the fast geometry for tests of the
-runtime's mechanics.
+runs record; `tiny-p2` is the patch-2 grid the first students shipped in (its teacher and student are kept in
+distill/weights/), and the faster geometry the student stages' tests train.
 """
 from __future__ import annotations
 
