@@ -88,7 +88,8 @@ def test_every_option_of_every_subcommand_has_help(command):
 
 
 def test_bench_reports_time_to_first_frame_in_process_and_through_grpc():
-    result = json.loads(shotstream("bench", "--shots", "2", "--chunks", "2", "--json", "--no-reference").stdout.strip().splitlines()[-1])
+    out = shotstream("bench", "--shots", "2", "--chunks", "2", "--json", "--no-reference").stdout
+    result = json.loads(out.strip().splitlines()[-1])
     [row] = result["rows"]
     assert row["backend"] == "onnxruntime" and result["machine"]["cores"] >= 1
     for key in ("first_frame_ms_p50", "first_chunk_gen_ms_p50", "grpc_first_frame_ms_p50",
