@@ -29,7 +29,7 @@ def run(tmp_path_factory) -> Path:
     proc = subprocess.run(["bash", str(ROOT / "build" / "train_gpu.sh"), str(out),
                            str(streamed_smoke_recipe(folder)), "900"],
                           capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", "GPU_CHECK_SECONDS": "300", "DATA_SECONDS": "1",
+                          env={**os.environ, "OMP_NUM_THREADS": "2", "GPU_CHECK_SECONDS": "300", "DATA_SECONDS": "1",
                                "GPU_CHECK_ARGS": "--no-install", "PRESET": "tiny-p1", "PYTHON": sys.executable,
                                "TEACHER_INIT": str(IMAGE_PHASE)})
     assert proc.returncode == 0, proc.stderr[-2000:]
