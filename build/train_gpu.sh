@@ -15,6 +15,11 @@
 # DATA_SECONDS=N (default GPU_CHECK_SECONDS, 0: none) starts no data shard after N seconds: the data stage fills
 # the time the check takes and no more (its index says how many stories it made), so the recipe's data tables
 # are upper bounds.
+# A stage that fails is logged and the stages that do not need it still run; the script then exits non-zero.
+# TEACHER_FALLBACK=WEIGHTS (with STUDENT_FALLBACK=WEIGHTS): when the run's teacher left no weights, the student's
+# stages distil from that teacher instead, skipping the ODE initialisation and starting DMD from STUDENT_FALLBACK
+# (a GPU minute is not lost to one stage's failure). The log says so; no fallback is taken silently.
+# DMD_SHARE=F (default 0.5): the share of the time left that intra-shot DMD takes; inter-shot DMD gets the rest.
 set -euo pipefail
 out=${1:?usage: build/train_gpu.sh OUT [RECIPE] [SECONDS]}
 recipe=${2:-build/recipes/tiny-p1-gpu.toml}
@@ -52,22 +57,34 @@ mkdir -p "$out"
     if wait "$check"; then status=0; else status=$?; fi
     echo "== $(date -u +%FT%TZ) gpu_check exit $status: $(tail -n 1 "$out/gpu_check.console")"
   fi
+  failed=0
+  stage_failed() { echo "== $(date -u +%FT%TZ) $1 failed (exit $2)"; failed=1; }
   echo "== $(date -u +%FT%TZ) teacher"
   teacher_init=(); [ -n "${TEACHER_INIT:-}" ] && teacher_init=(--init "$TEACHER_INIT")
-  learn teacher --out "$out/teacher" "${teacher_init[@]}"
-  echo "== $(date -u +%FT%TZ) student: ODE initialisation"
-  learn ode --teacher "$out/teacher/teacher.safetensors" --out "$out/ode"
-  for stage in dmd dmd-long; do  # the intra-shot stage takes half of what is left, the inter-shot one the rest
-    init=$out/ode/student.safetensors; share=0.5
+  learn teacher --out "$out/teacher" "${teacher_init[@]}" || stage_failed teacher $?
+  teacher=$out/teacher/teacher.safetensors
+  first_init=$out/ode/student.safetensors
+  if [ ! -f "$teacher" ] && [ -n "${TEACHER_FALLBACK:-}" ]; then
+    teacher=$TEACHER_FALLBACK; first_init=${STUDENT_FALLBACK:-$first_init}
+    echo "== no teacher from this run: the student's stages distil from $teacher, DMD starts from $first_init"
+  elif [ -f "$teacher" ]; then
+    echo "== $(date -u +%FT%TZ) student: ODE initialisation"
+    learn ode --teacher "$teacher" --out "$out/ode" || stage_failed ode $?
+  fi
+  for stage in dmd dmd-long; do  # the intra-shot stage takes DMD_SHARE of what is left, the inter-shot one the rest
+    init=$first_init; share=${DMD_SHARE:-0.5}
     [ "$stage" = dmd-long ] && { init=$out/dmd/student.safetensors; share=1.0; }
+    [ -f "$teacher" ] || { echo "== no teacher weights at $teacher: $stage skipped"; continue; }
     [ -f "$init" ] || { echo "== no $init: $stage skipped"; continue; }
     minutes=$(left_minutes 30 $share)
     if python -c "import sys; sys.exit(0 if $minutes >= 0.5 else 1)"; then
       echo "== $(date -u +%FT%TZ) student: $stage ($minutes minutes)"
-      learn "$stage" --teacher "$out/teacher/teacher.safetensors" --init "$init" --out "$out/$stage" --minutes "$minutes"
+      learn "$stage" --teacher "$teacher" --init "$init" --out "$out/$stage" --minutes "$minutes" \
+        || stage_failed "$stage" $?
     else
       echo "== $(date -u +%FT%TZ) student: $stage skipped ($minutes minutes left)"
     fi
   done
-  echo "== $(date -u +%FT%TZ) done"
+  echo "== $(date -u +%FT%TZ) done$( [ "$failed" = 0 ] || echo ', with a failed stage' )"
+  exit "$failed"
 } 2>&1 | tee -a "$out/run.log"

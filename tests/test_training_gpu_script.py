@@ -95,3 +95,21 @@ def test_the_story_eval_reads_the_patch_1_teacher_and_student(run):
     assert list(result["rows"]) == rows
     for name, row in result["rows"].items():
         assert row["frames"] == 2 * 81 and 0 <= row["adherence"]["mean"] <= 1, name
+
+
+def test_a_failed_teacher_hands_the_student_stages_to_the_named_fallbacks_and_the_run_says_so(tmp_path):
+    out = tmp_path / "run"
+    missing = tmp_path / "no-such-image-phase.safetensors"  # the teacher fails at once on a warm start not there
+    proc = subprocess.run(["bash", str(ROOT / "build" / "train_gpu.sh"), str(out),
+                           str(streamed_smoke_recipe(tmp_path)), "1"],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "2", "DATA_SECONDS": "1", "PRESET": "tiny-p1",
+                               "TEACHER_INIT": str(missing),
+                               "TEACHER_FALLBACK": str(ROOT / "distill/weights/teacher-tiny-p1.safetensors"),
+                               "STUDENT_FALLBACK": str(ROOT / "distill/weights/student-tiny-p1-dmd.safetensors")})
+    log = (out / "run.log").read_text()
+    assert proc.returncode != 0 and "teacher failed" in log
+    assert "the student's stages distil from" in log and "student-tiny-p1-dmd.safetensors" in log
+    assert "ODE initialisation" not in log and not (out / "ode").exists()
+    assert "student: dmd skipped" in log  # a budget of 1 s leaves DMD no time: it is skipped, not run from nothing
+    assert log.rstrip().endswith("done, with a failed stage")
