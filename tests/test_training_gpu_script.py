@@ -24,15 +24,17 @@ IMAGE_PHASE = ROOT / "distill" / "weights" / "teacher-tiny-p1-image.safetensors"
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
+    """The run in two calls, as a GPU run split over calls of one machine: the data (the check beside it) and the
+    teacher first, then the students from the teacher the first call left in the same folder."""
     folder = tmp_path_factory.mktemp("gpu-script")
-    out = folder / "run"
-    proc = subprocess.run(["bash", str(ROOT / "build" / "train_gpu.sh"), str(out),
-                           str(streamed_smoke_recipe(folder)), "900"],
-                          capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "OMP_NUM_THREADS": "2", "GPU_CHECK_SECONDS": "300", "DATA_SECONDS": "1",
-                               "GPU_CHECK_ARGS": "--no-install", "PRESET": "tiny-p1", "PYTHON": sys.executable,
-                               "TEACHER_INIT": str(IMAGE_PHASE)})
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    out, recipe = folder / "run", streamed_smoke_recipe(folder)
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "GPU_CHECK_SECONDS": "300", "DATA_SECONDS": "1",
+           "GPU_CHECK_ARGS": "--no-install", "PRESET": "tiny-p1", "PYTHON": sys.executable,
+           "TEACHER_INIT": str(IMAGE_PHASE)}
+    for stages, budget in (("data teacher", "600"), ("students", "300")):
+        proc = subprocess.run(["bash", str(ROOT / "build" / "train_gpu.sh"), str(out), str(recipe), budget],
+                              capture_output=True, text=True, timeout=900, env={**env, "STAGES": stages})
+        assert proc.returncode == 0, proc.stderr[-2000:]
     return out
 
 
@@ -55,7 +57,10 @@ def test_the_gpu_script_runs_every_stage_on_the_patch_1_grid_and_records_through
         assert manifest["preset"] == "tiny-p1"
         assert (run / stage / "student.safetensors").stat().st_size > 1_000_000
     log = (run / "run.log").read_text()
-    assert "gpu_check exit 0" in log and "done" in log
+    assert "gpu_check exit 0" in log
+    first, second = log.split(" done\n")[:2]  # each call ends its part of the log with a done line
+    assert "data (encode" in first and " teacher\n" in first and "ODE initialisation" not in first
+    assert "data (encode" not in second and " teacher\n" not in second and "ODE initialisation" in second
 
 
 def test_gpu_check_runs_beside_the_data_on_the_cpu_at_reduced_size(run):
