@@ -43,6 +43,14 @@ for part in $stages; do
   case $part in data|teacher|students) ;; *) echo "STAGES: '$part' is none of data, teacher, students" >&2; exit 2 ;; esac
 done
 mkdir -p "$out"
+# every 10 s while the script runs: memory, load and the GPU's memory and use (how close a run came to the machine's
+# limits; packed with the logs)
+( while kill -0 $$ 2> /dev/null; do
+    echo "$(date -u +%T) $(awk '/MemAvailable/ {printf "ram_available_mb=%d", $2 / 1024}' /proc/meminfo)" \
+      "load=$(cut -d' ' -f1 /proc/loadavg)" \
+      "$(nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader 2> /dev/null | head -n 1)"
+    sleep 10
+  done ) >> "$out/resources.log" 2>&1 < /dev/null &
 {
   check=
   if has data; then  # the check goes beside the data

@@ -58,6 +58,8 @@ def test_the_gpu_script_runs_every_stage_on_the_patch_1_grid_and_records_through
         assert (run / stage / "student.safetensors").stat().st_size > 1_000_000
     log = (run / "run.log").read_text()
     assert "gpu_check exit 0" in log
+    samples = (run / "resources.log").read_text().splitlines()  # memory and load, every 10 s of both calls
+    assert samples and all("ram_available_mb=" in line and "load=" in line for line in samples)
     first, second = log.split(" done\n")[:2]  # each call ends its part of the log with a done line
     assert "data (encode" in first and " teacher\n" in first and "ODE initialisation" not in first
     assert "data (encode" not in second and " teacher\n" not in second and "ODE initialisation" in second
