@@ -5,7 +5,8 @@
 # RECIPE defaults to build/recipes/tiny-p1-gpu.toml, the grid the runtime ships (its phases and stages carry their
 # own minutes; build/recipes/tiny-gpu.toml is the patch-2 grid's, tiny-p2), SECONDS (the
 # whole budget, default 1800) bounds the DMD stages: each gets what is left, less a margin for writing results.
-# OUT gets data/, teacher/, ode/, dmd/, dmd-long/ (each: weights, manifest.json, loss.jsonl) and run.log.
+# OUT gets data/, teacher/, ode/, dmd/, dmd-long/ (each: weights, manifest.json, loss.jsonl), run.log and
+# resources.log (memory, load and the GPU every 10 s).
 # GPU_CHECK_SECONDS=N (default 0: none) also runs build/gpu_check.sh OUT/gpu_check within N seconds beside the
 # data stage (which renders on the CPU cores): the official preset's figures for the price of the overlap
 # (--cpu-reduced on a machine without CUDA; GPU_CHECK_ARGS adds arguments such as --wheels DIR).
