@@ -84,18 +84,16 @@ mkdir -p "$out"
     teacher_init=(); [ -n "${TEACHER_INIT:-}" ] && teacher_init=(--init "$TEACHER_INIT")
     learn teacher --out "$out/teacher" "${teacher_init[@]}" || stage_failed teacher $?
   fi
-  teacher=$out/teacher/teacher.safetensors
-  first_init=$out/ode/student.safetensors
-  if ! has students; then
-    :
-  elif [ ! -f "$teacher" ] && [ -n "${TEACHER_FALLBACK:-}" ]; then
-    teacher=$TEACHER_FALLBACK; first_init=${STUDENT_FALLBACK:-$first_init}
-    echo "== no teacher from this run: the student's stages distil from $teacher, DMD starts from $first_init"
-  elif [ -f "$teacher" ]; then
-    echo "== $(date -u +%FT%TZ) student: ODE initialisation"
-    learn ode --teacher "$teacher" --out "$out/ode" || stage_failed ode $?
-  fi
   if has students; then
+    teacher=$out/teacher/teacher.safetensors
+    first_init=$out/ode/student.safetensors
+    if [ ! -f "$teacher" ] && [ -n "${TEACHER_FALLBACK:-}" ]; then
+      teacher=$TEACHER_FALLBACK; first_init=${STUDENT_FALLBACK:-$first_init}
+      echo "== no teacher from this run: the student's stages distil from $teacher, DMD starts from $first_init"
+    elif [ -f "$teacher" ]; then
+      echo "== $(date -u +%FT%TZ) student: ODE initialisation"
+      learn ode --teacher "$teacher" --out "$out/ode" || stage_failed ode $?
+    fi
     # the intra-shot stage takes DMD_SHARE of what is left, the inter-shot one the rest
     for stage in dmd dmd-long; do
       init=$first_init; share=${DMD_SHARE:-0.5}
