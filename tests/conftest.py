@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import torch
 
 # Exported ONNX files go to a folder of this test run, never into the user's cache; it is removed at the end.
 OWN_CACHE = None if "SHOTSTREAM_CACHE" in os.environ else tempfile.mkdtemp(prefix="shotstream-test-cache-")
@@ -16,12 +17,22 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
+TORCH_THREADS = torch.get_num_threads()  # the default, before any test pins it
 CAPTION = "a knight and a dragon, pixel art"
 
 
 def pytest_sessionfinish(session, exitstatus):
     if OWN_CACHE:
         shutil.rmtree(OWN_CACHE, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """A test that pins torch's threads (a resumed run compared bit for bit) leaves them as it found them, so
+    the tests after it keep the cores."""
+    yield
+    if torch.get_num_threads() != TORCH_THREADS:
+        torch.set_num_threads(TORCH_THREADS)
 
 
 @pytest.fixture(scope="session")
