@@ -53,9 +53,19 @@ if [ "$DEVICE" = cuda ] && ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cu
 fi
 # module -> pip requirement (the runtime's core plus the `official` extra; grpc, onnx and pygame are not needed)
 NEEDED="numpy:numpy safetensors:safetensors==0.8.0 tqdm:tqdm diffusers:diffusers>=0.35 transformers:transformers>=4.51 tokenizers:tokenizers>=0.21"
-for pair in $NEEDED; do
-  module=${pair%%:*} requirement=${pair#*:}
-  "$PY" -c "import $module" >>"$LOG" 2>&1 && continue
+# one process tries every import (a process each cost seconds: diffusers alone imports in about 5 s)
+MISSING=$("$PY" - $NEEDED 2>>"$LOG" <<'EOF'
+import importlib, sys
+for pair in sys.argv[1:]:
+    module, requirement = pair.split(":", 1)
+    try:
+        importlib.import_module(module)
+    except Exception as error:  # what a missing or broken package raises, logged beside its name
+        print(f"cannot import {module}: {error!r}", file=sys.stderr)
+        print(requirement)
+EOF
+)
+for requirement in $MISSING; do
   if [ "$INSTALL" = 0 ]; then say "cannot run: python package '$requirement' is missing (--no-install)"; exit 2; fi
   say "installing $requirement${WHEELS:+ from $WHEELS}"
   if ! timeout "$(left)" "$PY" -m pip install --quiet ${WHEELS:+--no-index --find-links "$WHEELS"} "$requirement" >>"$LOG" 2>&1; then
