@@ -15,9 +15,11 @@ shows), encoded by the shipped VAE:
   shipped VAE and read by the probe as a still clip: characters, identity, place, framing and time (camera and
   action mean nothing on a still frame).
 Beside them: the ceiling (the truth through the VAE), a floor (the first variant as initialised, untrained)
-and chance (the best constant guess on the same shots). Writes `report.json`, `report.md` and `sheet.png`
-under the output folder, and one run folder per variant (the teacher's checkpoint, weights, manifest and
-loss log; a rerun resumes or reuses it).
+and chance (the best constant guess on the same shots). With `init` every variant goes on from trained weights
+instead (more samples for a geometry already trained: its samples are then added to theirs), and those weights
+are the floor, read at every guidance scale and paired scale by scale with the first variant (`vs_start`).
+Writes `report.json`, `report.md` and `sheet.png` under the output folder, and one run folder per variant
+(the teacher's checkpoint, weights, manifest and loss log; a rerun resumes or reuses it).
 """
 from __future__ import annotations
 
@@ -63,6 +65,7 @@ class Comparison:
     ema: float = 0.0  # EMA decay of the weights read (0: the raw weights; a short run's EMA lags its training)
     noise_seed: int = 0  # the held-out noise draws, shared by every variant
     sheet_frames: int = 8
+    init: str | None = None  # weights every variant starts from (their preset's), instead of its seeded init
 
     def __post_init__(self) -> None:
         if not self.variants or len(set(self.variants)) != len(self.variants):
@@ -238,10 +241,12 @@ def compare(cmp: Comparison, recipe: TeacherRecipe, frames, out: str | Path, *, 
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    start = None if cmp.init is None else _start(cmp)
     frames = frames() if callable(frames) else frames
     runs = {}
     for variant in cmp.variants:
-        entry = train(cmp.recipe_for(recipe, variant), {"frames": frames}, out / variant, device=device)
+        entry = train(cmp.recipe_for(recipe, variant), {"frames": frames}, out / variant, device=device,
+                      init=cmp.init)
         if entry["samples"] != cmp.samples or not entry["complete"]:
             raise RuntimeError(f"{out / variant} holds a run of {entry['samples']} samples, not {cmp.samples}: "
                                "equal samples or no comparison (use another --out)")
@@ -261,7 +266,13 @@ def compare(cmp: Comparison, recipe: TeacherRecipe, frames, out: str | Path, *, 
     pictures["truth through the VAE"] = decode(vae, torch.from_numpy(held.data["latents"]))
     scores, totals["truth through the VAE"] = probe_scores(pictures["truth through the VAE"], held, probe)
     rows["truth through the VAE"] = {"probe": scores}
-    dits = {f"untrained {base.name}": (init_weights(CausalDiT(base.dit), recipe.seed), base, base.shot.shift, None)}
+    if start is None:
+        floor = f"untrained {base.name}"
+        dits = {floor: (init_weights(CausalDiT(base.dit), recipe.seed), base, base.shot.shift, None)}
+    else:
+        floor, teacher = f"start: {Path(cmp.init).stem}", load_teacher(cmp.init)
+        dits = {floor: (teacher.dit, teacher.cfg, teacher.shift, start)}
+        report["start"] = start
     for variant in cmp.variants:
         teacher = load_teacher(out / variant / "teacher.safetensors")
         dits[variant] = (teacher.dit, teacher.cfg, teacher.shift, runs[variant])
@@ -271,7 +282,9 @@ def compare(cmp: Comparison, recipe: TeacherRecipe, frames, out: str | Path, *, 
             dit = dit.float().eval().to(device)
             pool = ResidentFrames(held.data, bank, NextShot(cfg), device)
             row = {"preset": cfg.name, "params": sum(p.numel() for p in dit.parameters()),
-                   "tokens_per_frame": cfg.tokens_per_frame, **_training(entry, out / name),
+                   "tokens_per_frame": cfg.tokens_per_frame,
+                   **(_training(entry, out / name) if entry is None or entry is not start
+                      else {"samples": start["samples"]}),
                    "heldout_loss": heldout_losses(dit, pool, held, cmp.sigmas, device)}
             for g in cmp.guidance if entry else cmp.guidance[:1]:  # the untrained floor at the first scale only
                 label = name if g == cmp.guidance[0] else f"{name}, guidance {g:g}"
@@ -282,11 +295,41 @@ def compare(cmp: Comparison, recipe: TeacherRecipe, frames, out: str | Path, *, 
                 started = time.perf_counter()
             bar.update(1)
     _intervals(rows, totals, cmp.variants[0], cmp.noise_seed)
+    if start is not None:
+        _against_start(rows, totals, floor, cmp)
     report["compared_with"] = cmp.variants[0]
     write_sheet(out / "sheet.png", pictures, cmp.sheet_frames)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(markdown(report) + "\n")
     return report
+
+
+def _start(cmp: Comparison) -> dict:
+    """The weights `cmp.init` names, checked against every variant's geometry: file, digest, preset and the
+    samples their manifest says they were trained on."""
+    from distill.sampling import weights_preset
+    from runtime.weights import sha256_file
+
+    preset, manifest = weights_preset(cmp.init, default=None)
+    for variant in cmp.variants:
+        if get_preset(split_variant(variant)[0]).dit != get_preset(preset).dit:
+            raise ValueError(f"{cmp.init} holds {preset} weights: variant {variant} is another geometry")
+    return {"file": str(cmp.init), "sha256": sha256_file(cmp.init), "preset": preset,
+            "samples": manifest.get("samples")}
+
+
+def _against_start(rows: dict[str, dict], totals: dict[str, list[dict]], floor: str, cmp: Comparison) -> None:
+    """Each variant's rows paired story by story with the starting weights read at the same guidance scale."""
+    from storyworld.probe.metrics import adherence_intervals
+
+    for variant in cmp.variants:
+        for g in cmp.guidance:
+            suffix = "" if g == cmp.guidance[0] else f", guidance {g:g}"
+            got = adherence_intervals({floor + suffix: totals[floor + suffix],
+                                       variant + suffix: totals[variant + suffix]}, cmp.noise_seed, floor + suffix)
+            d = got[variant + suffix]["vs"]
+            rows[variant + suffix]["vs_start"] = {a: {"difference": round(v["difference"], 4),
+                                                      "ci95": [round(x, 4) for x in v["ci95"]]} for a, v in d.items()}
 
 
 def _training(entry: dict | None, folder: Path) -> dict:
@@ -310,10 +353,13 @@ def markdown(report: dict) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def cell(v) -> str:
-        return "" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:g}")
+        return "" if v is None else (f"{v:,}" if isinstance(v, int) else v if isinstance(v, str) else f"{v:g}")
     for name, row in {**report["rows"], "chance (best constant guess)": {"probe": report["chance"]}}.items():
         loss = row.get("heldout_loss", {})
-        values = ([row.get("params"), row.get("tokens_per_frame"), row.get("samples"), row.get("wall_seconds"),
+        samples = row.get("samples")
+        if report.get("start") and "steps" in row and report["start"]["samples"]:  # went on from the start's
+            samples = f"{report['start']['samples']:,} + {samples:,}"
+        values = ([row.get("params"), row.get("tokens_per_frame"), samples, row.get("wall_seconds"),
                    row.get("samples_per_s")] + [loss.get(s) for s in sigmas]
                   + [row["probe"][a] for a in (*ATTRIBUTES, "mean")])
         ci = row.get("probe_ci95", {}).get("mean")

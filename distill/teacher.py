@@ -282,6 +282,8 @@ class State:
     seconds: float = 0.0
     samples: int = 0
     phase_began: float = 0.0  # `seconds` when the current phase began
+    init: str | None = None  # the weights the run started from (None: its seeded initialisation)
+    init_sha256: str | None = None
     lr: float = 0.0  # the last step's
     stream_chunks: int = 0  # chunks a stream phase's pool has taken (a resumed run takes them again)
     throughput: dict = field(default_factory=dict)  # phase name -> Throughput fields, over every call
@@ -347,7 +349,7 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
     ema = build_dit(cfg).to(device)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
-    state, resumed_opt = State(), None
+    state, resumed_opt = State(**_init_fields(init)), None
     ckpt_path = out / "checkpoint.pt"
     gen = td.generator(recipe.seed)
     if ckpt_path.exists():
@@ -355,6 +357,11 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
         model.load_state_dict(ckpt["model"])
         ema.load_state_dict(ckpt["ema"])
         state = State(**ckpt["state"])
+        if "init_sha256" not in ckpt["state"]:  # a checkpoint from before runs recorded their start: this call's
+            state.init, state.init_sha256 = _init_fields(init).values()
+        elif init is not None and _init_fields(init)["init_sha256"] != state.init_sha256:
+            raise ValueError(f"{ckpt_path} is a run started from {state.init or 'its seeded initialisation'}, "
+                             f"not from {init}: resume it without --init, or use another folder")
         gen.set_state(ckpt["generator"])
         resumed_opt = ckpt["opt"] if ckpt["opt_phase"] == state.phase else None
         log.info("resuming from %s at phase %d step %d", ckpt_path, state.phase, state.step)
@@ -376,7 +383,7 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
                         "seeded_frames": pool.seeded, "distinct_frames": pool.seeded + pool.rows_taken,
                         "capacity": recipe.stream.capacity, "refresh_every": recipe.stream.refresh_every,
                         "waited_seconds": round(pool.producer.waited_seconds, 1)}
-        return _finish(recipe, ema, out, state, td, peak, complete, streamed, init)
+        return _finish(recipe, ema, out, state, td, peak, complete, streamed)
 
     # captions embedded as the loop goes (a stream's refreshes, a resumed run's replay) always under one kernel
     with exits, td.kernels(cfg.text.text_len):
@@ -537,7 +544,7 @@ def _read_dit(path: str | Path) -> dict:
 
 
 def _finish(recipe: TeacherRecipe, ema, out: Path, state: State, td: TrainDevice, peak_tflops: float | None,
-            complete: bool, streamed: dict | None = None, init: str | Path | None = None) -> dict:
+            complete: bool, streamed: dict | None = None) -> dict:
     path = out / "teacher.safetensors"
     digest = _save_ema(ema, path)
     entry = {"file": path.name, "sha256": digest, "bytes": path.stat().st_size, "preset": recipe.preset,
@@ -546,6 +553,6 @@ def _finish(recipe: TeacherRecipe, ema, out: Path, state: State, td: TrainDevice
              "device": td.name(), "torch": torch.__version__, "bf16": td.bf16, "complete": complete,
              "phase_reached": state.phase, "step_in_phase": state.step,
              "throughput": {name: Throughput(**fields).report(peak_tflops) for name, fields in state.throughput.items()},
-             "stream": streamed, **_init_fields(init)}
+             "stream": streamed, "init": state.init, "init_sha256": state.init_sha256}
     (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     return entry

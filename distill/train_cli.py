@@ -13,11 +13,13 @@
       teacher trajectories, intra-shot self-forcing DMD, inter-shot self-forcing DMD; each starts from --init
       (default: the teacher's weights) and writes DIR/student.safetensors (fp16), DIR/manifest.json and
       DIR/loss.jsonl; resumes from DIR/checkpoint.pt
-  shotstream train compare --recipe R --samples N [--variants tiny-p2,tiny-p1,tiny-wide] [--batch B] [--out DIR]
+  shotstream train compare --recipe R --samples N [--variants tiny-p2,tiny-p1,tiny-wide] [--batch B] [--init W]
+      [--out DIR]
       the image phase (the recipe's frames phase) of each DiT geometry at equal samples (N = steps x batch),
       read on held-out frames: flow-matching loss per noise level and the probe on frames drawn back from their
       prompts (distill/grid_compare.py); writes DIR/report.json, DIR/report.md, DIR/sheet.png and a run
-      folder per variant (resumed when run again)
+      folder per variant (resumed when run again); with --init W every variant goes on from W (weights of its
+      geometry, e.g. an earlier image phase) for N more samples, and W is read beside them in place of the floor
   --preset NAME (teacher and student stages) trains the recipe's phases or stage in another DiT geometry of the
       tiny family (e.g. tiny-p1) than the recipe's [teacher] / [student] preset; the manifests record it
 """
@@ -51,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="teacher: stop after this much wall time (checkpoint and weights so far); data: start "
                              "no shard after it; rerun to go on")
     parser.add_argument("--init", type=Path, default=None,
-                        help="start from these DiT weights (safetensors): teacher default random, student default the teacher's")
+                        help="start from these DiT weights (safetensors): teacher and compare default random, "
+                             "student default the teacher's")
     parser.add_argument("--preset", default=None,
                         help="teacher and student stages: train in this preset instead of the recipe's (e.g. tiny-p1)")
     parser.add_argument("--teacher", type=Path, default=Path("distill/weights/teacher-tiny.safetensors"),
@@ -161,10 +164,12 @@ def _comparison(args, recipe):
     frames = [p for p in recipe.phases if p.data == "frames"]
     if not frames:
         raise SystemExit(f"{args.recipe} has no phase on frames data: the comparison trains the image phase")
+    if args.init is not None and not args.init.exists():
+        raise SystemExit(f"compare: no weights at --init {args.init}")
     try:
         return Comparison(tuple(v for v in args.variants.split(",") if v), args.samples, args.batch or frames[0].batch,
                           heldout_stories=args.heldout_stories, euler_steps=args.euler_steps, ema=args.ema,
-                          guidance=_scales(args.guidance))
+                          guidance=_scales(args.guidance), init=None if args.init is None else str(args.init))
     except ValueError as e:
         raise SystemExit(f"compare: {e}") from None
 

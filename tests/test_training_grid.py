@@ -144,6 +144,40 @@ def test_the_comparison_runs_end_to_end_and_refuses_unequal_samples(frames, tmp_
         compare(replace(cmp, samples=2), RECIPE, frames, tmp_path)
 
 
+def test_the_comparison_goes_on_from_trained_weights_and_reads_them_beside(frames, tmp_path):
+    """With `init`, every variant starts from those weights (its run folder says so by digest), the weights
+    themselves are the floor, read at every scale exactly as a comparison that trained them reads them, and each
+    variant is paired with them scale by scale; other weights, or another geometry, are refused."""
+    first = compare(Comparison(("tiny-p2",), samples=4, batch=2, heldout_stories=2, sigmas=(0.1, 0.9), euler_steps=2,
+                               sheet_frames=2), RECIPE, frames, tmp_path / "first")
+    weights = tmp_path / "first" / "tiny-p2" / "teacher.safetensors"
+    cmp = Comparison(("tiny-p2",), samples=2, batch=2, heldout_stories=2, sigmas=(0.1, 0.9), euler_steps=2,
+                     sheet_frames=2, guidance=(1.0, 3.0), init=str(weights))
+    report = compare(cmp, RECIPE, frames, tmp_path / "more")
+    rows, start = report["rows"], "start: teacher"
+    assert list(rows) == ["truth through the VAE", start, f"{start}, guidance 3", "tiny-p2", "tiny-p2, guidance 3"]
+    assert report["start"]["samples"] == 4 and report["start"]["preset"] == "tiny-p2"
+    assert rows[start]["heldout_loss"] == first["rows"]["tiny-p2"]["heldout_loss"]  # the same weights, same noise
+    assert rows[start]["probe"] == first["rows"]["tiny-p2"]["probe"]
+    assert rows["tiny-p2"]["samples"] == 2 and rows["tiny-p2"]["heldout_loss"] != rows[start]["heldout_loss"]
+    manifest = json.loads((tmp_path / "more" / "tiny-p2" / "manifest.json").read_text())
+    assert manifest["init_sha256"] == report["start"]["sha256"]
+    from distill.teacher import train  # called again without init, the run still says what it started from
+
+    again = train(cmp.recipe_for(RECIPE, "tiny-p2"), {"frames": frames}, tmp_path / "more" / "tiny-p2")
+    assert (again["init"], again["init_sha256"]) == (str(weights), report["start"]["sha256"])
+    for name, against in (("tiny-p2", start), ("tiny-p2, guidance 3", f"{start}, guidance 3")):
+        gap = rows[name]["vs_start"]["mean"]
+        assert gap["ci95"][0] <= gap["difference"] <= gap["ci95"][1]
+        assert gap["difference"] == pytest.approx(rows[name]["probe"]["mean"] - rows[against]["probe"]["mean"],
+                                                  abs=1e-3)
+    assert "4 + 2" in (tmp_path / "more" / "report.md").read_text()
+    with pytest.raises(ValueError, match="started from its seeded"):  # the first run's folder
+        compare(replace(cmp, samples=4), RECIPE, frames, tmp_path / "first")
+    with pytest.raises(ValueError, match="another geometry"):
+        compare(replace(cmp, variants=("tiny-wide",)), RECIPE, frames, tmp_path / "wide")
+
+
 def test_the_train_command_trains_in_another_preset_only_where_one_applies(tmp_path, capsys):
     """`train --preset` replaces the recipe's preset for the teacher and the student's stages; the data stage
     has none and `compare` takes its presets from --variants, so both refuse it, as does a preset not known."""
