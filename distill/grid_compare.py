@@ -376,11 +376,13 @@ def write_sheet(path: Path, pictures: dict[str, np.ndarray], count: int, scale: 
 
     from storyworld.contact_sheet import label_font
 
-    label_w, gap = 150, 4
+    gap, font = 4, label_font(12)
+    label_w = max(150, gap * 3 + max(int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(name, font=font))
+                                     for name in pictures))  # every label whole
     size = next(iter(pictures.values())).shape[1] * scale
     count = min(count, len(next(iter(pictures.values()))))
     sheet = Image.new("RGB", (label_w + count * (size + gap), len(pictures) * (size + gap) + gap), (24, 24, 30))
-    draw, font = ImageDraw.Draw(sheet), label_font(12)
+    draw = ImageDraw.Draw(sheet)
     for r, (name, frames) in enumerate(pictures.items()):
         y = gap + r * (size + gap)
         draw.text((gap, y + size // 2 - 6), name, fill=(235, 235, 235), font=font)

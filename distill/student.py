@@ -46,7 +46,7 @@ from distill.nextshot import FrameText, NextShot
 from distill.resident import ResidentShots
 from distill.runs import LossMeter, StepClock, Throughput, TrainDevice, budget_progress, device_noise, warmup_cosine
 from distill.sampling import guided_velocities
-from distill.teacher import CaptionBank, ShotSamples, _init_fields, _read_dit, _save_ema
+from distill.teacher import CaptionBank, ShotSamples, _init_fields, _read_dit, _save_ema, resumed_start
 from runtime.config import ModelConfig, get_preset
 from runtime.dit import CausalDiT, block_mask, timestep_frequencies
 from runtime.measure.flops import dit_call_flops
@@ -342,6 +342,9 @@ class State:
     samples: int = 0
     pairs_seconds: float = 0.0
     throughput: dict = field(default_factory=dict)  # Throughput fields over every call
+    init: str | None = None  # the weights the stage started from (None: the teacher's)
+    init_sha256: str | None = None
+    teacher_sha256: str | None = None  # the teacher it distils, the same in every call
 
 
 def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Path, out: str | Path, *,
@@ -378,7 +381,7 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
     betas = (0.9, 0.99) if stage == "ode" else (0.0, 0.999)  # DMD: the official generator/critic betas
     opt = td.adamw(student.parameters(), lr=sr.lr, betas=betas, weight_decay=0.01)
     copt = td.adamw(critic.parameters(), lr=sr.critic_lr, betas=betas, weight_decay=0.01) if critic is not None else None
-    state = State()
+    state = State(**_init_fields(init), teacher_sha256=sha256_file(teacher_path))
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -387,7 +390,11 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
         if critic is not None:
             critic.load_state_dict(ckpt["critic"])
             copt.load_state_dict(ckpt["copt"])
-        state = State(**ckpt["state"])
+        saved = ckpt["state"]
+        if saved.get("teacher_sha256", state.teacher_sha256) != state.teacher_sha256:
+            raise ValueError(f"{ckpt_path} is a run distilling another teacher than {teacher_path} (sha256 "
+                             f"{saved['teacher_sha256'][:12]}): resume it with that teacher, or use another folder")
+        state = State(**{**saved, **resumed_start(saved, init, ckpt_path), "teacher_sha256": state.teacher_sha256})
         gen.set_state(ckpt["generator"])
         pick.set_state(ckpt["pick"])
         log.info("resuming %s from step %d", stage, state.step)
@@ -451,7 +458,7 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
     report = rates.report(peak if stage == "ode" else None)
     if stage != "ode":  # a DMD step's work (rollouts, teacher and critic calls) is not counted in FLOPs here
         report.update(model_tflops=None, of_bf16_peak=None)
-    return _finish(recipe, stage, student, out, state, td, complete, teacher_path, init, report)
+    return _finish(recipe, stage, student, out, state, td, complete, teacher_path, report)
 
 
 def _ode_pairs(teacher, geo: Geometry, samples: ShotSamples, sr: StageRecipe, seed: int, device) -> dict:
@@ -562,7 +569,7 @@ def _checkpoint(path: Path, student, critic, opt, copt, state: State, gen, pick)
 
 
 def _finish(recipe: StudentRecipe, stage: str, student, out: Path, state: State, td: TrainDevice, complete: bool,
-            teacher_path, init, throughput: dict) -> dict:
+            teacher_path, throughput: dict) -> dict:
     path = out / "student.safetensors"
     digest = _save_ema(student, path)
     entry = {"file": path.name, "sha256": digest, "bytes": path.stat().st_size, "preset": recipe.preset,
@@ -570,6 +577,6 @@ def _finish(recipe: StudentRecipe, stage: str, student, out: Path, state: State,
              "samples": state.samples, "recipe": asdict(recipe.stage(stage)), "wall_seconds": round(state.seconds, 1),
              "trajectory_seconds": round(state.pairs_seconds, 1), "device": td.name(), "throughput": throughput,
              "torch": torch.__version__, "complete": complete, "teacher": str(teacher_path),
-             "teacher_sha256": sha256_file(teacher_path), **_init_fields(init)}
+             "teacher_sha256": state.teacher_sha256, "init": state.init, "init_sha256": state.init_sha256}
     (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     return entry

@@ -356,12 +356,7 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
         ema.load_state_dict(ckpt["ema"])
-        state = State(**ckpt["state"])
-        if "init_sha256" not in ckpt["state"]:  # a checkpoint from before runs recorded their start: this call's
-            state.init, state.init_sha256 = _init_fields(init).values()
-        elif init is not None and _init_fields(init)["init_sha256"] != state.init_sha256:
-            raise ValueError(f"{ckpt_path} is a run started from {state.init or 'its seeded initialisation'}, "
-                             f"not from {init}: resume it without --init, or use another folder")
+        state = State(**{**ckpt["state"], **resumed_start(ckpt["state"], init, ckpt_path)})
         gen.set_state(ckpt["generator"])
         resumed_opt = ckpt["opt"] if ckpt["opt_phase"] == state.phase else None
         log.info("resuming from %s at phase %d step %d", ckpt_path, state.phase, state.step)
@@ -524,6 +519,18 @@ def _init_fields(path: str | Path | None) -> dict:
     from runtime.weights import sha256_file
 
     return {"init": None if path is None else str(path), "init_sha256": None if path is None else sha256_file(path)}
+
+
+def resumed_start(saved: dict, init: str | Path | None, ckpt_path: Path) -> dict:
+    """The start a resumed run records (`_init_fields`): its checkpoint's, where a different `init` is refused;
+    this call's for a checkpoint from before runs recorded theirs."""
+    given = _init_fields(init)
+    if "init_sha256" not in saved:
+        return given
+    if init is not None and given["init_sha256"] != saved["init_sha256"]:
+        raise ValueError(f"{ckpt_path} is a run started from {saved['init'] or 'its default initialisation'}, "
+                         f"not from {init}: resume it without --init, or use another folder")
+    return {"init": saved["init"], "init_sha256": saved["init_sha256"]}
 
 
 def _save_ema(ema, path: Path) -> str:

@@ -27,8 +27,9 @@ REDUCED = {
     "bench": {"--shots": "2", "--chunks": "2"},
     "eval": {"--shots": "2", "--stories": "2", "--seed": "84", "--steps": "2"},  # seed 84: two-shot stories
     "train": {"--recipe": str(REPO / "tests" / "data" / "teacher_smoke.toml")},
-    # one variant: two are compared end to end in test_training_grid
-    "compare": {"--samples": "8", "--batch": "4", "--variants": "tiny-p2", "--heldout-stories": "1",
+    # one variant (two are compared end to end in test_training_grid), the geometry of the committed image phase
+    # that `--init` may name
+    "compare": {"--samples": "8", "--batch": "4", "--variants": "tiny-p1", "--heldout-stories": "1",
                 "--euler-steps": "2"},
     "generate": {"--stories": "2"},
     "contact-sheet": {"--stories": "1"},

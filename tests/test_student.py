@@ -164,7 +164,14 @@ def test_the_ode_stage_fits_the_teachers_trajectories_and_resumes(run, tmp_path)
     short = replace(ode, steps=10)  # the resume on a shorter run: stopped after 5 steps, then run to its end
     part = train(_recipe(ode=short), "ode", shots, teacher, tmp_path / "split", max_steps=5)
     assert not part["complete"] and part["steps"] == 5
-    assert train(_recipe(ode=short), "ode", shots, teacher, tmp_path / "split")["steps"] == 10
+    other = tmp_path / "other.safetensors"  # a resume keeps the teacher and the start the run began with
+    save_module(init_weights(build_dit(CFG), 2), other, prefix=DIT_PREFIX, dtype=torch.float16)
+    with pytest.raises(ValueError, match="another teacher"):
+        train(_recipe(ode=short), "ode", shots, other, tmp_path / "split")
+    with pytest.raises(ValueError, match="started from"):
+        train(_recipe(ode=short), "ode", shots, teacher, tmp_path / "split", init=other)
+    done = train(_recipe(ode=short), "ode", shots, teacher, tmp_path / "split")
+    assert done["steps"] == 10 and done["init"] is None and done["teacher_sha256"] == sha256_file(teacher)
 
 
 def test_the_dmd_stages_update_the_student_from_its_own_rollouts(run, tmp_path):

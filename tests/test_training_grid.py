@@ -172,7 +172,7 @@ def test_the_comparison_goes_on_from_trained_weights_and_reads_them_beside(frame
         assert gap["difference"] == pytest.approx(rows[name]["probe"]["mean"] - rows[against]["probe"]["mean"],
                                                   abs=1e-3)
     assert "4 + 2" in (tmp_path / "more" / "report.md").read_text()
-    with pytest.raises(ValueError, match="started from its seeded"):  # the first run's folder
+    with pytest.raises(ValueError, match="started from its default"):  # the first run's folder
         compare(replace(cmp, samples=4), RECIPE, frames, tmp_path / "first")
     with pytest.raises(ValueError, match="another geometry"):
         compare(replace(cmp, variants=("tiny-wide",)), RECIPE, frames, tmp_path / "wide")
