@@ -20,6 +20,10 @@ instead (more samples for a geometry already trained: its samples are then added
 are the floor, read at every guidance scale and paired scale by scale with the first variant (`vs_start`).
 Writes `report.json`, `report.md` and `sheet.png` under the output folder, and one run folder per variant
 (the teacher's checkpoint, weights, manifest and loss log; a rerun resumes or reuses it).
+
+Long module: one comparison from training to report (the variants' runs, the held-out frames and their reading,
+the pairing of rows, the table and the sheet) shares its row names and held-out data throughout; split, each part
+would need the others' conventions.
 """
 from __future__ import annotations
 

@@ -17,8 +17,12 @@ def listed_packages() -> set[str]:
 
 
 def test_every_package_folder_is_listed_in_setup_py():
+    def importable(folder: Path) -> bool:  # a package in every folder from the root down (not a venv's site-packages)
+        parts = folder.relative_to(ROOT).parts
+        return all((ROOT.joinpath(*parts[:i + 1]) / "__init__.py").exists() for i in range(len(parts)))
+
     found = {str(p.parent.relative_to(ROOT)).replace("/", ".") for p in ROOT.glob("*/**/__init__.py")
-             if "tests" not in p.parts and not any(part.startswith(".") for part in p.parts)}
+             if "tests" not in p.parts and not any(part.startswith(".") for part in p.parts) and importable(p.parent)}
     assert found == listed_packages()
     assert not (ROOT / "build" / "__init__.py").exists()  # would shadow PyPA's `build`
 
