@@ -287,11 +287,11 @@ def compare(cmp: Comparison, recipe: TeacherRecipe, frames, out: str | Path, *, 
             pool = ResidentFrames(held.data, bank, NextShot(cfg), device)
             row = {"preset": cfg.name, "params": sum(p.numel() for p in dit.parameters()),
                    "tokens_per_frame": cfg.tokens_per_frame,
-                   **(_training(entry, out / name) if entry is None or entry is not start
-                      else {"samples": start["samples"]}),
+                   **({"samples": start["samples"]} if start is not None and entry is start
+                      else _training(entry, out / name)),
                    "heldout_loss": heldout_losses(dit, pool, held, cmp.sigmas, device)}
             for g in cmp.guidance if entry else cmp.guidance[:1]:  # the untrained floor at the first scale only
-                label = name if g == cmp.guidance[0] else f"{name}, guidance {g:g}"
+                label = _label(name, g, cmp)
                 pictures[label] = decode(vae, draw_frames(dit, pool, held, cmp.euler_steps, shift, device, g))
                 probe_row, totals[label] = probe_scores(pictures[label], held, probe)
                 rows[label] = {**row, "guidance": g, "probe": probe_row,
@@ -306,6 +306,11 @@ def compare(cmp: Comparison, recipe: TeacherRecipe, frames, out: str | Path, *, 
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(markdown(report) + "\n")
     return report
+
+
+def _label(name: str, guidance: float, cmp: Comparison) -> str:
+    """A reading's row name: the weights' name, and the guidance scale where it is not the first."""
+    return name if guidance == cmp.guidance[0] else f"{name}, guidance {guidance:g}"
 
 
 def _start(cmp: Comparison) -> dict:
@@ -328,12 +333,10 @@ def _against_start(rows: dict[str, dict], totals: dict[str, list[dict]], floor: 
 
     for variant in cmp.variants:
         for g in cmp.guidance:
-            suffix = "" if g == cmp.guidance[0] else f", guidance {g:g}"
-            got = adherence_intervals({floor + suffix: totals[floor + suffix],
-                                       variant + suffix: totals[variant + suffix]}, cmp.noise_seed, floor + suffix)
-            d = got[variant + suffix]["vs"]
-            rows[variant + suffix]["vs_start"] = {a: {"difference": round(v["difference"], 4),
-                                                      "ci95": [round(x, 4) for x in v["ci95"]]} for a, v in d.items()}
+            start, row = _label(floor, g, cmp), _label(variant, g, cmp)
+            d = adherence_intervals({start: totals[start], row: totals[row]}, cmp.noise_seed, start)[row]["vs"]
+            rows[row]["vs_start"] = {a: {"difference": round(v["difference"], 4),
+                                         "ci95": [round(x, 4) for x in v["ci95"]]} for a, v in d.items()}
 
 
 def _training(entry: dict | None, folder: Path) -> dict:

@@ -394,7 +394,8 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
         if saved.get("teacher_sha256", state.teacher_sha256) != state.teacher_sha256:
             raise ValueError(f"{ckpt_path} is a run distilling another teacher than {teacher_path} (sha256 "
                              f"{saved['teacher_sha256'][:12]}): resume it with that teacher, or use another folder")
-        state = State(**{**saved, **resumed_start(saved, init, ckpt_path), "teacher_sha256": state.teacher_sha256})
+        state = State(**{**saved, **resumed_start(saved, state, init, ckpt_path),
+                         "teacher_sha256": state.teacher_sha256})
         gen.set_state(ckpt["generator"])
         pick.set_state(ckpt["pick"])
         log.info("resuming %s from step %d", stage, state.step)

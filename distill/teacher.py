@@ -356,7 +356,7 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
         ema.load_state_dict(ckpt["ema"])
-        state = State(**{**ckpt["state"], **resumed_start(ckpt["state"], init, ckpt_path)})
+        state = State(**{**ckpt["state"], **resumed_start(ckpt["state"], state, init, ckpt_path)})
         gen.set_state(ckpt["generator"])
         resumed_opt = ckpt["opt"] if ckpt["opt_phase"] == state.phase else None
         log.info("resuming from %s at phase %d step %d", ckpt_path, state.phase, state.step)
@@ -521,10 +521,11 @@ def _init_fields(path: str | Path | None) -> dict:
     return {"init": None if path is None else str(path), "init_sha256": None if path is None else sha256_file(path)}
 
 
-def resumed_start(saved: dict, init: str | Path | None, ckpt_path: Path) -> dict:
-    """The start a resumed run records (`_init_fields`): its checkpoint's, where a different `init` is refused;
-    this call's for a checkpoint from before runs recorded theirs."""
-    given = _init_fields(init)
+def resumed_start(saved: dict, fresh, init: str | Path | None, ckpt_path: Path) -> dict:
+    """The start a resumed run records (`_init_fields`): its checkpoint's (`saved`), where a different `init` is
+    refused; this call's (`fresh`, the state `init` gave a new run) for a checkpoint from before runs recorded
+    theirs."""
+    given = {"init": fresh.init, "init_sha256": fresh.init_sha256}
     if "init_sha256" not in saved:
         return given
     if init is not None and given["init_sha256"] != saved["init_sha256"]:
