@@ -34,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="story: the row every other row's adherence is compared with, story by story "
                              "(`vs_ROW` in each row: the difference and its 95%% interval; default: runtime, "
                              "when it is a row)")
+    parser.add_argument("--stored", action="append", default=[], metavar="EVAL.json:ROW",
+                        help="story: a row taken from an earlier --json result on the same stories and seed instead "
+                             "of made again (e.g. the shipped model's committed row), compared like the others; "
+                             "repeatable")
     parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "torch"],
                         help="story: the runtime row's backend")
     parser.add_argument("--steps", type=int, default=20, help="story: Euler steps of a teacher row")
@@ -118,13 +122,14 @@ def _text(args) -> dict:
 
 
 def _story(args) -> dict:
-    from distill.story_eval import DEFAULT_ROWS, story_eval
+    from distill.story_eval import DEFAULT_ROWS, stored_rows, story_eval
 
     rows = args.model or list(DEFAULT_ROWS)
-    if args.against != "runtime" and args.against not in rows:
-        raise SystemExit(f"--against {args.against!r} is not one of the rows: {', '.join(rows)}")
+    names = list(stored_rows(args.stored, args.stories, args.seed)) + rows  # a bad --stored fails before any work
+    if args.against != "runtime" and args.against not in names:
+        raise SystemExit(f"--against {args.against!r} is not one of the rows: {', '.join(names)}")
     return story_eval(args.stories, args.seed, rows, backend=args.backend, steps=args.steps,
-                      guidance=args.guidance, sheet=args.sheet, against=args.against)
+                      guidance=args.guidance, sheet=args.sheet, against=args.against, stored=args.stored)
 
 
 def run(args) -> int:
@@ -132,6 +137,8 @@ def run(args) -> int:
         raise SystemExit(f"--sheet draws the vae and story suites' shots; --suite {args.suite} has none")
     if args.model and args.suite != "story":
         raise SystemExit(f"--model picks the story suite's rows; --suite {args.suite} has none")
+    if args.stored and args.suite != "story":
+        raise SystemExit(f"--stored takes a row of the story suite; --suite {args.suite} has none")
     if args.against != "runtime" and args.suite != "story":
         raise SystemExit(f"--against compares the story suite's rows; --suite {args.suite} has none")
     if args.stories is None:

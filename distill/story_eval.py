@@ -26,11 +26,14 @@ covers as it says with few stories too) of every adherence figure (`adherence_ci
 (the shipped model) is there, each other row's difference from it paired story by story (`vs_runtime`; `--against
 ROW` compares with another row, e.g. a new teacher with the committed one), as a ship decision needs it;
 `story_totals` keeps each story's hits so that rows of separate runs on the same stories and seed can be compared
-the same way. On 24 stories a difference in mean adherence of about 0.02 is inside the interval; the shipped student
+the same way: `--stored EVAL.json:ROW` takes a row from an earlier result (same stories, same seed) instead of
+making it again, e.g. the shipped model's committed row beside a new student's (marked `stored_from`; it is the
+row a run would give only while the code and weights that made it are unchanged). On 24 stories a difference in mean adherence of about 0.02 is inside the interval; the shipped student
 read 0.39 on 24 stories and 0.42 on 96.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -86,6 +89,34 @@ def check_rows(rows: list[str]) -> None:
         if row not in NAMED_ROWS and not any(row.startswith(p) and len(row) > len(p) for p in prefixes):
             raise SystemExit(f"unknown --model {row!r}; known: {', '.join(NAMED_ROWS)}, "
                              + ", ".join(f"{p}PATH" for p in prefixes))
+
+
+def stored_rows(specs: list[str], stories: int, seed: int) -> dict[str, dict]:
+    """Rows of earlier story eval results, one per `EVAL.json:ROW` in `specs`, with their own figures and story
+    totals (intervals and comparisons dropped: they are drawn again beside the rows of this run); refused unless
+    the result was made on the same `stories` and `seed`."""
+    out = {}
+    for spec in specs:
+        path, sep, name = spec.partition(".json:")
+        if not sep or not name:
+            raise SystemExit(f"--stored takes EVAL.json:ROW, e.g. docs/eval.json:runtime; got {spec!r}")
+        path += ".json"
+        try:
+            result = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as err:
+            raise SystemExit(f"--stored {spec!r}: cannot read {path}: {err}") from None
+        if result.get("suite") != "story" or (result.get("stories"), result.get("seed")) != (stories, seed):
+            raise SystemExit(f"--stored {spec!r}: {path} is a {result.get('suite')} result on {result.get('stories')} "
+                             f"stories of seed {result.get('seed')}; this run reads {stories} stories of seed {seed}")
+        row = result.get("rows", {}).get(name)
+        if row is None or "story_totals" not in row:
+            raise SystemExit(f"--stored {spec!r}: {path} has no row {name!r} with story totals; its rows: "
+                             f"{', '.join(result.get('rows', {}))}")
+        if name in out:
+            raise SystemExit(f"--stored names row {name!r} twice")
+        out[name] = {k: v for k, v in row.items() if k != "adherence_ci95" and not k.startswith("vs_")}
+        out[name]["stored_from"] = path
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -265,10 +296,15 @@ def rounded(value, digits: int = 4):
 
 
 def story_eval(stories: int, seed: int, rows: list[str], *, backend: str = "onnxruntime", steps: int | None = None,
-               guidance: float | None = None, sheet: str | None = None, against: str = BASE_ROW) -> dict:
-    """The suite's result (see the module docstring); `sheet` also draws a contact sheet of every row; every
-    other row is compared with row `against`, story by story, when it is one."""
+               guidance: float | None = None, sheet: str | None = None, against: str = BASE_ROW,
+               stored: list[str] = ()) -> dict:
+    """The suite's result (see the module docstring); `sheet` also draws a contact sheet of every row made; every
+    other row is compared with row `against`, story by story, when it is one; `stored` rows (`EVAL.json:ROW`)
+    come first, from earlier results on the same stories and seed."""
     check_rows(rows)
+    kept = stored_rows(list(stored), stories, seed)
+    if clash := set(kept) & set(rows):
+        raise SystemExit(f"row {sorted(clash)[0]!r} is both --stored and --model")
     probe = Probe.load()
     data = heldout_set(stories, seed)
     truth_features = probe_features([f for s in data for f in s.truth], probe)
@@ -276,7 +312,7 @@ def story_eval(stories: int, seed: int, rows: list[str], *, backend: str = "onnx
     result = {"stories": stories, "seed": seed, "shots": sum(lengths),
               "stories_reaching_shot_6": sum(n > min(LATE_SHOTS) for n in lengths),
               "shots_6_8": sum(max(0, min(n, max(LATE_SHOTS) + 1) - min(LATE_SHOTS)) for n in lengths),
-              "chance": constant_guess_adherence([s.story for s in data]), "rows": {}}
+              "chance": constant_guess_adherence([s.story for s in data]), "rows": dict(kept)}
     made = {}
     for row in rows:
         make = row_maker(row, seed, backend=backend, steps=steps, guidance=guidance)

@@ -121,6 +121,32 @@ def test_a_comparison_with_a_row_that_is_not_there_is_refused_before_any_work():
     assert out.returncode == 2 and "--against 'noise' is not one of the rows: truth" in out.stderr, out.stderr
 
 
+def test_a_stored_row_is_compared_as_if_it_had_been_made_again(tmp_path):
+    """A row read from an earlier result stands for that row: the comparisons drawn beside it are those of a run
+    that makes both rows; a result on other stories is refused before any work."""
+    def story_eval(*args: str, code: int = 0) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "shotstream.cli", "eval", "--suite", "story", "--seed", str(SHORT_SEED),
+               "--json", *args]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert (out.returncode == 0) == (code == 0), out.stderr[-2000:]
+        return out
+
+    both = story_eval("--stories", "2", "--model", "truth", "--model", "noise", "--against", "noise").stdout
+    (tmp_path / "both.json").write_text(both)
+    both = json.loads(both)
+    kept = json.loads(story_eval("--stories", "2", "--model", "truth", "--against", "noise",
+                                 "--stored", f"{tmp_path / 'both.json'}:noise").stdout)
+    assert list(kept["rows"]) == ["noise", "truth"]
+    assert kept["rows"]["noise"]["stored_from"] == str(tmp_path / "both.json")
+    assert kept["rows"]["noise"]["adherence"] == both["rows"]["noise"]["adherence"]
+    assert kept["rows"]["truth"]["vs_noise"] == both["rows"]["truth"]["vs_noise"]
+    assert kept["rows"]["truth"]["vs_noise"]["mean"]["ci95"][0] > 0
+    refused = story_eval("--stories", "3", "--model", "truth", "--stored", f"{tmp_path / 'both.json'}:noise", code=1)
+    assert "on 2 stories of seed 84; this run reads 3 stories" in refused.stderr and "render" not in refused.stderr
+    refused = story_eval("--stories", "2", "--stored", f"{tmp_path / 'both.json'}:runtime", code=1)
+    assert "has no row 'runtime'" in refused.stderr and "its rows: truth, noise" in refused.stderr
+
+
 def test_the_rows_render_the_same_stories_and_unknown_rows_are_refused():
     data = heldout_set(1, SHORT_SEED)
     truth = row_maker("truth", 0)(data[0])
