@@ -124,12 +124,13 @@ def _text(args) -> dict:
 def _story(args) -> dict:
     from distill.story_eval import DEFAULT_ROWS, stored_rows, story_eval
 
-    rows = args.model or list(DEFAULT_ROWS)
-    names = list(stored_rows(args.stored, args.stories, args.seed)) + rows  # a bad --stored fails before any work
+    rows = args.model or ([] if args.stored else list(DEFAULT_ROWS))  # stored rows alone: paired again
+    stored = stored_rows(args.stored, args.stories, args.seed)  # a bad --stored fails before any work
+    names = list(stored) + rows
     if args.against != "runtime" and args.against not in names:
         raise SystemExit(f"--against {args.against!r} is not one of the rows: {', '.join(names)}")
     return story_eval(args.stories, args.seed, rows, backend=args.backend, steps=args.steps,
-                      guidance=args.guidance, sheet=args.sheet, against=args.against, stored=args.stored)
+                      guidance=args.guidance, sheet=args.sheet, against=args.against, stored=stored)
 
 
 def run(args) -> int:

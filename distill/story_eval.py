@@ -28,13 +28,17 @@ ROW` compares with another row, e.g. a new teacher with the committed one), as a
 `story_totals` keeps each story's hits so that rows of separate runs on the same stories and seed can be compared
 the same way: `--stored EVAL.json:ROW` takes a row from an earlier result (same stories, same seed) instead of
 making it again, e.g. the shipped model's committed row beside a new student's (marked `stored_from`; it is the
-row a run would give only while the code and weights that made it are unchanged). On 24 stories a difference in mean adherence of about 0.02 is inside the interval; the shipped student
-read 0.39 on 24 stories and 0.42 on 96.
+row a run would give only while the code and weights that made it are unchanged: each row made records the
+sha256 of the DiT it ran, `dit_sha256`, and a stored runtime row read on a DiT that no longer ships is refused);
+with stored rows and no `--model`, the stored rows alone are paired again. On 24 stories a difference in mean
+adherence of about 0.02 is inside the interval; the shipped student read 0.39 on 24 stories and 0.42 on 96.
+Long module: the set, the rows, their scoring and the stored rows are one suite and are read together.
 """
 from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,9 +118,31 @@ def stored_rows(specs: list[str], stories: int, seed: int) -> dict[str, dict]:
                              f"{', '.join(result.get('rows', {}))}")
         if name in out:
             raise SystemExit(f"--stored names row {name!r} twice")
+        if name.startswith("runtime"):  # it stands for today's runtime only if the same DiT still ships
+            now, then = row_weights(name), row.get("dit_sha256")
+            if then is None:
+                print(f"--stored {spec!r}: {path} does not say which DiT its {name} row was read on (written before "
+                      f"rows recorded it): it is today's only if no other DiT has shipped since", file=sys.stderr)
+            elif then != now:
+                raise SystemExit(f"--stored {spec!r}: {path} read {name} on DiT {then[:8]}; the runtime ships "
+                                 f"{now[:8]} now: read the runtime row again (--model {name})")
         out[name] = {k: v for k, v in row.items() if k != "adherence_ci95" and not k.startswith("vs_")}
         out[name]["stored_from"] = path
     return out
+
+
+def row_weights(row: str) -> str | None:
+    """The sha256 of the DiT weights a row runs: the shipped DiT's for the runtime's rows, the file's for a
+    teacher's or a student's; None for the rows no model makes."""
+    from runtime.model import default_weights_dir
+    from runtime.weights import read_manifest, sha256_file
+
+    if row.startswith("runtime"):
+        return read_manifest(default_weights_dir("tiny"))["files"]["dit.safetensors"]["sha256"]
+    for prefix in (TEACHER, STUDENT):
+        if row.startswith(prefix) and Path(row[len(prefix):]).exists():
+            return sha256_file(row[len(prefix):])
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -297,14 +323,17 @@ def rounded(value, digits: int = 4):
 
 def story_eval(stories: int, seed: int, rows: list[str], *, backend: str = "onnxruntime", steps: int | None = None,
                guidance: float | None = None, sheet: str | None = None, against: str = BASE_ROW,
-               stored: list[str] = ()) -> dict:
+               stored: dict[str, dict] | None = None) -> dict:
     """The suite's result (see the module docstring); `sheet` also draws a contact sheet of every row made; every
-    other row is compared with row `against`, story by story, when it is one; `stored` rows (`EVAL.json:ROW`)
-    come first, from earlier results on the same stories and seed."""
+    other row is compared with row `against`, story by story, when it is one; `stored` rows (`stored_rows`)
+    come first, from earlier results on the same stories and seed; with stored rows, `rows` may be empty (the
+    stored rows paired again, nothing made)."""
     check_rows(rows)
-    kept = stored_rows(list(stored), stories, seed)
+    kept = stored or {}
     if clash := set(kept) & set(rows):
         raise SystemExit(f"row {sorted(clash)[0]!r} is both --stored and --model")
+    if sheet and not rows:
+        raise SystemExit("--sheet draws the rows a run makes; stored rows keep no frames")
     probe = Probe.load()
     data = heldout_set(stories, seed)
     truth_features = probe_features([f for s in data for f in s.truth], probe)
@@ -319,7 +348,8 @@ def story_eval(stories: int, seed: int, rows: list[str], *, backend: str = "onnx
         shots, seconds = generate_row(row, data, make)
         frames = sum(len(f) for story_shots in shots for f in story_shots)
         result["rows"][row] = {**score_row(data, shots, truth_features, probe), "frames": frames,
-                               "gen_seconds": seconds, "fps": frames / max(seconds, 1e-9)}
+                               "gen_seconds": seconds, "fps": frames / max(seconds, 1e-9),
+                               **({"dit_sha256": d} if (d := row_weights(row)) else {})}
         made[row] = shots
     story_intervals(result["rows"], seed, base=against)
     if sheet:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from distill.story_eval import check_rows, heldout_set, row_maker, score_row, story_intervals
 from runtime.model import default_weights_dir
+from runtime.weights import sha256_file
 from storyworld.probe import WEIGHTS_PATH, Probe, probe_features
 
 pytestmark = pytest.mark.skipif(not WEIGHTS_PATH.exists(), reason="no trained probe weights in storyworld/assets")
@@ -58,6 +59,9 @@ def test_the_story_suite_runs_every_row_end_to_end_and_draws_its_sheet(tmp_path)
     assert result["rows"]["truth-vae"]["frechet"] < noise["frechet"]
     manifest = json.loads((default_weights_dir("tiny") / "manifest.json").read_text())
     runtime = result["rows"]["runtime"]
+    assert runtime["dit_sha256"] == manifest["files"]["dit.safetensors"]["sha256"]  # the weights each row ran
+    assert result["rows"][rows[-1]]["dit_sha256"] == sha256_file(rows[-1][len("teacher:"):])
+    assert "dit_sha256" not in truth and "dit_sha256" not in noise
     if not manifest["files"]["dit.safetensors"].get("trained", True):  # the sanity row: untrained is chance
         assert runtime["adherence"]["mean"] <= result["chance"]["mean"] + 0.1
     else:  # a trained student draws the places it is asked for, nearer the truth than noise
@@ -145,6 +149,20 @@ def test_a_stored_row_is_compared_as_if_it_had_been_made_again(tmp_path):
     assert "on 2 stories of seed 84; this run reads 3 stories" in refused.stderr and "render" not in refused.stderr
     refused = story_eval("--stories", "2", "--stored", f"{tmp_path / 'both.json'}:runtime", code=1)
     assert "has no row 'runtime'" in refused.stderr and "its rows: truth, noise" in refused.stderr
+
+    # A stored runtime row stands for today's runtime only while the DiT it was read on ships: pairing stored rows
+    # alone (nothing made) goes through with it, a row read on other weights is refused.
+    shipped = json.loads((default_weights_dir("tiny") / "manifest.json").read_text())["files"]["dit.safetensors"]
+    for name, digest in (("today", shipped["sha256"]), ("before", "0" * 64)):
+        result = json.loads(json.dumps(both))
+        result["rows"]["runtime"] = {**result["rows"].pop("noise"), "dit_sha256": digest}
+        (tmp_path / f"{name}.json").write_text(json.dumps(result))
+    paired = json.loads(story_eval("--stories", "2", "--stored", f"{tmp_path / 'today.json'}:runtime",
+                                   "--stored", f"{tmp_path / 'both.json'}:truth").stdout)
+    assert list(paired["rows"]) == ["runtime", "truth"]
+    assert paired["rows"]["truth"]["vs_runtime"] == both["rows"]["truth"]["vs_noise"]
+    refused = story_eval("--stories", "2", "--stored", f"{tmp_path / 'before.json'}:runtime", code=1)
+    assert "read runtime on DiT 00000000; the runtime ships" in refused.stderr
 
 
 def test_the_rows_render_the_same_stories_and_unknown_rows_are_refused():
