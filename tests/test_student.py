@@ -147,7 +147,6 @@ def _recipe(**stages) -> StudentRecipe:
 
 def test_the_ode_stage_fits_the_teachers_trajectories_and_resumes(run, tmp_path):
     root, shots, teacher = run
-    torch.set_num_threads(1)  # a 16-token model's small matmuls: one thread runs them faster than two
     ode = StageRecipe(steps=40, batch=4, lr=1e-3, warmup=2, pairs=4, pair_batch=4, teacher_steps=4)
     entry = train(_recipe(ode=ode), "ode", shots, teacher, tmp_path / "ode")
     assert entry["complete"] and entry["steps"] == 40 and entry["stage"] == "ode"
