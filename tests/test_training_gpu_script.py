@@ -112,11 +112,11 @@ def test_a_failed_teacher_hands_the_student_stages_to_the_named_fallbacks_and_th
                           capture_output=True, text=True, timeout=600,
                           env={**os.environ, "OMP_NUM_THREADS": "2", "DATA_SECONDS": "1", "PRESET": "tiny-p1",
                                "TEACHER_INIT": str(missing),
-                               "TEACHER_FALLBACK": str(ROOT / "distill/weights/teacher-tiny-p1.safetensors"),
-                               "STUDENT_FALLBACK": str(ROOT / "distill/weights/student-tiny-p1-dmd.safetensors")})
+                               "TEACHER_FALLBACK": str(ROOT / "distill/weights/teacher-tiny-p1b.safetensors"),
+                               "STUDENT_FALLBACK": str(ROOT / "runtime/assets/tiny/dit.safetensors")})
     log = (out / "run.log").read_text()
     assert proc.returncode != 0 and "teacher failed" in log
-    assert "the student's stages distil from" in log and "student-tiny-p1-dmd.safetensors" in log
+    assert "the student's stages distil from" in log and "runtime/assets/tiny/dit.safetensors" in log
     assert "ODE initialisation" not in log and not (out / "ode").exists()
     assert "student: dmd skipped" in log  # a budget of 1 s leaves DMD no time: it is skipped, not run from nothing
     assert log.rstrip().endswith("done, with a failed stage")
