@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from distill.data import to_unit
-from distill.runs import budget_progress
+from distill.runs import budget_progress, native_bf16
 from runtime.progress import progress
 from runtime.vae import FIRST_KEEP, TinyVAE
 
@@ -40,7 +40,7 @@ def reconstruct(vae: TinyVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 
 def train_vae(vae: TinyVAE, clips: np.ndarray, steps: int, batch: int = 8, lr: float = 2e-3,
-              latent_l2: float = 1e-4, seed: int = 0, bf16: bool = True, crop: int = 0,
+              latent_l2: float = 1e-4, seed: int = 0, bf16: bool | None = None, crop: int = 0,
               whole_tail: int = 0, on_step=None, device: str = "cpu",
               max_seconds: float | None = None) -> list[float]:
     """Train on a uint8 clip pool (N, 1 + 4k, H, W, 3); returns the loss curve (one value per step).
@@ -52,8 +52,11 @@ def train_vae(vae: TinyVAE, clips: np.ndarray, steps: int, batch: int = 8, lr: f
     `crop` > 0 trains on random crop x crop windows, placed on the 8-pixel latent grid so the network sees
     the pixel phase it sees on whole frames: the CPU's pixels per second then buy more updates. The last
     `whole_tail` steps use whole frames, so the network settles on the borders it meets when it runs.
-    `on_step(step, losses)` is called after every step (checkpoints, logs).
+    `on_step(step, losses)` is called after every step (checkpoints, logs). `bf16`: autocast; None where the
+    device has it natively (`distill.runs.native_bf16`), else fp32.
     """
+    if bf16 is None:
+        bf16 = native_bf16(device)
     if crop % 8 or crop > min(clips.shape[2:4]):
         raise ValueError(f"crop must be a multiple of 8 no larger than the frames {clips.shape[2:4]}, got {crop}")
     gen = torch.Generator().manual_seed(seed)

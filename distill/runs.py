@@ -1,6 +1,7 @@
 """What every training loop in distill/ shares: how far a run is through a budget of steps and wall time, the
 warmup-then-cosine learning rate, noise drawn on the training device, and the device itself (`TrainDevice`:
-bf16, attention kernels, the fused optimiser, the run's device generator), losses kept on the device between
+bf16 where the device computes it natively, attention kernels, the fused optimiser, the run's device generator),
+losses kept on the device between
 reads (`LossMeter`) and the throughput a manifest records (`Throughput`)."""
 from __future__ import annotations
 
@@ -42,6 +43,15 @@ def device_noise(shape, gen: torch.Generator, device) -> torch.Tensor:
 FLASH_FROM_TOKENS = 256  # a sample this long or longer runs the CPU's flash attention kernel (`TrainDevice.kernels`)
 
 
+def native_bf16(device: str) -> bool:
+    """Whether `device` multiplies bf16 matrices natively: a CUDA device with bf16, or a CPU for which torch's
+    oneDNN has bf16 kernels (AVX-512 or AMX). On an AVX2-only CPU bf16 is emulated: a bf16 matmul measured about
+    50x slower than fp32 on a 2-core AVX2 EPYC, and a teacher step 7x slower (docs/training.md)."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # torch's own test for oneDNN's bf16 path
+
+
 @dataclass(frozen=True)
 class TrainDevice:
     """Where a loop trains and how, decided once per run and logged: bf16 autocast where the device has it,
@@ -52,15 +62,19 @@ class TrainDevice:
     bf16: bool
 
     @staticmethod
-    def of(device: str, bf16: bool = True) -> "TrainDevice":
+    def of(device: str, bf16: bool | None = None) -> "TrainDevice":
+        """`bf16`: None trains in bf16 autocast where the device has it natively (`native_bf16`), else in fp32;
+        True asks for bf16 and is refused where it would be emulated; False trains in fp32."""
         kind = torch.device(device).type
         if kind not in ("cpu", "cuda"):
             raise ValueError(f"training runs on cpu or cuda, not {device!r}")
-        supported = kind == "cpu" or torch.cuda.is_bf16_supported()
-        if bf16 and not supported:
-            raise ValueError(f"{device} has no bf16: set bf16 = false in the recipe")
-        chosen = TrainDevice(device, bf16)
-        log.info("training on %s: bf16 autocast %s, attention %s, fused AdamW%s", device, bf16,
+        native = native_bf16(device)
+        if bf16 and not native:
+            raise ValueError(f"{device} has no native bf16 (a CPU needs AVX-512 or AMX for it): leave bf16 unset "
+                             "in the recipe to train in fp32 here, or set bf16 = false")
+        chosen = TrainDevice(device, native if bf16 is None else bf16)
+        why = "" if chosen.bf16 else " (the recipe's choice: fp32)" if bf16 is False else " (not native here: fp32)"
+        log.info("training on %s: bf16 autocast %s%s, attention %s, fused AdamW%s", device, chosen.bf16, why,
                  f"math below {FLASH_FROM_TOKENS} tokens, else flash" if kind == "cpu" else "torch's choice",
                  " (capturable)" if kind == "cuda" else "")
         return chosen
@@ -103,12 +117,18 @@ class TrainDevice:
 
         return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
-    def bf16_peak_tflops(self, seconds: float = 0.5) -> float:
-        """The device's bf16 matrix-multiply peak, measured now (`runtime.measure.flops.matmul_peak_gflops`)."""
+    @property
+    def dtype(self) -> str:
+        """The dtype the loop's matmuls run in (autocast's), the one its peak is measured in."""
+        return "bfloat16" if self.bf16 else "float32"
+
+    def peak_tflops(self, seconds: float = 0.5) -> float:
+        """The device's matrix-multiply peak in the loop's dtype, measured now
+        (`runtime.measure.flops.matmul_peak_gflops`)."""
         from runtime.measure.flops import matmul_peak_gflops
 
         n = 1024 if self.kind == "cpu" else 8192
-        return matmul_peak_gflops("torch", n=n, seconds=seconds, dtype="bfloat16", device=self.device) / 1e3
+        return matmul_peak_gflops("torch", n=n, seconds=seconds, dtype=self.dtype, device=self.device) / 1e3
 
 
 class CompiledForward:
@@ -157,15 +177,15 @@ class Throughput:
         self.steps, self.samples, self.tokens = self.steps + steps, self.samples + samples, self.tokens + tokens
         self.flops, self.seconds = self.flops + flops, self.seconds + seconds
 
-    def report(self, peak_tflops: float | None) -> dict:
+    def report(self, peak_tflops: float | None, peak_dtype: str) -> dict:
         secs = max(self.seconds, 1e-9)
         achieved = self.flops / secs / 1e12
         # significant figures, not fixed decimals: a slow or busy machine's small rates keep their precision
         return {"steps": self.steps, "samples": self.samples, "seconds": round(self.seconds, 3),
                 "samples_per_s": significant(self.samples / secs), "tokens_per_s": significant(self.tokens / secs),
                 "model_tflops": significant(achieved),
-                "bf16_peak_tflops": None if peak_tflops is None else significant(peak_tflops),
-                "of_bf16_peak": None if not peak_tflops else significant(achieved / peak_tflops)}
+                "peak_tflops": None if peak_tflops is None else significant(peak_tflops), "peak_dtype": peak_dtype,
+                "of_peak": None if not peak_tflops else significant(achieved / peak_tflops)}
 
 
 class StepClock:

@@ -363,7 +363,7 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
     torch.manual_seed(recipe.seed)
     gen = td.generator(recipe.seed)  # every tensor draw, on the device
     pick = torch.Generator().manual_seed(recipe.seed + 7)  # the loop's own choices (exit steps, stories), on the host
-    geo = Geometry(cfg, recipe.shift_value(), device)
+    geo = Geometry(cfg, recipe.shift_value(), device, autocast=td.bf16)
     bundle = load_bundle(cfg.shares or recipe.preset)  # the text side and VAE (a DiT-only variant: its sharer's)
     bank = CaptionBank(shots["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer, device=device).to(device)
     samples = ShotSamples(shots, bank, geo.ns)
@@ -411,7 +411,7 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
             pairs_path.with_suffix(".tmp").replace(pairs_path)
         state.pairs_seconds = pairs["seconds"]
         pairs = _resident_pairs(pairs, device)
-    peak = td.bf16_peak_tflops()
+    peak = td.peak_tflops()
     log_path = out / "loss.jsonl"
     started = time.perf_counter() - state.seconds
     call_steps, losses, rates = 0, LossMeter(), Throughput(**state.throughput)
@@ -456,9 +456,9 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
     state.throughput = asdict(rates)
     _checkpoint(ckpt_path, student, critic, opt, copt, state, gen, pick)
     complete = sr.progress(state.step, state.seconds) >= 1.0
-    report = rates.report(peak if stage == "ode" else None)
+    report = rates.report(peak if stage == "ode" else None, td.dtype)
     if stage != "ode":  # a DMD step's work (rollouts, teacher and critic calls) is not counted in FLOPs here
-        report.update(model_tflops=None, of_bf16_peak=None)
+        report.update(model_tflops=None, of_peak=None)
     return _finish(recipe, stage, student, out, state, td, complete, teacher_path, report)
 
 
@@ -577,7 +577,7 @@ def _finish(recipe: StudentRecipe, stage: str, student, out: Path, state: State,
              "stage": stage, "shift": recipe.shift_value(), "seed": recipe.seed, "steps": state.step,
              "samples": state.samples, "recipe": asdict(recipe.stage(stage)), "wall_seconds": round(state.seconds, 1),
              "trajectory_seconds": round(state.pairs_seconds, 1), "device": td.name(), "throughput": throughput,
-             "torch": torch.__version__, "complete": complete, "teacher": str(teacher_path),
+             "bf16": td.bf16, "torch": torch.__version__, "complete": complete, "teacher": str(teacher_path),
              "teacher_sha256": state.teacher_sha256, "init": state.init, "init_sha256": state.init_sha256}
     (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     return entry

@@ -15,7 +15,7 @@ A recipe runs phases in order, each on its own data kind (see `distill.shards`):
 - `shots`: whole next-shot sequences, context picked from the story's earlier shots by the runtime's rule.
 Checkpoints (model, EMA, optimiser, data position, RNG) are written every `checkpoint_every` steps and on
 exit; a run given the same folder resumes where it stopped. Deterministic by seed on one device and thread
-count. bf16 autocast on CPU and CUDA.
+count. bf16 autocast where the device has it natively (CUDA; a CPU with AVX-512 or AMX), else fp32.
 
 Long module: the teacher's recipe types, its resident samples and its training loop with checkpoints and
 snapshots are one stage's; `train` (about 130 lines) is the part to split next, into phase setup and the step loop.
@@ -106,8 +106,8 @@ class TeacherRecipe:
     checkpoint_every: int = 500
     snapshot_every: int = 0  # EMA weights kept every N steps in snapshots/ (for the eval over training time); 0: none
     log_every: int = 10  # steps between loss read-backs (each one a host sync) and rows of loss.jsonl
-    bf16: bool = True  # bf16 autocast (refused on a device without bf16)
-    measure_peak: bool = True  # measure the device's bf16 matmul peak (about a second) for the manifest
+    bf16: bool | None = None  # bf16 autocast; None: where the device has it natively, else fp32 (`TrainDevice.of`)
+    measure_peak: bool = True  # measure the device's matmul peak in the loop's dtype (about a second) for the manifest
     compile: bool = False  # the forward pass through torch.compile (a minute of warm-up per phase on the CPU)
     phases: tuple[Phase, ...] = field(default_factory=tuple)
     stream: StreamRecipe | None = None  # what "stream" phases draw from
@@ -360,7 +360,7 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
         gen.set_state(ckpt["generator"])
         resumed_opt = ckpt["opt"] if ckpt["opt_phase"] == state.phase else None
         log.info("resuming from %s at phase %d step %d", ckpt_path, state.phase, state.step)
-    peak = td.bf16_peak_tflops() if recipe.measure_peak else None
+    peak = td.peak_tflops() if recipe.measure_peak else None
     forward = CompiledForward(model) if recipe.compile else model  # what the loss calls: the same parameters
     log_path = out / "loss.jsonl"
     call_started, call_steps = time.perf_counter(), 0
@@ -560,7 +560,8 @@ def _finish(recipe: TeacherRecipe, ema, out: Path, state: State, td: TrainDevice
              "phases": [asdict(p) for p in recipe.phases], "wall_seconds": round(state.seconds, 1),
              "device": td.name(), "torch": torch.__version__, "bf16": td.bf16, "complete": complete,
              "phase_reached": state.phase, "step_in_phase": state.step,
-             "throughput": {name: Throughput(**fields).report(peak_tflops) for name, fields in state.throughput.items()},
+             "throughput": {name: Throughput(**fields).report(peak_tflops, td.dtype)
+                            for name, fields in state.throughput.items()},
              "stream": streamed, "init": state.init, "init_sha256": state.init_sha256}
     (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     return entry

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -92,6 +93,7 @@ def test_bench_reports_time_to_first_frame_in_process_and_through_grpc():
     result = json.loads(out.strip().splitlines()[-1])
     [row] = result["rows"]
     assert row["backend"] == "onnxruntime" and result["machine"]["cores"] >= 1
+    assert result["machine"]["isa"] == torch.backends.cpu.get_cpu_capability()  # AVX2 or AVX512: 2x in peak
     for key in ("first_frame_ms_p50", "first_chunk_gen_ms_p50", "grpc_first_frame_ms_p50",
                 "grpc_first_chunk_gen_ms_p50", "grpc_first_frame_over_first_chunk"):
         assert row[key] > 0, key

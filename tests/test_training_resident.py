@@ -4,6 +4,7 @@ reads, and the manifest's throughput figures agree with its own steps, batch and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import torch
 from distill import shards
 from distill.nextshot import NextShot
 from distill.resident import CONTEXT_DROPOUT, ResidentFrames, ResidentShots
-from distill.runs import LossMeter, Throughput
+from distill.runs import LossMeter, Throughput, TrainDevice, native_bf16
 from distill.teacher import CaptionBank, FrameSamples, Phase, ShotSamples, TeacherRecipe, flow_matching_loss, train
 from runtime.config import get_preset
 from runtime.dit import init_weights
@@ -125,9 +126,10 @@ def test_throughput_rates_are_its_counts_over_its_seconds():
     rates = Throughput()
     rates.add(steps=4, samples=32, tokens=512, flops=3.2e9, seconds=2.0)
     rates.add(steps=4, samples=32, tokens=512, flops=3.2e9, seconds=2.0)
-    report = rates.report(peak_tflops=0.5)
+    report = rates.report(peak_tflops=0.5, peak_dtype="float32")
     assert report["samples_per_s"] == 16.0 and report["tokens_per_s"] == 256.0
-    assert report["model_tflops"] == pytest.approx(0.0016) and report["of_bf16_peak"] == pytest.approx(0.0032)
+    assert report["model_tflops"] == pytest.approx(0.0016) and report["of_peak"] == pytest.approx(0.0032)
+    assert report["peak_dtype"] == "float32"
 
 
 def test_the_manifest_records_throughput_consistent_with_its_steps_and_batches(data, tmp_path):
@@ -139,18 +141,39 @@ def test_the_manifest_records_throughput_consistent_with_its_steps_and_batches(d
     entry = train(recipe, data, tmp_path / "run")  # resumed: the figures cover both calls
     assert not part["complete"] and entry["complete"]
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert manifest["throughput"] == entry["throughput"] and manifest["bf16"] is True
+    assert manifest["throughput"] == entry["throughput"] and manifest["bf16"] is native_bf16("cpu")
     tokens = {"image": CFG.tokens_per_frame, "sequence": (CFG.shot.context_frames + 21) * CFG.tokens_per_frame}
     for phase in recipe.phases:
         row = entry["throughput"][phase.name]
         assert row["steps"] == phase.steps and row["samples"] == phase.steps * phase.batch
         assert row["seconds"] > 0 and row["samples_per_s"] == pytest.approx(row["samples"] / row["seconds"], rel=1e-2)
         assert row["tokens_per_s"] == pytest.approx(row["samples_per_s"] * tokens[phase.name], rel=1e-2)
-        assert row["bf16_peak_tflops"] > 0 and 0 < row["of_bf16_peak"] < 1
-        assert row["of_bf16_peak"] == pytest.approx(row["model_tflops"] / row["bf16_peak_tflops"], rel=0.02)
+        assert row["peak_tflops"] > 0 and 0 < row["of_peak"] < 1  # against the peak of the dtype it trained in
+        assert row["peak_dtype"] == ("bfloat16" if manifest["bf16"] else "float32")
+        assert row["of_peak"] == pytest.approx(row["model_tflops"] / row["peak_tflops"], rel=0.02)
     log = [json.loads(line) for line in (tmp_path / "run" / "loss.jsonl").read_text().splitlines()]
     assert [(r["phase"], r["step"]) for r in log] == [("image", 2), ("image", 3), ("image", 4), ("image", 5),
                                                     ("sequence", 2)]  # every 2 steps of a phase, a call's end, a phase's end
+
+
+def test_training_takes_bf16_only_where_the_cpu_has_it_natively():
+    """bf16 autocast is emulated on an AVX2-only CPU (a matmul about 50x slower than fp32): a recipe that does not
+    choose trains in fp32 there, one that asks for bf16 is refused with what to do, and fp32 can always be chosen."""
+    flags = set()
+    if Path("/proc/cpuinfo").exists():
+        flags = set(next((line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                          if line.startswith("flags")), "").split())
+    if {"avx512bw", "avx512vl", "avx512dq"} <= flags:
+        assert native_bf16("cpu")  # oneDNN's bf16 path needs AVX-512 (BW, VL, DQ)
+    elif flags and not flags & {"avx512f", "amx_bf16", "avx_ne_convert"}:
+        assert not native_bf16("cpu")
+    assert TrainDevice.of("cpu").bf16 is native_bf16("cpu")
+    assert TrainDevice.of("cpu", bf16=False).bf16 is False and TrainDevice.of("cpu", bf16=False).dtype == "float32"
+    if native_bf16("cpu"):
+        assert TrainDevice.of("cpu", bf16=True).dtype == "bfloat16"
+    else:
+        with pytest.raises(ValueError, match="no native bf16"):
+            TrainDevice.of("cpu", bf16=True)
 
 
 def test_the_bf16_matmul_peak_is_measured_and_onnxruntime_refuses_bf16():

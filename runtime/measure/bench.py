@@ -151,7 +151,8 @@ def add_work_figures(row: dict, cfg, peak_gflops: float | None, chunks: int | No
 
 
 def machine() -> dict:
-    """This machine in words: CPU model, logical cores, OS."""
+    """This machine in words: CPU model, logical cores, OS, and the widest vector instructions torch uses on it
+    (`isa`: AVX2 or AVX512, for example; the same EPYC name has come with either, at 2x apart in matmul peak)."""
     name = platform.processor() or platform.machine()
     try:
         for line in open("/proc/cpuinfo", encoding="utf-8"):
@@ -160,7 +161,10 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": name, "cores": os.cpu_count(), "os": platform.system()}
+    import torch
+
+    return {"cpu": name, "cores": os.cpu_count(), "os": platform.system(),
+            "isa": torch.backends.cpu.get_cpu_capability()}
 
 
 def _device_name(device: str) -> str:
