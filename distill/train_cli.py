@@ -12,7 +12,8 @@
       the causal student's stages (distill/student.py) on the recipe's shots data: ODE initialisation from
       teacher trajectories, intra-shot self-forcing DMD, inter-shot self-forcing DMD; each starts from --init
       (default: the teacher's weights) and writes DIR/student.safetensors (fp16), DIR/manifest.json and
-      DIR/loss.jsonl; resumes from DIR/checkpoint.pt
+      DIR/loss.jsonl; resumes from DIR/checkpoint.pt. --teacher defaults to the committed teacher of the stage's
+      preset; weights of another geometry than the preset are refused before any data work
   shotstream train compare --recipe R --samples N [--variants tiny-p2,tiny-p1,tiny-wide] [--batch B] [--init W]
       [--out DIR]
       the image phase (the recipe's frames phase) of each DiT geometry at equal samples (N = steps x batch),
@@ -57,8 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "student default the teacher's")
     parser.add_argument("--preset", default=None,
                         help="teacher and student stages: train in this preset instead of the recipe's (e.g. tiny-p1)")
-    parser.add_argument("--teacher", type=Path, default=Path("distill/weights/teacher-tiny.safetensors"),
-                        help="student stages: the teacher's weights (default distill/weights/teacher-tiny.safetensors)")
+    parser.add_argument("--teacher", type=Path, default=None,
+                        help="student stages: the teacher's weights (default: the committed teacher of the stage's "
+                             "preset, " + ", ".join(f"{k}: {v.name}" for k, v in COMMITTED_TEACHERS.items()) + ")")
     grid = parser.add_argument_group("compare: DiT geometries at equal samples (--out default artifacts/grid)")
     grid.add_argument("--variants", default="tiny-p2,tiny-p1,tiny-wide",
                       help="comma-separated tiny-family presets (default tiny-p2,tiny-p1,tiny-wide), each optionally "
@@ -72,6 +74,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "variant and scale, paired with the first variant at the first scale (default 1: none)")
     grid.add_argument("--ema", type=float, default=0.0,
                       help="EMA decay of the weights read (default 0: the raw weights; a short run's EMA lags)")
+
+
+# the committed teacher a student stage distils by default, by the preset it trains in (tiny is tiny-p1's grid)
+COMMITTED_TEACHERS = {"tiny-p2": Path("distill/weights/teacher-tiny.safetensors"),
+                      "tiny-p1": Path("distill/weights/teacher-tiny-p1b.safetensors"),
+                      "tiny": Path("distill/weights/teacher-tiny-p1b.safetensors")}
+
+
+def _check_geometry(path: Path, preset: str, flag: str) -> None:
+    """Refuses, before any data work, DiT weights that do not fit `preset` (the run would otherwise stop on the
+    mismatch only after its data was prepared)."""
+    from distill.teacher import _read_dit
+    from runtime.config import get_preset
+    from runtime.errors import WeightsError
+    from runtime.model import build_dit
+    from runtime.weights import load_strict
+
+    if not path.exists():
+        raise SystemExit(f"{flag}: no weights at {path}")
+    try:
+        load_strict(build_dit(get_preset(preset)), _read_dit(path), source=str(path))
+    except WeightsError as e:
+        fits = [w for p, w in COMMITTED_TEACHERS.items() if w != path and get_preset(p).dit == get_preset(preset).dit]
+        hint = f" (the committed teacher of {preset}: {fits[0]})" if fits else ""
+        raise SystemExit(f"{flag}: not a DiT of preset {preset}: {e}. Name weights trained in {preset}{hint}, or "
+                         "train in their preset with --preset") from None
 
 
 def _kinds(recipe_path: Path, kind: str, what: str = "teacher") -> list[str]:
@@ -130,6 +158,8 @@ def run(args) -> int:
     if args.preset is not None:
         recipe = dataclasses.replace(recipe, preset=args.preset)
     comparison = _comparison(args, recipe) if args.what == "compare" else None  # refused before any data work
+    if args.what == "teacher" and args.init is not None:
+        _check_geometry(args.init, recipe.preset, "--init")
     stream, frames_seed = recipe.stream, data_cfg.get("frames", {}).get("seed")
     if args.what == "teacher" and stream is not None and stream.seeded and frames_seed != stream.seed:
         raise SystemExit(f"{args.recipe}: a seeded stream renders the stories after the frames shards, so "
@@ -185,11 +215,18 @@ def _student(args, data_cfg: dict) -> int:
     from distill import shards
     from distill.student import StudentRecipe, train
 
-    if not args.teacher.exists():
-        raise SystemExit(f"no teacher weights at {args.teacher}: train one with `shotstream train teacher`")
     recipe = StudentRecipe.from_toml(args.recipe)
     if args.preset is not None:
         recipe = dataclasses.replace(recipe, preset=args.preset)
+    if args.teacher is None:
+        if recipe.preset not in COMMITTED_TEACHERS:
+            raise SystemExit(f"no committed teacher in preset {recipe.preset}: name one with --teacher")
+        args.teacher = COMMITTED_TEACHERS[recipe.preset]
+    if not args.teacher.exists():
+        raise SystemExit(f"no teacher weights at {args.teacher}: train one with `shotstream train teacher`")
+    _check_geometry(args.teacher, recipe.preset, "--teacher")
+    if args.init is not None:
+        _check_geometry(args.init, recipe.preset, "--init")
     recipe.stage(args.what)  # a clear error before any data work when the recipe lacks the stage
     if not (args.data / "shots" / "index.json").exists():
         shards.prepare(args.data / "shots", kind="shots", workers=args.workers, device=args.device, **data_cfg["shots"])

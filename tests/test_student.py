@@ -209,6 +209,32 @@ def test_a_recipe_without_the_stage_is_refused(tmp_path):
         train(recipe, "distill", {}, path, tmp_path / "x")
 
 
+def test_the_train_command_refuses_weights_of_another_geometry_before_any_data_work(tmp_path, monkeypatch, capsys):
+    """A patch-2 teacher named for a patch-1 stage (or the reverse, or such an --init) is refused in one message that
+    names the committed teacher of the stage's preset, before any shard is written; without --teacher the stage
+    distils the committed teacher of its own preset."""
+    from shotstream.cli import main
+
+    weights = Path(__file__).parents[1] / "distill" / "weights"
+    recipe, data = str(Path(__file__).parent / "data" / "teacher_smoke.toml"), tmp_path / "data"  # preset tiny-p2
+    base = ["train", "ode", "--recipe", recipe, "--data", str(data), "--out", str(tmp_path / "ode")]
+    assert main([*base, "--preset", "tiny-p1", "--teacher", str(weights / "teacher-tiny.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "--teacher: not a DiT of preset tiny-p1" in err and "patch_embedding.weight [256, 32, 1, 2, 2]" in err
+    assert "distill/weights/teacher-tiny-p1b.safetensors" in err
+    assert main([*base, "--teacher", str(weights / "teacher-tiny.safetensors"),
+                 "--init", str(weights / "student-tiny-p1-ode.safetensors")]) == 2
+    assert "--init: not a DiT of preset tiny-p2" in capsys.readouterr().err
+    assert main(["train", "teacher", "--recipe", recipe, "--data", str(data), "--out", str(tmp_path / "t"),
+                 "--init", str(weights / "teacher-tiny-p1b.safetensors")]) == 2
+    assert "--init: not a DiT of preset tiny-p2" in capsys.readouterr().err
+    assert not data.exists() and not (tmp_path / "ode").exists()
+    monkeypatch.chdir(tmp_path)  # the defaults are paths in the repository: not here, and the error names them
+    for preset, teacher in (("tiny-p1", "teacher-tiny-p1b"), ("tiny-p2", "teacher-tiny")):
+        assert main([*base, "--preset", preset]) == 2
+        assert f"no teacher weights at distill/weights/{teacher}.safetensors" in capsys.readouterr().err
+
+
 COMMITTED_STUDENTS = sorted((Path(__file__).parents[1] / "distill" / "weights").glob("student-*.safetensors"))
 
 
