@@ -147,23 +147,24 @@ def _recipe(**stages) -> StudentRecipe:
 
 def test_the_ode_stage_fits_the_teachers_trajectories_and_resumes(run, tmp_path):
     root, shots, teacher = run
-    ode = StageRecipe(steps=40, batch=4, lr=1e-3, warmup=2, pairs=4, pair_batch=4, teacher_steps=4)
+    ode = StageRecipe(steps=20, batch=2, lr=1e-3, warmup=2, pairs=4, pair_batch=4, teacher_steps=4)
     entry = train(_recipe(ode=ode), "ode", shots, teacher, tmp_path / "ode")
-    assert entry["complete"] and entry["steps"] == 40 and entry["stage"] == "ode"
+    assert entry["complete"] and entry["steps"] == 20 and entry["stage"] == "ode"
     log = [json.loads(line) for line in (tmp_path / "ode" / "loss.jsonl").read_text().splitlines()]
-    first, last = np.mean([r["ode_loss"] for r in log[:2]]), np.mean([r["ode_loss"] for r in log[-2:]])
-    assert last < 0.7 * first, (first, last)
+    assert [r["step"] for r in log] == [1, 10, 20]  # the first step, then every 10
+    first, last = log[0]["ode_loss"], log[-1]["ode_loss"]
+    assert last < 0.5 * first, (first, last)  # measured: 0.42 -> 0.13
     manifest = json.loads((tmp_path / "ode" / "manifest.json").read_text())
     assert manifest["sha256"] == entry["sha256"] and manifest["teacher"] == str(teacher)
     assert manifest["teacher_sha256"] == sha256_file(teacher)  # the teacher it learnt from, by digest
     rates = manifest["throughput"]  # every step's samples, timed between host syncs
-    assert rates["steps"] == 40 and rates["samples"] == 40 * ode.batch
+    assert rates["steps"] == 20 and rates["samples"] == 20 * ode.batch
     assert rates["samples_per_s"] == pytest.approx(rates["samples"] / rates["seconds"], rel=1e-2)
     assert 0 < rates["of_peak"] < 1
 
-    short = replace(ode, steps=10)  # the resume on a shorter run: stopped after 5 steps, then run to its end
-    part = train(_recipe(ode=short), "ode", shots, teacher, tmp_path / "split", max_steps=5)
-    assert not part["complete"] and part["steps"] == 5
+    short = replace(ode, steps=4)  # the resume on a shorter run: stopped after 2 steps, then run to its end
+    part = train(_recipe(ode=short), "ode", shots, teacher, tmp_path / "split", max_steps=2)
+    assert not part["complete"] and part["steps"] == 2
     other = tmp_path / "other.safetensors"  # a resume keeps the teacher and the start the run began with
     save_module(init_weights(build_dit(CFG), 2), other, prefix=DIT_PREFIX, dtype=torch.float16)
     with pytest.raises(ValueError, match="another teacher"):
@@ -171,7 +172,7 @@ def test_the_ode_stage_fits_the_teachers_trajectories_and_resumes(run, tmp_path)
     with pytest.raises(ValueError, match="started from"):
         train(_recipe(ode=short), "ode", shots, teacher, tmp_path / "split", init=other)
     done = train(_recipe(ode=short), "ode", shots, teacher, tmp_path / "split")
-    assert done["steps"] == 10 and done["init"] is None and done["teacher_sha256"] == sha256_file(teacher)
+    assert done["steps"] == 4 and done["init"] is None and done["teacher_sha256"] == sha256_file(teacher)
 
 
 def test_the_dmd_stages_update_the_student_from_its_own_rollouts(run, tmp_path):
