@@ -123,7 +123,7 @@ def test_the_teacher_fits_a_small_set_of_frames(data, tmp_path):
     from runtime.model import build_dit, load_bundle
 
     torch.set_num_threads(1)
-    recipe = _recipe(phases=(Phase("image", "frames", steps=80, batch=8, lr=2e-3, warmup=5),), checkpoint_every=1000)
+    recipe = _recipe(phases=(Phase("image", "frames", steps=20, batch=8, lr=4e-3, warmup=3),), checkpoint_every=1000)
     few = {k: v[:8] if isinstance(v, np.ndarray) else v for k, v in _load(data)["frames"].items()}
     train(recipe, {"frames": few}, tmp_path / "fit")
 
@@ -141,7 +141,7 @@ def test_the_teacher_fits_a_small_set_of_frames(data, tmp_path):
     trained = build_dit(cfg).eval()
     trained.load_state_dict(_read_dit(tmp_path / "fit" / "teacher.safetensors"))
     before, after = loss(start), loss(trained)
-    assert after < 0.8 * before, (before, after)
+    assert after < 0.6 * before, (before, after)  # measured: 0.46 of the initial loss after 20 steps
 
 
 def test_the_loss_curve_is_drawn_from_the_log(tmp_path):
