@@ -5,10 +5,11 @@ from). Everything it reads is built as the runtime builds it: `distill.nextshot`
 routing, RoPE with the shot indicator), the runtime's scheduler (the preset's warped 4-step list, sigmas looked up
 in its table), the block-wise causal mask (`runtime.dit.block_mask`).
 
-A chunk is generated here with `forward_full` over [context ; clean earlier chunks ; this chunk] under the block
-mask: the same numbers the runtime's cached step gives (`tests/test_dit.py`: cache == mask), in batches. One
-difference from the cached step, noted: the exit step's gradient also reaches the weights through the earlier
-frames' keys and values, which the official rollout reads from a detached cache.
+A chunk's step with gradient runs `forward_full` over [context ; clean earlier chunks ; this chunk] under the block
+mask: the same numbers the runtime's cached step gives (`tests/test_dit.py`: cache == mask), in batches. Its steps
+without gradient read the prefix's keys, computed once per chunk (`CausalDiT.prefix_kv` / `forward_after`), as the
+runtime's cache does. One difference from the cached step, noted: the exit step's gradient also reaches the
+weights through the earlier frames' keys and values, which the official rollout reads from a detached cache.
 
 - **ODE initialisation** (`ode`): teacher trajectories (Euler with `teacher_steps` steps and guidance from pure
   noise, context and captions from the data) kept at the student's 4 timesteps and at x0; the student regresses
@@ -253,21 +254,57 @@ def ode_loss(dit: CausalDiT, geo: Geometry, traj, context, text, cos, sin, gen: 
     return err.sum() / (noisy.sum() * np.prod(traj.shape[-3:])).clamp_min(1)
 
 
+def _span(table: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Token rows start..stop of a RoPE table, shared (T, P) or per sample (B, T, P)."""
+    return table[start:stop] if table.dim() == 2 else table[:, start:stop]
+
+
+@torch.no_grad()
+def _chunk_x0_cached(dit: CausalDiT, geo: Geometry, x, t: np.ndarray, text, cos, sin, past):
+    """x0 of a chunk's frames x (B, fc, ...) at its timesteps, the last fc of per-frame `t` (B, n), reading the
+    prefix's keys `past` (`CausalDiT.prefix_kv`): the chunk's rows of `student_x0` under the block mask, with
+    the prefix computed once per chunk instead of once per step."""
+    n, p = t.shape[1], t.shape[1] - geo.fc
+    t_freq, sigma = geo.timesteps(t)
+    with _autocast(geo):
+        v = dit.forward_after(x, t_freq[:, p:], text.table, _span(cos, p * geo.tpf, n * geo.tpf),
+                              _span(sin, p * geo.tpf, n * geo.tpf), text.index[:, p:n], past).float()
+    return x - sigma[:, p:, None, None, None] * v
+
+
+@torch.no_grad()
+def _prefix_kv(dit: CausalDiT, geo: Geometry, prefix, text, cos, sin, c: int):
+    """Keys and values of [context ; the c clean chunks before chunk c] (all at t = 0) for `_chunk_x0_cached`."""
+    p = prefix.shape[1]
+    t_freq, _ = geo.timesteps(np.zeros((prefix.shape[0], p)))
+    mask = geo.masks[c][..., : p * geo.tpf, : p * geo.tpf]
+    with _autocast(geo):
+        return dit.prefix_kv(prefix, t_freq, text.table, _rows(cos, p * geo.tpf), _rows(sin, p * geo.tpf), mask,
+                             text.index[:, :p])
+
+
 def rollout(dit: CausalDiT, geo: Geometry, context, text, cos, sin, exit_step: int, gen: torch.Generator,
             grad: bool) -> torch.Tensor:
     """A shot generated chunk by chunk: steps before `exit_step` without gradient (renoised as the runtime
-    renoises), the exit step's x0 is the chunk's output (with gradient when `grad`); later chunks read it clean."""
+    renoises), the exit step's x0 is the chunk's output (with gradient when `grad`); later chunks read it clean.
+    Steps without gradient read the prefix's keys computed once per chunk (`_chunk_x0_cached`); the step with
+    gradient runs the whole sequence under the block mask, so its gradient reaches the earlier frames' keys."""
     b = context.shape[0]
     clean, outs = [], []
     for c in range(geo.chunks):
         n = geo.n_ctx + geo.fc * (c + 1)
         tx, ts, tc = text.frames(n), _rows(sin, n * geo.tpf), _rows(cos, n * geo.tpf)
         x = device_noise((b, geo.fc, *context.shape[2:]), gen, geo.device)
+        past = None
         for i in range(exit_step + 1):
             t = np.zeros((b, n))
             t[:, -geo.fc:] = geo.step_t[i]
-            with torch.set_grad_enabled(grad and i == exit_step):
+            if grad and i == exit_step:
                 x0 = student_x0(dit, geo, torch.cat([context, *clean, x], 1), t, tx, tc, ts, geo.masks[c])[:, -geo.fc:]
+            else:
+                if past is None:
+                    past = _prefix_kv(dit, geo, torch.cat([context, *clean], 1), tx, tc, ts, c)
+                x0 = _chunk_x0_cached(dit, geo, x, t, tx, tc, ts, past)
             if i < exit_step:
                 s = geo.step_sigma[i + 1]
                 x = (1 - s) * x0.detach() + s * device_noise(x0.shape, gen, geo.device)

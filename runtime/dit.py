@@ -227,6 +227,34 @@ class CausalDiT(nn.Module):
                                      cos, sin, lambda i: (lambda k, v: (k, v, mask)))
         return self._unpatchify(self.head(out, e), f, hh, ww)
 
+    def prefix_kv(self, x: Tensor, t_freq: Tensor, text: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None,
+                  text_index: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """Roped K and V of every layer, (B, F*Tf, H, D) each, for frames x that attend among themselves under
+        `mask` (a block-causal prefix: its keys do not depend on any frame after it). Inputs as forward_full's,
+        with a caption table and `text_index`; for `forward_after`."""
+        txt = self.text_embedding(text)
+        tokens, _, e0 = self._embed(x, t_freq)
+        _, ks, vs = self._run_blocks(tokens, e0, lambda i: (*self.blocks[i].cross_attn.project(txt), text_index),
+                                     cos, sin, lambda i: (lambda k, v: (k, v, mask)))
+        return ks, vs
+
+    def forward_after(self, x: Tensor, t_freq: Tensor, text: Tensor, cos: Tensor, sin: Tensor, text_index: Tensor,
+                      past: tuple[list[Tensor], list[Tensor]]) -> Tensor:
+        """Velocity for frames x (B, F, ...) of one block that reads every frame of a prefix and itself: the
+        block's rows of forward_full under the block mask, from the prefix's `prefix_kv` (computed once, read by
+        each denoising step of the block). cos/sin: the block's own RoPE rows; text_index (B, F): its frames'."""
+        b, f, _, hh, ww = x.shape
+        txt = self.text_embedding(text)
+        tokens, e, e0 = self._embed(x, t_freq)
+        past_k, past_v = past
+
+        def keys_for_layer(i: int):
+            return lambda k, v: (torch.cat([past_k[i], k], 1), torch.cat([past_v[i], v], 1), None)
+
+        out, _, _ = self._run_blocks(tokens, e0, lambda i: (*self.blocks[i].cross_attn.project(txt), text_index),
+                                     cos, sin, keys_for_layer)
+        return self._unpatchify(self.head(out, e), f, hh, ww)
+
     def context_fill(self, x: Tensor, t_freq: Tensor, cross_k: Tensor, cross_v: Tensor, cross_index: Tensor,
                      cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
         """Roped K and V of every layer for the context frames, time-major (T, layers, H, D). B must be 1.

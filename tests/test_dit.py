@@ -91,6 +91,26 @@ def test_a_table_of_captions_equals_captions_per_frame(model):
     torch.testing.assert_close(indexed, per_frame, atol=1e-5, rtol=1e-5)
 
 
+def test_a_block_after_its_prefix_keys_equals_its_rows_of_the_full_masked_forward(model):
+    """prefix_kv once, then forward_after for the block (as a training rollout's steps read it): the block's rows
+    of forward_full under the block mask, for a batch of two with captions per frame from a table."""
+    g = torch.Generator().manual_seed(12)
+    frames, p = C + 6, C + 3  # context, one earlier block, then the block itself
+    x = torch.randn(2, frames, *CFG.latent_shape, generator=g)
+    table = torch.randn(3, CFG.text.text_len, D.text_dim, generator=g)
+    index = torch.tensor([[0] * p + [1] * 3, [2] * p + [1] * 3])
+    t = tf([0.0] * p + [700.0] * 3).expand(2, -1, -1)
+    cos, sin = rope(range(frames), [0] * C + [1] * 6)
+    mask = block_mask(C, 6, 3, TPF)
+    rows = p * TPF
+    with torch.no_grad():
+        full = model.forward_full(x, t, table, cos, sin, mask, text_index=index)
+        past = model.prefix_kv(x[:, :p], t[:, :p], table, cos[:rows], sin[:rows], mask[..., :rows, :rows], index[:, :p])
+        after = model.forward_after(x[:, p:], t[:, p:], table, cos[rows:], sin[rows:], index[:, p:], past)
+    assert after.abs().mean() > 0.1
+    torch.testing.assert_close(after, full[:, p:], atol=1e-5, rtol=1e-5)
+
+
 def test_rope_scores_invariant_to_shifting_all_positions_or_all_flags():
     q = torch.randn(1, 2 * TPF, 1, D.head_dim)
     k = torch.randn(1, 2 * TPF, 1, D.head_dim)
