@@ -186,7 +186,7 @@ class Geometry:
 
 def _rows(cos: torch.Tensor, n: int) -> torch.Tensor:
     """The first n token rows of a RoPE table, shared (T, P) or per sample (B, T, P)."""
-    return cos[:n] if cos.dim() == 2 else cos[:, :n]
+    return _span(cos, 0, n)
 
 
 def _autocast(geo: "Geometry"):

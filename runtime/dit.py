@@ -221,21 +221,25 @@ class CausalDiT(nn.Module):
         b, f, _, hh, ww = x.shape
         if text_index is None:
             text, text_index = text.flatten(0, 1), torch.arange(b * f, device=x.device).view(b, f)
-        txt = self.text_embedding(text)  # each layer projects it as it goes (cross_kv's work, without the stack)
-        tokens, e, e0 = self._embed(x, t_freq)
-        out, _, _ = self._run_blocks(tokens, e0, lambda i: (*self.blocks[i].cross_attn.project(txt), text_index),
-                                     cos, sin, lambda i: (lambda k, v: (k, v, mask)))
+        out, e, _, _ = self._blocks_over(x, t_freq, text, text_index, cos, sin, lambda i: (lambda k, v: (k, v, mask)))
         return self._unpatchify(self.head(out, e), f, hh, ww)
+
+    def _blocks_over(self, x: Tensor, t_freq: Tensor, text: Tensor, text_index: Tensor, cos: Tensor, sin: Tensor,
+                     keys_for_layer) -> tuple[Tensor, Tensor, list[Tensor], list[Tensor]]:
+        """Every block over frames x reading a caption table `text` by `text_index` (B, F), each layer projecting
+        the table as it goes (cross_kv's work, without the stack): (out, e, ks, vs)."""
+        txt = self.text_embedding(text)
+        tokens, e, e0 = self._embed(x, t_freq)
+        out, ks, vs = self._run_blocks(tokens, e0, lambda i: (*self.blocks[i].cross_attn.project(txt), text_index),
+                                       cos, sin, keys_for_layer)
+        return out, e, ks, vs
 
     def prefix_kv(self, x: Tensor, t_freq: Tensor, text: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None,
                   text_index: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """Roped K and V of every layer, (B, F*Tf, H, D) each, for frames x that attend among themselves under
         `mask` (a block-causal prefix: its keys do not depend on any frame after it). Inputs as forward_full's,
         with a caption table and `text_index`; for `forward_after`."""
-        txt = self.text_embedding(text)
-        tokens, _, e0 = self._embed(x, t_freq)
-        _, ks, vs = self._run_blocks(tokens, e0, lambda i: (*self.blocks[i].cross_attn.project(txt), text_index),
-                                     cos, sin, lambda i: (lambda k, v: (k, v, mask)))
+        _, _, ks, vs = self._blocks_over(x, t_freq, text, text_index, cos, sin, lambda i: (lambda k, v: (k, v, mask)))
         return ks, vs
 
     def forward_after(self, x: Tensor, t_freq: Tensor, text: Tensor, cos: Tensor, sin: Tensor, text_index: Tensor,
@@ -243,16 +247,13 @@ class CausalDiT(nn.Module):
         """Velocity for frames x (B, F, ...) of one block that reads every frame of a prefix and itself: the
         block's rows of forward_full under the block mask, from the prefix's `prefix_kv` (computed once, read by
         each denoising step of the block). cos/sin: the block's own RoPE rows; text_index (B, F): its frames'."""
-        b, f, _, hh, ww = x.shape
-        txt = self.text_embedding(text)
-        tokens, e, e0 = self._embed(x, t_freq)
+        _, f, _, hh, ww = x.shape
         past_k, past_v = past
 
         def keys_for_layer(i: int):
             return lambda k, v: (torch.cat([past_k[i], k], 1), torch.cat([past_v[i], v], 1), None)
 
-        out, _, _ = self._run_blocks(tokens, e0, lambda i: (*self.blocks[i].cross_attn.project(txt), text_index),
-                                     cos, sin, keys_for_layer)
+        out, e, _, _ = self._blocks_over(x, t_freq, text, text_index, cos, sin, keys_for_layer)
         return self._unpatchify(self.head(out, e), f, hh, ww)
 
     def context_fill(self, x: Tensor, t_freq: Tensor, cross_k: Tensor, cross_v: Tensor, cross_index: Tensor,
