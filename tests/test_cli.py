@@ -1,14 +1,16 @@
-"""`shotstream render`, `vocab`, `model-info` and every subcommand's help as a user runs them (a real subprocess)."""
+"""`shotstream render`, `vocab`, `model-info` and every subcommand's help as a user runs them (a process of its own,
+forked from a warm interpreter: tests/cli_runner.py)."""
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+import cli_runner
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -18,8 +20,8 @@ STORY = {"global_caption": "a knight and a dragon, pixel art",
 
 def shotstream(*args, check=True, cwd=None):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "shotstream.cli", *args], capture_output=True, text=True,
-                          check=check, timeout=300, cwd=cwd or REPO, env=env)
+    return cli_runner.run([sys.executable, "-m", "shotstream.cli", *args], check=check, timeout=300, cwd=cwd or REPO,
+                          env=env)
 
 
 def render(tmp_path, seed, *extra):

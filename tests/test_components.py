@@ -3,13 +3,13 @@ the tokenizer's coverage of the world's captions, the size budget, and the eval 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import cli_runner
 from runtime.model import default_weights_dir, load_bundle
 
 ASSETS = default_weights_dir("tiny")
@@ -55,8 +55,8 @@ def test_vae_text_encoder_and_probe_fit_in_10_mb():
 
 
 def test_eval_command_prints_one_json_line():
-    out = subprocess.run([sys.executable, "-m", "shotstream.cli", "eval", "--suite", "text", "--stories", "10", "--json"],
-                         capture_output=True, text=True, check=True, timeout=300).stdout
+    args = [sys.executable, "-m", "shotstream.cli", "eval", "--suite", "text", "--stories", "10", "--json"]
+    out = cli_runner.run(args, check=True, timeout=300).stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert result["suite"] == "text" and result["prompts"] > 10 and result["unknown_words"] == []
 
@@ -88,8 +88,8 @@ def test_eval_vae_draws_truth_above_reconstruction(tmp_path):
     from PIL import Image
 
     sheet = tmp_path / "vae.png"
-    out = subprocess.run([sys.executable, "-m", "shotstream.cli", "eval", "--suite", "vae", "--shots", "2", "--sheet",
-                          str(sheet), "--json"], capture_output=True, text=True, check=True, timeout=300).stdout
+    out = cli_runner.run([sys.executable, "-m", "shotstream.cli", "eval", "--suite", "vae", "--shots", "2", "--sheet",
+                          str(sheet), "--json"], check=True, timeout=300).stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert result["shots"] == 2 and result["frames"] == 162 and 10 < result["psnr_db"] < 60
     image = np.asarray(Image.open(sheet).convert("RGB"))
@@ -100,7 +100,7 @@ def test_eval_vae_draws_truth_above_reconstruction(tmp_path):
 
 
 def test_eval_sheet_is_refused_outside_the_vae_suite(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "shotstream.cli", "eval", "--suite", "text", "--sheet",
-                          str(tmp_path / "x.png")], capture_output=True, text=True, timeout=300)
+    run = cli_runner.run([sys.executable, "-m", "shotstream.cli", "eval", "--suite", "text", "--sheet",
+                          str(tmp_path / "x.png")], timeout=300)
     assert run.returncode != 0 and "--sheet draws the vae and story suites' shots" in run.stderr
     assert not (tmp_path / "x.png").exists()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import numpy as np
 
+import cli_runner
 from distill.story_eval import story_intervals
 from runtime.model import default_weights_dir
 from runtime.weights import sha256_file
@@ -47,13 +48,13 @@ def _eval(path: Path, student_hits: Callable[[np.ndarray], np.ndarray]) -> Path:
     return path
 
 
-def _ship(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
+def _ship(tmp_path: Path, *args: str) -> tuple[CompletedProcess, Path]:
     out = tmp_path / "assets"
     if not out.exists():
         out.mkdir()
         shutil.copy(default_weights_dir("tiny") / "manifest.json", out / "manifest.json")
-    done = subprocess.run([sys.executable, str(REPO / "build" / "ship_student.py"), *args, "--out", str(out)],
-                          capture_output=True, text=True, timeout=120)
+    done = cli_runner.run([sys.executable, str(REPO / "build" / "ship_student.py"), *args, "--out", str(out)],
+                          timeout=120)
     return done, out
 
 

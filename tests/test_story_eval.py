@@ -3,14 +3,15 @@ renderer, VAE, engine (onnxruntime) and a teacher checkpoint of small random wei
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from dataclasses import replace
+from subprocess import CompletedProcess
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import cli_runner
 from distill.story_eval import check_rows, heldout_set, row_maker, score_row, story_intervals
 from runtime.model import default_weights_dir
 from runtime.weights import sha256_file
@@ -43,7 +44,7 @@ def test_the_story_suite_runs_every_row_end_to_end_and_draws_its_sheet(tmp_path)
     rows = ["truth", "truth-vae", "runtime", "noise", f"teacher:{_small_teacher(tmp_path)}"]
     cmd = [sys.executable, "-m", "shotstream.cli", "eval", "--suite", "story", "--stories", "2", "--seed", str(SHORT_SEED),
            "--steps", "2", "--json", "--sheet", str(sheet)] + [a for r in rows for a in ("--model", r)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    out = cli_runner.run(cmd, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)
     assert result["suite"] == "story" and result["stories"] == 2 and result["shots"] == 4
@@ -121,17 +122,17 @@ def test_intervals_pair_the_rows_story_by_story(probe):
 
 def test_a_comparison_with_a_row_that_is_not_there_is_refused_before_any_work():
     cmd = [sys.executable, "-m", "shotstream.cli", "eval", "--suite", "story", "--model", "truth", "--against", "noise"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    out = cli_runner.run(cmd, timeout=120)
     assert out.returncode == 2 and "--against 'noise' is not one of the rows: truth" in out.stderr, out.stderr
 
 
 def test_a_stored_row_is_compared_as_if_it_had_been_made_again(tmp_path):
     """A row read from an earlier result stands for that row: the comparisons drawn beside it are those of a run
     that makes both rows; a result on other stories is refused before any work."""
-    def story_eval(*args: str, code: int = 0) -> subprocess.CompletedProcess:
+    def story_eval(*args: str, code: int = 0) -> CompletedProcess:
         cmd = [sys.executable, "-m", "shotstream.cli", "eval", "--suite", "story", "--seed", str(SHORT_SEED),
                "--json", *args]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        out = cli_runner.run(cmd, timeout=300)
         assert (out.returncode == 0) == (code == 0), out.stderr[-2000:]
         return out
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import cli_runner
 from distill import shards
 from distill.teacher import Phase, TeacherRecipe, train
 
@@ -254,13 +255,12 @@ def test_the_activation_memory_tool_measures_what_a_step_keeps_per_sample():
     """build/activation_memory.py: one step of each phase at b and 2b samples; a shot (27 latent frames) keeps
     many times what a single frame keeps, and the recipe's batch scales the per-sample figure."""
     import os
-    import subprocess
     import sys
 
     root = Path(__file__).parents[1]
-    done = subprocess.run([sys.executable, str(root / "build" / "activation_memory.py"), "--recipe",
+    done = cli_runner.run([sys.executable, str(root / "build" / "activation_memory.py"), "--recipe",
                            str(root / "tests" / "data" / "teacher_smoke.toml"), "--batch", "2"],
-                          capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(root)})
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(root)})
     assert done.returncode == 0, done.stderr[-2000:]
     rows = json.loads(done.stdout)
     image, sequence = rows["image"], rows["sequence"]
