@@ -1,6 +1,8 @@
 """Docs that hold: every command the README and docs/ show runs as written (CI: at a reduced size where it is
 long; the full size is marked slow), every story file in docs/ renders, and no doc, setup.py or test names a
-file outside the repository. Commands run as subprocesses in a scratch folder, like a user on a fresh clone."""
+file outside the repository. Commands run as processes of their own in a scratch folder, like a user on a fresh
+clone: servers as subprocesses, the rest forked from a warm interpreter (tests/cli_runner.py) to spare a hundred
+seconds of imports. A command whose reduced form is another's runs once."""
 from __future__ import annotations
 
 import itertools
@@ -14,6 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+import cli_runner
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -87,6 +91,8 @@ def argv(command: str, reduced: bool, scratch: Path) -> list[str]:
         words += ["--record", str(scratch / "out" / "demo.mp4")]
     if "--port" in words:
         words[words.index("--port") + 1] = "0"  # any free port
+    elif command.startswith(SERVERS):
+        words += ["--port", "0"]
     return [sys.executable, *words]
 
 
@@ -104,20 +110,21 @@ def scratch_folder(tmp_path: Path) -> Path:
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
 
 
-def run(command: str, reduced: bool, tmp_path: Path) -> None:
+def run(command: str, reduced: bool, tmp_path: Path, data: Path | None = None) -> None:
+    """`data`: a data folder copied to where the command reads its data (--data, default artifacts/data)."""
     scratch = scratch_folder(tmp_path)
     args = argv(command, reduced, scratch)
+    if data is not None:
+        shutil.copytree(data, scratch / (args[args.index("--data") + 1] if "--data" in args else "artifacts/data"))
     if command.startswith(SERVERS):
         serve(args, scratch)
         return
-    done = subprocess.run(args, cwd=scratch, env=ENV, capture_output=True, text=True, timeout=600)
+    done = cli_runner.run(args, cwd=scratch, env=ENV, timeout=600)
     assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
 
 
 def serve(args: list[str], scratch: Path) -> None:
     """Starts the server, waits for its 'serving on' line, stops it with SIGTERM (graceful), checks it ended."""
-    if "--port" not in args:
-        args += ["--port", "0"]
     server = subprocess.Popen(args, cwd=scratch, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = server.stdout.readline()
@@ -133,6 +140,15 @@ def serve(args: list[str], scratch: Path) -> None:
 COMMANDS = documented_commands()
 
 
+def reduced_once(commands: list[str]) -> list[str]:
+    """The first of the commands that are the same once reduced (`demo --seconds 28` and `--seconds 20` both run
+    three seconds; `serve` and `serve --port 50051` both take a free port): running it runs the others."""
+    first: dict[tuple[str, ...], str] = {}
+    for command in commands:
+        first.setdefault(tuple(argv(command, reduced=True, scratch=Path("scratch"))), command)
+    return list(first.values())
+
+
 def test_the_docs_show_the_commands_a_user_needs():
     shown = " ".join(COMMANDS)
     for needed in ("shotstream render docs/example_story.json", "shotstream demo", "shotstream serve",
@@ -140,9 +156,23 @@ def test_the_docs_show_the_commands_a_user_needs():
         assert needed in shown, needed
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_every_documented_command_runs(command, tmp_path):
-    run(command, reduced=True, tmp_path=tmp_path)
+@pytest.fixture(scope="module")
+def reduced_data(tmp_path_factory) -> Path:
+    """The reduced recipe's data, made once by `shotstream train data` (as docs/training.md has a user prepare it
+    before training); the `train data` commands make their own."""
+    folder = tmp_path_factory.mktemp("reduced-data")
+    args = [sys.executable, "-m", "shotstream.cli", "train", "data", "--data", str(folder / "data"),
+            "--recipe", REDUCED["train"]["--recipe"]]
+    done = cli_runner.run(args, cwd=folder, env=ENV, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return folder / "data"
+
+
+@pytest.mark.parametrize("command", reduced_once(COMMANDS))
+def test_every_documented_command_runs(command, tmp_path, request):
+    words = shlex.split(command)
+    trains = words[1] == "train" and words[2] != "data"
+    run(command, reduced=True, tmp_path=tmp_path, data=request.getfixturevalue("reduced_data") if trains else None)
 
 
 @pytest.mark.slow
