@@ -259,11 +259,10 @@ def _span(table: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     return table[start:stop] if table.dim() == 2 else table[:, start:stop]
 
 
-@torch.no_grad()
-def _chunk_x0_cached(dit: CausalDiT, geo: Geometry, x, t: np.ndarray, text, cos, sin, past):
+def _chunk_x0(dit: CausalDiT, geo: Geometry, x, t: np.ndarray, text, cos, sin, past):
     """x0 of a chunk's frames x (B, fc, ...) at its timesteps, the last fc of per-frame `t` (B, n), reading the
     prefix's keys `past` (`CausalDiT.prefix_kv`): the chunk's rows of `student_x0` under the block mask, with
-    the prefix computed once per chunk instead of once per step."""
+    the prefix computed once instead of once per step."""
     n, p = t.shape[1], t.shape[1] - geo.fc
     t_freq, sigma = geo.timesteps(t)
     with _autocast(geo):
@@ -272,44 +271,58 @@ def _chunk_x0_cached(dit: CausalDiT, geo: Geometry, x, t: np.ndarray, text, cos,
     return x - sigma[:, p:, None, None, None] * v
 
 
-@torch.no_grad()
-def _prefix_kv(dit: CausalDiT, geo: Geometry, prefix, text, cos, sin, c: int):
-    """Keys and values of [context ; the c clean chunks before chunk c] (all at t = 0) for `_chunk_x0_cached`."""
-    p = prefix.shape[1]
-    t_freq, _ = geo.timesteps(np.zeros((prefix.shape[0], p)))
-    mask = geo.masks[c][..., : p * geo.tpf, : p * geo.tpf]
+def _context_kv(dit: CausalDiT, geo: Geometry, context, text, cos, sin):
+    """Keys and values of the context frames (t = 0), which attend among themselves."""
+    p = geo.n_ctx
+    t_freq, _ = geo.timesteps(np.zeros((context.shape[0], p)))
+    mask = geo.masks[0][..., : p * geo.tpf, : p * geo.tpf]
     with _autocast(geo):
-        return dit.prefix_kv(prefix, t_freq, text.table, _rows(cos, p * geo.tpf), _rows(sin, p * geo.tpf), mask,
+        return dit.prefix_kv(context, t_freq, text.table, _rows(cos, p * geo.tpf), _rows(sin, p * geo.tpf), mask,
                              text.index[:, :p])
+
+
+def _grown_kv(dit: CausalDiT, geo: Geometry, chunk, j: int, text, cos, sin, past):
+    """`past` (keys of [context ; clean chunks before chunk j]) with clean chunk j's keys appended."""
+    p = geo.n_ctx + geo.fc * j
+    t_freq, _ = geo.timesteps(np.zeros((chunk.shape[0], geo.fc)))
+    rows = slice(p * geo.tpf, (p + geo.fc) * geo.tpf)
+    with _autocast(geo):
+        return dit.extend_kv(chunk, t_freq, text.table, _span(cos, rows.start, rows.stop),
+                             _span(sin, rows.start, rows.stop), text.index[:, p:p + geo.fc], past)
 
 
 def rollout(dit: CausalDiT, geo: Geometry, context, text, cos, sin, exit_step: int, gen: torch.Generator,
             grad: bool) -> torch.Tensor:
     """A shot generated chunk by chunk: steps before `exit_step` without gradient (renoised as the runtime
     renoises), the exit step's x0 is the chunk's output (with gradient when `grad`); later chunks read it clean.
-    Steps without gradient read the prefix's keys computed once per chunk (`_chunk_x0_cached`); the step with
-    gradient runs the whole sequence under the block mask, so its gradient reaches the earlier frames' keys."""
+
+    Every step reads the keys of [context ; clean chunks so far], grown by one chunk as each is done (the
+    runtime's cache, `CausalDiT.extend_kv`): the numbers of the whole sequence under the block mask, with each
+    frame's keys computed once per rollout instead of once per step. With `grad` those keys carry gradient,
+    so the exit steps' gradient reaches the network through the earlier frames' keys as it would through the
+    whole masked sequence; the steps without gradient read them detached."""
     b = context.shape[0]
-    clean, outs = [], []
+    outs = []
+    with torch.set_grad_enabled(grad):
+        keys = _context_kv(dit, geo, context, text.frames(geo.n_ctx), cos, sin)
     for c in range(geo.chunks):
         n = geo.n_ctx + geo.fc * (c + 1)
         tx, ts, tc = text.frames(n), _rows(sin, n * geo.tpf), _rows(cos, n * geo.tpf)
+        if c:
+            with torch.set_grad_enabled(grad):
+                keys = _grown_kv(dit, geo, outs[-1].detach(), c - 1, tx, tc, ts, keys)
+        frozen = tuple([kv.detach() for kv in part] for part in keys)
         x = device_noise((b, geo.fc, *context.shape[2:]), gen, geo.device)
-        past = None
         for i in range(exit_step + 1):
             t = np.zeros((b, n))
             t[:, -geo.fc:] = geo.step_t[i]
-            if grad and i == exit_step:
-                x0 = student_x0(dit, geo, torch.cat([context, *clean, x], 1), t, tx, tc, ts, geo.masks[c])[:, -geo.fc:]
-            else:
-                if past is None:
-                    past = _prefix_kv(dit, geo, torch.cat([context, *clean], 1), tx, tc, ts, c)
-                x0 = _chunk_x0_cached(dit, geo, x, t, tx, tc, ts, past)
+            with_grad = grad and i == exit_step
+            with torch.set_grad_enabled(with_grad):
+                x0 = _chunk_x0(dit, geo, x, t, tx, tc, ts, keys if with_grad else frozen)
             if i < exit_step:
                 s = geo.step_sigma[i + 1]
                 x = (1 - s) * x0.detach() + s * device_noise(x0.shape, gen, geo.device)
         outs.append(x0)
-        clean.append(x0.detach())
     return torch.cat(outs, 1)
 
 

@@ -248,13 +248,15 @@ class CausalDiT(nn.Module):
         block's rows of forward_full under the block mask, from the prefix's `prefix_kv` (computed once, read by
         each denoising step of the block). cos/sin: the block's own RoPE rows; text_index (B, F): its frames'."""
         _, f, _, hh, ww = x.shape
-        past_k, past_v = past
-
-        def keys_for_layer(i: int):
-            return lambda k, v: (torch.cat([past_k[i], k], 1), torch.cat([past_v[i], v], 1), None)
-
-        out, e, _, _ = self._blocks_over(x, t_freq, text, text_index, cos, sin, keys_for_layer)
+        out, e, _, _ = self._blocks_over(x, t_freq, text, text_index, cos, sin, _reading(past))
         return self._unpatchify(self.head(out, e), f, hh, ww)
+
+    def extend_kv(self, x: Tensor, t_freq: Tensor, text: Tensor, cos: Tensor, sin: Tensor, text_index: Tensor,
+                  past: tuple[list[Tensor], list[Tensor]]) -> tuple[list[Tensor], list[Tensor]]:
+        """`prefix_kv` of [prefix ; x] from the prefix's `past`: the keys of one more block x that reads the prefix
+        and itself, appended (a block-causal prefix grows a block at a time, as the runtime's cache does)."""
+        _, _, ks, vs = self._blocks_over(x, t_freq, text, text_index, cos, sin, _reading(past))
+        return [torch.cat(p, 1) for p in zip(past[0], ks)], [torch.cat(p, 1) for p in zip(past[1], vs)]
 
     def context_fill(self, x: Tensor, t_freq: Tensor, cross_k: Tensor, cross_v: Tensor, cross_index: Tensor,
                      cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
@@ -306,6 +308,12 @@ def timestep_frequencies(t, freq_dim: int, out=None):
         return emb.astype(np.float32)
     np.copyto(out, emb, casting="same_kind")
     return out
+
+
+def _reading(past: tuple[list[Tensor], list[Tensor]]):
+    """keys_for_layer of a block that attends to every key of `past` (per layer) and to its own."""
+    past_k, past_v = past
+    return lambda i: (lambda k, v: (torch.cat([past_k[i], k], 1), torch.cat([past_v[i], v], 1), None))
 
 
 def block_mask(context_frames: int, target_frames: int, frames_per_block: int, tokens_per_frame: int) -> Tensor:

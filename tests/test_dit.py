@@ -111,6 +111,30 @@ def test_a_block_after_its_prefix_keys_equals_its_rows_of_the_full_masked_forwar
     torch.testing.assert_close(after, full[:, p:], atol=1e-5, rtol=1e-5)
 
 
+def test_a_prefix_grown_a_block_at_a_time_has_the_keys_of_the_whole_prefix(model):
+    """extend_kv (a rollout's clean chunk appended to the keys it read) equals prefix_kv of the longer prefix
+    under the block mask, in every layer: context, then two blocks of three frames, batch of two."""
+    g = torch.Generator().manual_seed(13)
+    frames = C + 6
+    x = torch.randn(2, frames, *CFG.latent_shape, generator=g)
+    table = torch.randn(3, CFG.text.text_len, D.text_dim, generator=g)
+    index = torch.tensor([[0] * C + [1] * 6, [2] * C + [1] * 6])
+    t = tf([0.0] * frames).expand(2, -1, -1)
+    cos, sin = rope(range(frames), [0] * C + [1] * 6)
+    mask = block_mask(C, 6, 3, TPF)
+    with torch.no_grad():
+        whole = model.prefix_kv(x, t, table, cos, sin, mask, index)
+        grown = model.prefix_kv(x[:, :C], t[:, :C], table, cos[:C * TPF], sin[:C * TPF],
+                                mask[..., :C * TPF, :C * TPF], index[:, :C])
+        for start in (C, C + 3):
+            rows = slice(start * TPF, (start + 3) * TPF)
+            grown = model.extend_kv(x[:, start:start + 3], t[:, start:start + 3], table, cos[rows], sin[rows],
+                                    index[:, start:start + 3], grown)
+    for a, b in zip([*whole[0], *whole[1]], [*grown[0], *grown[1]]):
+        assert a.shape == b.shape == (2, frames * TPF, D.num_heads, D.head_dim)
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+
+
 def test_rope_scores_invariant_to_shifting_all_positions_or_all_flags():
     q = torch.randn(1, 2 * TPF, 1, D.head_dim)
     k = torch.randn(1, 2 * TPF, 1, D.head_dim)

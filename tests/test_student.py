@@ -14,8 +14,8 @@ from distill import shards
 from distill.nextshot import FrameText
 from distill.runs import device_noise
 from distill.sampling import euler_sigmas
-from distill.student import (Geometry, StageRecipe, StudentRecipe, dmd_generator_loss, rollout, teacher_x0,
-                             train)
+from distill.student import (Geometry, StageRecipe, StudentRecipe, dmd_generator_loss, rollout, student_x0,
+                             teacher_x0, train)
 from runtime.config import get_preset
 from runtime.dit import init_weights, timestep_frequencies
 from runtime.model import build_dit
@@ -108,6 +108,45 @@ def test_only_the_exit_step_carries_gradient(geo, model):
     with torch.no_grad():
         again = rollout(m, geo, context, text, cos, sin, exit_step=2, gen=torch.Generator().manual_seed(1), grad=False)
     torch.testing.assert_close(x_hat.detach(), again)  # the gradient changes nothing of the numbers
+
+
+def test_the_rollouts_gradient_is_that_of_the_whole_masked_sequence(geo):
+    """The rollout reads keys grown a chunk at a time; its output and the network's gradient are those of the
+    plain definition: every step x0 of [context ; clean chunks ; the chunk] under the block mask (student_x0),
+    the exit step with gradient (through every earlier frame's keys too)."""
+    context, text, cos, sin = _shot_inputs(geo, k=1)
+    m = init_weights(build_dit(CFG), 5).train()
+    weights = torch.randn((1, geo.chunks * geo.fc, *CFG.latent_shape), generator=torch.Generator().manual_seed(6))
+
+    def plain(gen: torch.Generator) -> torch.Tensor:
+        clean = []
+        for c in range(geo.chunks):
+            n = geo.n_ctx + geo.fc * (c + 1)
+            args = (text.frames(n), cos[:n * geo.tpf], sin[:n * geo.tpf], geo.masks[c])
+            x = device_noise((1, geo.fc, *CFG.latent_shape), gen, "cpu")
+            for i in range(3):
+                t = np.zeros((1, n))
+                t[:, -geo.fc:] = geo.step_t[i]
+                with torch.set_grad_enabled(i == 2):
+                    x0 = student_x0(m, geo, torch.cat([context, *[y.detach() for y in clean], x], 1), t, *args)
+                x0 = x0[:, -geo.fc:]
+                if i < 2:
+                    x = (1 - geo.step_sigma[i + 1]) * x0 + geo.step_sigma[i + 1] * device_noise(x0.shape, gen, "cpu")
+            clean.append(x0)
+        return torch.cat(clean, 1)
+
+    grads = []
+    for make in (lambda gen: rollout(m, geo, context, text, cos, sin, exit_step=2, gen=gen, grad=True), plain):
+        m.zero_grad()
+        x_hat = make(torch.Generator().manual_seed(1))
+        (x_hat * weights).sum().backward()
+        grads.append((x_hat.detach(), {k: p.grad.clone() for k, p in m.named_parameters() if p.grad is not None}))
+    (ours, ours_grad), (ref, ref_grad) = grads
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    assert ours_grad.keys() == ref_grad.keys() and len(ref_grad) > 10
+    assert ref_grad["blocks.0.self_attn.k.weight"].abs().sum() > 0  # earlier frames' keys do take gradient
+    for k in ref_grad:  # float32 sums in another order: to 1e-5 of each gradient's largest entry (up to ~100)
+        assert (ours_grad[k] - ref_grad[k]).abs().max() <= 1e-5 * ref_grad[k].abs().max(), k
 
 
 def test_the_generators_gradient_is_dmds(geo, model):
