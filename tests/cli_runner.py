@@ -70,8 +70,9 @@ def run(args: list[str], *, cwd: str | Path | None = None, env: dict[str, str] |
     how, what, rest = ("script", args[1], args[2:]) if script else (args[1], args[2], args[3:])
     with tempfile.TemporaryDirectory(prefix="cli-runner-") as folder:
         out, err = Path(folder) / "stdout", Path(folder) / "stderr"
-        child = _forkserver().Process(target=_child, args=(how, what, rest, str(cwd or os.getcwd()),
-                                                           dict(os.environ if env is None else env), str(out), str(err)))
+        env = dict(os.environ if env is None else env)
+        child = _forkserver().Process(target=_child, args=(how, what, rest, str(cwd or os.getcwd()), env, str(out),
+                                                           str(err)))
         child.start()
         child.join(timeout)
         if child.exitcode is None:
