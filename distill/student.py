@@ -5,10 +5,10 @@ from). Everything it reads is built as the runtime builds it: `distill.nextshot`
 routing, RoPE with the shot indicator), the runtime's scheduler (the preset's warped 4-step list, sigmas looked up
 in its table), the block-wise causal mask (`runtime.dit.block_mask`).
 
-A chunk's step with gradient runs `forward_full` over [context ; clean earlier chunks ; this chunk] under the block
-mask: the same numbers the runtime's cached step gives (`tests/test_dit.py`: cache == mask), in batches. Its steps
-without gradient read the prefix's keys, computed once per chunk (`CausalDiT.prefix_kv` / `forward_after`), as the
-runtime's cache does. One difference from the cached step, noted: the exit step's gradient also reaches the
+A rollout keeps the keys of [context ; clean chunks so far], grown a chunk at a time as the runtime's cache grows
+(`CausalDiT.prefix_kv`, then `extend_kv`), and every step of a chunk reads them (`forward_after`): the numbers of
+`forward_full` over [context ; clean earlier chunks ; this chunk] under the block mask, in batches. One difference
+from the cached step, noted: with gradient those keys carry it, so the exit step's gradient also reaches the
 weights through the earlier frames' keys and values, which the official rollout reads from a detached cache.
 
 - **ODE initialisation** (`ode`): teacher trajectories (Euler with `teacher_steps` steps and guidance from pure

@@ -161,11 +161,8 @@ def reduced_data(tmp_path_factory) -> Path:
     """The reduced recipe's data, made once by `shotstream train data` (as docs/training.md has a user prepare it
     before training); the `train data` commands make their own."""
     folder = tmp_path_factory.mktemp("reduced-data")
-    args = [sys.executable, "-m", "shotstream.cli", "train", "data", "--data", str(folder / "data"),
-            "--recipe", REDUCED["train"]["--recipe"]]
-    done = cli_runner.run(args, cwd=folder, env=ENV, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return folder / "data"
+    run("shotstream train data", reduced=True, tmp_path=folder)
+    return folder / "artifacts" / "data"
 
 
 @pytest.mark.parametrize("command", reduced_once(COMMANDS))
