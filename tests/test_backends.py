@@ -3,6 +3,12 @@ the scheduler, the VAE's chunked decode. The TensorRT backend runs only where Te
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,6 +122,46 @@ def test_vae_encodes_a_shot_in_wans_layout():
         first = vae.encode_frames(video[:1])
     assert z.shape == (21,) + cfg.latent_shape
     torch.testing.assert_close(z[:1], first)
+
+
+EXPORT_IN_A_LOOP = textwrap.dedent("""
+    import sys
+    import time
+    from pathlib import Path
+
+    import torch
+
+    from runtime.backends.export import ensure_onnx
+    from runtime.backends.spec import GraphSpec, TensorSpec
+
+    cache, flags = Path(sys.argv[1]), Path(sys.argv[2])
+    spec = GraphSpec("text_encode", (TensorSpec("x", (2, 8)),), (TensorSpec("y", (2, 8)),))
+    (flags / sys.argv[3]).touch()
+    while not (flags / "go").exists():  # both processes start exporting at once
+        time.sleep(0.001)
+    for _ in range(50):
+        ensure_onnx({"text_encode": torch.nn.Linear(8, 8)}, {"text_encode": spec}, cache, {"weights": "w"}, force=True)
+""")
+
+
+def test_two_processes_exporting_into_one_cache_both_succeed(tmp_path):
+    """Two servers started at once on a fresh cache export the same graphs into the same folder: neither may read
+    the other's half-written sidecar or lose its file to the other's rename, and what is left loads."""
+    import onnx
+
+    cache, flags = tmp_path / "cache", tmp_path / "flags"
+    cache.mkdir()
+    flags.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", EXPORT_IN_A_LOOP, str(cache), str(flags), f"ready{i}"],
+                              cwd=Path(__file__).parents[1], text=True, stderr=subprocess.PIPE) for i in range(2)]
+    while len(list(flags.iterdir())) < 2 and all(p.poll() is None for p in procs):
+        time.sleep(0.01)
+    (flags / "go").touch()
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(e[-1000:] for e in errors)
+    assert sorted(f.name for f in cache.iterdir()) == ["text_encode.json", "text_encode.onnx"]  # no tmp left
+    assert json.loads((cache / "text_encode.json").read_text())["graph"] == "text_encode"
+    onnx.checker.check_model(onnx.load(cache / "text_encode.onnx"), full_check=True)  # whole, not half of two
 
 
 def test_unknown_backend_is_an_error_not_a_fallback():

@@ -12,7 +12,9 @@ import hashlib
 import inspect
 import json
 import logging
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,6 +58,12 @@ def export_graph(module: torch.nn.Module, variants: list[GraphSpec], path: Path)
         )
 
 
+def _own_tmp(path: Path) -> Path:
+    handle, name = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    return Path(name)
+
+
 def ensure_onnx(modules: dict, specs: dict[str, GraphSpec], directory: Path, fingerprint: dict,
                 force: bool = False) -> dict[str, Path]:
     """Export every graph family whose ONNX file is missing or stale; return the paths by family."""
@@ -67,10 +75,17 @@ def ensure_onnx(modules: dict, specs: dict[str, GraphSpec], directory: Path, fin
         fresh = path.exists() and side.exists() and json.loads(side.read_text()) == want
         if force or not fresh:
             started = time.perf_counter()
-            tmp = path.with_suffix(".onnx.tmp")
-            export_graph(modules[name], variants, tmp)
-            tmp.replace(path)
-            side.write_text(json.dumps(want, indent=1, sort_keys=True))
+            # Files of this call's own, renamed into place whole: two processes (or threads) exporting into one
+            # cache at once never write the same file, and a reader never sees half of one.
+            tmp, side_tmp = (_own_tmp(p) for p in (path, side))
+            try:
+                export_graph(modules[name], variants, tmp)
+                side_tmp.write_text(json.dumps(want, indent=1, sort_keys=True))
+                tmp.replace(path)
+                side_tmp.replace(side)
+            finally:
+                tmp.unlink(missing_ok=True)
+                side_tmp.unlink(missing_ok=True)
             log.info("exported %s to %s in %.1fs", name, path, time.perf_counter() - started)
         paths[name] = path
     return paths
