@@ -61,6 +61,7 @@ def export_graph(module: torch.nn.Module, variants: list[GraphSpec], path: Path)
 def _own_tmp(path: Path) -> Path:
     handle, name = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
+    os.chmod(name, 0o644)  # as a plain file would be (mkstemp makes it readable by its owner alone)
     return Path(name)
 
 
