@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from distill.data import to_unit
-from distill.runs import budget_progress, native_bf16
+from distill.runs import budget_progress, chosen_bf16
 from runtime.progress import progress
 from runtime.vae import FIRST_KEEP, TinyVAE
 
@@ -53,10 +53,9 @@ def train_vae(vae: TinyVAE, clips: np.ndarray, steps: int, batch: int = 8, lr: f
     the pixel phase it sees on whole frames: the CPU's pixels per second then buy more updates. The last
     `whole_tail` steps use whole frames, so the network settles on the borders it meets when it runs.
     `on_step(step, losses)` is called after every step (checkpoints, logs). `bf16`: autocast; None where the
-    device has it natively (`distill.runs.native_bf16`), else fp32.
+    device has it natively, else fp32; True is refused where it would be emulated (`distill.runs.chosen_bf16`).
     """
-    if bf16 is None:
-        bf16 = native_bf16(device)
+    bf16 = chosen_bf16(device, bf16)
     if crop % 8 or crop > min(clips.shape[2:4]):
         raise ValueError(f"crop must be a multiple of 8 no larger than the frames {clips.shape[2:4]}, got {crop}")
     gen = torch.Generator().manual_seed(seed)

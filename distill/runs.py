@@ -51,6 +51,16 @@ def native_bf16(device: str) -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # torch's own test for oneDNN's bf16 path
 
 
+def chosen_bf16(device: str, bf16: bool | None) -> bool:
+    """Whether a loop on `device` trains in bf16 autocast: None where the device has it natively, else fp32;
+    True is refused where bf16 would be emulated (never a silent slowdown); False is fp32."""
+    native = native_bf16(device)
+    if bf16 and not native:
+        raise ValueError(f"{device} has no native bf16 (a CPU needs AVX-512 or AMX for it): leave bf16 unset "
+                         "in the recipe to train in fp32 here, or set bf16 = false")
+    return native if bf16 is None else bf16
+
+
 @dataclass(frozen=True)
 class TrainDevice:
     """Where a loop trains and how, decided once per run and logged: bf16 autocast where the device has it,
@@ -67,11 +77,7 @@ class TrainDevice:
         kind = torch.device(device).type
         if kind not in ("cpu", "cuda"):
             raise ValueError(f"training runs on cpu or cuda, not {device!r}")
-        native = native_bf16(device)
-        if bf16 and not native:
-            raise ValueError(f"{device} has no native bf16 (a CPU needs AVX-512 or AMX for it): leave bf16 unset "
-                             "in the recipe to train in fp32 here, or set bf16 = false")
-        chosen = TrainDevice(device, native if bf16 is None else bf16)
+        chosen = TrainDevice(device, chosen_bf16(device, bf16))
         why = "" if chosen.bf16 else " (the recipe's choice: fp32)" if bf16 is False else " (not native here: fp32)"
         log.info("training on %s: bf16 autocast %s%s, attention %s, fused AdamW%s", device, chosen.bf16, why,
                  f"math below {FLASH_FROM_TOKENS} tokens, else flash" if kind == "cpu" else "torch's choice",

@@ -68,6 +68,7 @@ def test_vae_training_uses_grid_aligned_crops_then_whole_frames():
     import torch
 
     from distill.autoencoder import train_vae
+    from distill.runs import native_bf16
     from runtime.config import get_preset
     from runtime.vae import TinyVAE
 
@@ -77,6 +78,9 @@ def test_vae_training_uses_grid_aligned_crops_then_whole_frames():
     for bad in (20, 72):  # off the latent grid; larger than the 64x64 frames
         with pytest.raises(ValueError, match="multiple of 8 no larger than the frames"):
             train_vae(vae, clips, 1, crop=bad)
+    if not native_bf16("cpu"):  # bf16 asked for where it would be emulated: refused, as for the teacher
+        with pytest.raises(ValueError, match="no native bf16"):
+            train_vae(vae, clips, 1, bf16=True)
     sizes = []
     vae.encoder.register_forward_pre_hook(lambda _m, args: sizes.append(tuple(args[0].shape[-2:])))
     losses = train_vae(vae, clips, 4, batch=2, crop=32, whole_tail=1)
