@@ -68,21 +68,23 @@ class EvalStory:
     story: Story
     captions: dict[str, str]  # the official JSON form: global_caption, shot1..shotN
     seed: int  # generation seed of this story (runtime story seed, teacher noise)
-    truth: list[np.ndarray]  # rendered shots, (81, 64, 64, 3) uint8 each
+    truth: list[np.ndarray]  # rendered shots, (81, 64, 64, 3) uint8 each; empty where nothing is made (`render`)
 
     @property
     def shot_captions(self) -> list[str]:
         return [self.captions[f"shot{k + 1}"] for k in range(len(self.story.shots))]
 
 
-def heldout_set(stories: int, seed: int) -> list[EvalStory]:
+def heldout_set(stories: int, seed: int, render: bool = True) -> list[EvalStory]:
+    """The held-out stories of `seed`; `render` False leaves their truth unrendered (a run that only pairs stored
+    rows scores no frames)."""
     out = []
-    with progress(stories, "render held-out stories", unit="story") as bar:
+    with progress(stories, "render held-out stories" if render else "held-out stories", unit="story") as bar:
         for i in range(stories):
             story = sample_story(seed, "heldout", i)
             gen_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
             out.append(EvalStory(i, story, story_captions(story), gen_seed,
-                                 [render_shot(story, k)[0] for k in range(len(story.shots))]))
+                                 [render_shot(story, k)[0] for k in range(len(story.shots))] if render else []))
             bar.update(1)
     return out
 
@@ -334,10 +336,11 @@ def story_eval(stories: int, seed: int, rows: list[str], *, backend: str = "onnx
         raise SystemExit(f"row {sorted(clash)[0]!r} is both --stored and --model")
     if sheet and not rows:
         raise SystemExit("--sheet draws the rows a run makes; stored rows keep no frames")
-    probe = Probe.load()
-    data = heldout_set(stories, seed)
-    truth_features = probe_features([f for s in data for f in s.truth], probe)
-    lengths = [len(s.truth) for s in data]
+    data = heldout_set(stories, seed, render=bool(rows))
+    if rows:  # stored rows alone are paired again: nothing to render or read
+        probe = Probe.load()
+        truth_features = probe_features([f for s in data for f in s.truth], probe)
+    lengths = [len(s.story.shots) for s in data]
     result = {"stories": stories, "seed": seed, "shots": sum(lengths),
               "stories_reaching_shot_6": sum(n > min(LATE_SHOTS) for n in lengths),
               "shots_6_8": sum(max(0, min(n, max(LATE_SHOTS) + 1) - min(LATE_SHOTS)) for n in lengths),

@@ -158,9 +158,11 @@ def test_a_stored_row_is_compared_as_if_it_had_been_made_again(tmp_path):
         result = json.loads(json.dumps(both))
         result["rows"]["runtime"] = {**result["rows"].pop("noise"), "dit_sha256": digest}
         (tmp_path / f"{name}.json").write_text(json.dumps(result))
-    paired = json.loads(story_eval("--stories", "2", "--stored", f"{tmp_path / 'today.json'}:runtime",
-                                   "--stored", f"{tmp_path / 'both.json'}:truth").stdout)
-    assert list(paired["rows"]) == ["runtime", "truth"]
+    paired = story_eval("--stories", "2", "--stored", f"{tmp_path / 'today.json'}:runtime",
+                        "--stored", f"{tmp_path / 'both.json'}:truth")
+    assert "render held-out stories" not in paired.stderr  # nothing is made, so no frame is drawn
+    paired = json.loads(paired.stdout)
+    assert list(paired["rows"]) == ["runtime", "truth"] and paired["shots"] == both["shots"]
     assert paired["rows"]["truth"]["vs_runtime"] == both["rows"]["truth"]["vs_noise"]
     refused = story_eval("--stories", "2", "--stored", f"{tmp_path / 'before.json'}:runtime", code=1)
     assert "read runtime on DiT 00000000; the runtime ships" in refused.stderr
