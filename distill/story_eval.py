@@ -231,16 +231,23 @@ def student_weights_dir(dit: str | Path) -> Path:
     digest = sha256_file(dit)
     folder = Path(tempfile.gettempdir()) / f"shotstream-student-{digest[:16]}"
     if not (folder / "manifest.json").exists():
-        shipped = default_weights_dir("tiny")
-        tmp = folder.with_suffix(".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(shipped, tmp)
-        shutil.copyfile(dit, tmp / "dit.safetensors")
-        manifest = read_manifest(shipped)
-        manifest["files"]["dit.safetensors"] = {"sha256": digest, "bytes": dit.stat().st_size, "source": str(dit)}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
+        # Made in a folder of this call's own and renamed into place whole: two evals of one student at once never
+        # write into the same folder, and the one that renames second keeps the first one's (the same files).
+        shipped, own = default_weights_dir("tiny"), Path(tempfile.mkdtemp(prefix=f"{folder.name}.", dir=folder.parent))
+        try:
+            tmp = own / "weights"
+            shutil.copytree(shipped, tmp)
+            shutil.copyfile(dit, tmp / "dit.safetensors")
+            manifest = read_manifest(shipped)
+            manifest["files"]["dit.safetensors"] = {"sha256": digest, "bytes": dit.stat().st_size, "source": str(dit)}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            try:
+                tmp.rename(folder)
+            except OSError:
+                if not (folder / "manifest.json").exists():
+                    raise
+        finally:
+            shutil.rmtree(own, ignore_errors=True)
     return folder
 
 

@@ -3,8 +3,13 @@ renderer, VAE, engine (onnxruntime) and a teacher checkpoint of small random wei
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+import textwrap
+import time
 from dataclasses import replace
+from pathlib import Path
 from subprocess import CompletedProcess
 
 import numpy as np
@@ -199,3 +204,43 @@ def test_the_sheet_labels_two_weights_files_of_one_kind_apart():
     assert row_label("truth-vae") == ["truth-vae"]
     long = row_label("student:a/student-with-a-very-long-name.safetensors")[1]
     assert len(long) == 17 and long.startswith("...") and long.endswith("long-name")
+
+
+MAKE_STUDENT_FOLDERS = textwrap.dedent("""
+    import sys
+    import time
+    from pathlib import Path
+
+    from distill.story_eval import student_weights_dir
+
+    flags, students = Path(sys.argv[1]), sorted(Path(sys.argv[2]).glob("*.safetensors"))
+    (flags / sys.argv[3]).touch()
+    while not (flags / "go").exists():  # both processes start at once
+        time.sleep(0.001)
+    for dit in students:
+        folder = student_weights_dir(dit)
+        assert (folder / "dit.safetensors").read_bytes() == dit.read_bytes(), dit
+""")
+
+
+def test_two_evals_of_one_student_at_once_both_get_its_weights_folder(tmp_path):
+    """Two evals reading the same new student at once each make its weights folder (shipped VAE and text encoder,
+    the student's DiT) in the shared temp folder: neither may remove or rename the other's half-made copy."""
+    students, flags, temp = tmp_path / "students", tmp_path / "flags", tmp_path / "temp"
+    for folder in (students, flags, temp):
+        folder.mkdir()
+    dit = (default_weights_dir("tiny") / "dit.safetensors").read_bytes()
+    for i in range(10):  # ten students by digest, each a new folder for both processes
+        (students / f"s{i}.safetensors").write_bytes(dit + bytes([i]))
+    env = {**os.environ, "TMPDIR": str(temp)}
+    procs = [subprocess.Popen([sys.executable, "-c", MAKE_STUDENT_FOLDERS, str(flags), str(students), f"ready{i}"],
+                              cwd=Path(__file__).parents[1], env=env, text=True, stderr=subprocess.PIPE)
+             for i in range(2)]
+    while len(list(flags.iterdir())) < 2 and all(p.poll() is None for p in procs):
+        time.sleep(0.01)
+    (flags / "go").touch()
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(e[-1000:] for e in errors)
+    made = sorted(temp.iterdir())
+    assert len(made) == 10 and all(sorted(f.name for f in m.iterdir()) == sorted(
+        f.name for f in default_weights_dir("tiny").iterdir()) for m in made)  # no half-made copy left
