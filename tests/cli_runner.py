@@ -23,8 +23,10 @@ from pathlib import Path
 
 # Imported once by the server; a module missing here is imported by the child itself, as a fresh process would.
 # Never a module that is itself run (runpy warns when it is imported already), nor grpc or pygame.
-PRELOAD = ["numpy", "torch", "onnxruntime", "PIL.Image", "safetensors.torch", "tqdm", "runtime", "runtime.cli_options",
-           "distill.eval_cli", "distill.train_cli", "distill.story_eval", "distill.sampling", "storyworld.probe"]
+# torch._dynamo: torch.optim imports it when a training command makes its first optimizer (about 1.5 s).
+PRELOAD = ["numpy", "torch", "torch._dynamo", "onnxruntime", "PIL.Image", "safetensors.torch", "tqdm", "runtime",
+           "runtime.cli_options", "distill.eval_cli", "distill.train_cli", "distill.story_eval", "distill.sampling",
+           "storyworld.probe"]
 _context = None
 
 
