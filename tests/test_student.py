@@ -218,7 +218,6 @@ def test_the_dmd_stages_update_the_student_from_its_own_rollouts(run, tmp_path):
     from safetensors.torch import load_file
 
     root, shots, teacher = run
-    torch.set_num_threads(1)
     dmd = StageRecipe(steps=1, batch=1, lr=1e-3, warmup=1, critic_lr=1e-3, critic_steps=1)
     long = StageRecipe(steps=1, batch=1, lr=1e-3, warmup=1, critic_lr=1e-3, critic_steps=1, shots=2)
     recipe = _recipe(dmd=dmd, **{"dmd-long": long})
