@@ -1,14 +1,18 @@
 """What every training loop in distill/ shares: how far a run is through a budget of steps and wall time, the
 warmup-then-cosine learning rate, noise drawn on the training device, and the device itself (`TrainDevice`:
 bf16 where the device computes it natively, attention kernels, the fused optimiser, the run's device generator),
-losses kept on the device between reads (`LossMeter`) and the throughput a manifest records (`Throughput`)."""
+losses kept on the device between reads (`LossMeter`), the throughput a manifest records (`Throughput`) and
+the line each call of a resumable run adds to its history (`CallRecord`)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
 
@@ -215,3 +219,35 @@ class StepClock:
 
     def reopen(self) -> None:
         self.opened = time.perf_counter()
+
+
+class CallRecord:
+    """This call's line in a resumable run's history (`calls`: a list kept in the run's checkpoint state and
+    written to its manifest). A run resumed call after call may move between machines (a CPU without native
+    bf16, then one with it, then a GPU); the manifest's top-level `device` and `bf16` are the last call's, and
+    each line says where its own steps ran: device, torch, bf16, when the call began, the steps it took
+    ([first, last] of the run's step count), their samples and training seconds. `update` books the steps so far
+    (call it before each checkpoint and at the end). A checkpoint from before runs kept this history gets one
+    line for all its earlier calls, with the device, torch and bf16 of the folder's manifest where that
+    manifest was written at the checkpoint's step (else null)."""
+
+    def __init__(self, calls: list[dict], td: TrainDevice, step: int, samples: int, seconds: float, out: Path):
+        if not calls and step > 0:
+            calls.append(_earlier_calls(Path(out) / "manifest.json", step, samples, seconds))
+        self._start = (step, samples, seconds)
+        self.entry = {"began": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": td.name(),
+                      "torch": torch.__version__, "bf16": td.bf16, "steps": [step, step], "samples": 0,
+                      "seconds": 0.0}
+        calls.append(self.entry)
+
+    def update(self, step: int, samples: int, seconds: float) -> None:
+        step0, samples0, seconds0 = self._start
+        self.entry.update(steps=[step0, step], samples=samples - samples0, seconds=round(seconds - seconds0, 1))
+
+
+def _earlier_calls(manifest: Path, step: int, samples: int, seconds: float) -> dict:
+    written = json.loads(manifest.read_text()) if manifest.exists() else {}
+    known = written.get("steps") == step
+    return {"began": None, **{k: written.get(k) if known else None for k in ("device", "torch", "bf16")},
+            "steps": [0, step], "samples": samples, "seconds": round(seconds, 1),
+            "note": "every call before the run kept a line per call"}

@@ -45,7 +45,8 @@ import torch.nn.functional as F
 
 from distill.nextshot import FrameText, NextShot
 from distill.resident import ResidentShots
-from distill.runs import LossMeter, StepClock, Throughput, TrainDevice, budget_progress, device_noise, warmup_cosine
+from distill.runs import (CallRecord, LossMeter, StepClock, Throughput, TrainDevice, budget_progress, device_noise,
+                         warmup_cosine)
 from distill.sampling import guided_velocities
 from distill.teacher import CaptionBank, ShotSamples, _init_fields, _read_dit, _save_ema, resumed_start
 from runtime.config import ModelConfig, get_preset
@@ -395,6 +396,7 @@ class State:
     init: str | None = None  # the weights the stage started from (None: the teacher's)
     init_sha256: str | None = None
     teacher_sha256: str | None = None  # the teacher it distils, the same in every call
+    calls: list = field(default_factory=list)  # a line per call (`CallRecord`): where and when each ran
 
 
 def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Path, out: str | Path, *,
@@ -449,6 +451,7 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
         gen.set_state(ckpt["generator"])
         pick.set_state(ckpt["pick"])
         log.info("resuming %s from step %d", stage, state.step)
+    record = CallRecord(state.calls, td, state.step, state.samples, state.seconds, out)
 
     pairs = None
     if stage == "ode":  # the trajectories are kept beside the checkpoint: a resumed run does not sample them again
@@ -500,10 +503,12 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
                     logf.flush()
                     bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k.endswith("loss")})
                 if save:
+                    record.update(state.step, state.samples, state.seconds)
                     _checkpoint(ckpt_path, student, critic, opt, copt, state, gen, pick)
                 clock.reopen()
     clock.close()
     state.throughput = asdict(rates)
+    record.update(state.step, state.samples, state.seconds)
     _checkpoint(ckpt_path, student, critic, opt, copt, state, gen, pick)
     complete = sr.progress(state.step, state.seconds) >= 1.0
     report = rates.report(peak if stage == "ode" else None, td.dtype)
@@ -628,6 +633,7 @@ def _finish(recipe: StudentRecipe, stage: str, student, out: Path, state: State,
              "samples": state.samples, "recipe": asdict(recipe.stage(stage)), "wall_seconds": round(state.seconds, 1),
              "trajectory_seconds": round(state.pairs_seconds, 1), "device": td.name(), "throughput": throughput,
              "bf16": td.bf16, "torch": torch.__version__, "complete": complete, "teacher": str(teacher_path),
-             "teacher_sha256": state.teacher_sha256, "init": state.init, "init_sha256": state.init_sha256}
+             "teacher_sha256": state.teacher_sha256, "init": state.init, "init_sha256": state.init_sha256,
+             "calls": state.calls}
     (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     return entry

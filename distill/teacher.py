@@ -38,8 +38,8 @@ import torch.nn.functional as F
 
 from distill.nextshot import FrameText, NextShot
 from distill.resident import CONTEXT_DROPOUT, caption_embedder, resident_pool
-from distill.runs import (CompiledForward, LossMeter, StepClock, Throughput, TrainDevice, budget_progress,
-                         warmup_cosine)
+from distill.runs import (CallRecord, CompiledForward, LossMeter, StepClock, Throughput, TrainDevice,
+                         budget_progress, warmup_cosine)
 from runtime.config import ModelConfig, get_preset
 from runtime.dit import timestep_frequencies
 from runtime.progress import progress
@@ -287,6 +287,7 @@ class State:
     lr: float = 0.0  # the last step's
     stream_chunks: int = 0  # chunks a stream phase's pool has taken (a resumed run takes them again)
     throughput: dict = field(default_factory=dict)  # phase name -> Throughput fields, over every call
+    calls: list = field(default_factory=list)  # a line per call (`CallRecord`): where and when each ran
 
 
 def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out: str | Path, *, device: str = "cpu",
@@ -360,6 +361,7 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
         gen.set_state(ckpt["generator"])
         resumed_opt = ckpt["opt"] if ckpt["opt_phase"] == state.phase else None
         log.info("resuming from %s at phase %d step %d", ckpt_path, state.phase, state.step)
+    record = CallRecord(state.calls, td, state.total, state.samples, state.seconds, out)
     peak = td.peak_tflops() if recipe.measure_peak else None
     forward = CompiledForward(model) if recipe.compile else model  # what the loss calls: the same parameters
     log_path = out / "loss.jsonl"
@@ -378,6 +380,7 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
                         "seeded_frames": pool.seeded, "distinct_frames": pool.seeded + pool.rows_taken,
                         "capacity": recipe.stream.capacity, "refresh_every": recipe.stream.refresh_every,
                         "waited_seconds": round(pool.producer.waited_seconds, 1)}
+        record.update(state.total, state.samples, state.seconds)
         return _finish(recipe, ema, out, state, td, peak, complete, streamed)
 
     # captions embedded as the loop goes (a stream's refreshes, a resumed run's replay) always under one kernel
@@ -400,6 +403,7 @@ def train(recipe: TeacherRecipe, data: dict[str, dict | Callable[[], dict]], out
             def checkpoint(opt) -> None:
                 window.close()
                 state.throughput[phase.name] = asdict(rates)
+                record.update(state.total, state.samples, state.seconds)
                 _checkpoint(ckpt_path, model, ema, opt, state, gen)
                 window.reopen()
             with (td.kernels(pool.tokens_per_sample),  # by the phase's sample length
@@ -562,6 +566,6 @@ def _finish(recipe: TeacherRecipe, ema, out: Path, state: State, td: TrainDevice
              "phase_reached": state.phase, "step_in_phase": state.step,
              "throughput": {name: Throughput(**fields).report(peak_tflops, td.dtype)
                             for name, fields in state.throughput.items()},
-             "stream": streamed, "init": state.init, "init_sha256": state.init_sha256}
+             "stream": streamed, "init": state.init, "init_sha256": state.init_sha256, "calls": state.calls}
     (out / "manifest.json").write_text(json.dumps(entry, indent=2) + "\n")
     return entry

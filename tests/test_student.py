@@ -212,6 +212,10 @@ def test_the_ode_stage_fits_the_teachers_trajectories_and_resumes(run, tmp_path)
         train(_recipe(ode=short), "ode", shots, teacher, tmp_path / "split", init=other)
     done = train(_recipe(ode=short), "ode", shots, teacher, tmp_path / "split")
     assert done["steps"] == 4 and done["init"] is None and done["teacher_sha256"] == sha256_file(teacher)
+    assert [c["steps"] for c in entry["calls"]] == [[0, 20]]
+    first, second = done["calls"]  # a line per call that trained, where it ran; the two refused calls add none
+    assert first["steps"] == [0, 2] and second["steps"] == [2, 4] and first["samples"] + second["samples"] == 8
+    assert first["device"] == second["device"] == done["device"] and first["began"] <= second["began"]
 
 
 def test_the_dmd_stages_update_the_student_from_its_own_rollouts(run, tmp_path):

@@ -103,8 +103,15 @@ def test_an_interrupted_run_resumes_to_the_same_weights(data, tmp_path):
     whole = train(_recipe(snapshot_every=2), _load(data), tmp_path / "whole")
     part = train(_recipe(), _load(data), tmp_path / "split", max_steps=4)  # stops inside the second phase
     assert not part["complete"] and part["steps"] == 4
+    ckpt = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=False)
+    del ckpt["state"]["calls"]  # as a checkpoint from before runs kept a line per call
+    torch.save(ckpt, tmp_path / "split" / "checkpoint.pt")
     resumed = train(_recipe(), _load(data), tmp_path / "split")
     assert resumed["complete"] and resumed["steps"] == whole["steps"] == 5
+    assert [c["steps"] for c in whole["calls"]] == [[0, 5]] and whole["calls"][0]["device"] == whole["device"]
+    earlier, this = resumed["calls"]  # the earlier calls in one line, their device from the manifest they left
+    assert earlier["steps"] == [0, 4] and earlier["device"] == part["device"] and earlier["began"] is None
+    assert this["steps"] == [4, 5] and earlier["samples"] + this["samples"] == resumed["samples"]
     a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "split")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     log = [json.loads(line) for line in (tmp_path / "whole" / "loss.jsonl").read_text().splitlines()]
