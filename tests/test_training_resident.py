@@ -82,7 +82,8 @@ def test_resident_shots_give_the_host_paths_batch_and_loss_with_and_without_cont
     ns = NextShot(CFG)
     pool = ResidentShots(data["shots"], banks["shots"], ns, "cpu")
     host = ShotSamples(data["shots"], banks["shots"], ns)
-    idx = np.arange(len(pool))
+    idx = np.arange(4, 10)  # six of the 20 shots: a story's last ones, then the next story's first (no context)
+    assert (pool.shot[idx] == 0).any() and (pool.shot[idx] > 0).any()
     seed = next(s for s in range(1000)  # a draw of the host path's context dropout with some dropped, some kept
                 if 0 < int((torch.rand(len(idx), generator=torch.Generator().manual_seed(s)) < CONTEXT_DROPOUT).sum()) < 4)
     drop = torch.rand(len(idx), generator=torch.Generator().manual_seed(seed)) < CONTEXT_DROPOUT
