@@ -18,7 +18,8 @@ weights through the earlier frames' keys and values, which the official rollout 
   one exit step, shared by every chunk of a rollout, carries the gradient; its x0 is the chunk's output and the
   next chunks read it clean. The generator's gradient is DMD's: (fake - real) x0 predictions at a random noise
   level, normalised by mean |x_hat - real|; real = the teacher with guidance, fake = a critic (the teacher's
-  copy) trained `critic_steps` times per generator step by flow matching on fresh rollouts.
+  copy) trained `critic_steps` times per generator step, and `critic_warmup` times alone before a run's first, by
+  flow matching on fresh rollouts. The log's `x_hat_growth` is the rollouts' last chunk's spread over the first's.
 - **Inter-shot self-forcing** (`dmd-long`): the same losses over whole stories the student generates itself:
   shot i's context is picked by the runtime's rule from the student's own earlier shots, decoded to pixels
   (uint8 levels) and re-encoded one frame at a time as the runtime does; one optimiser step per shot.
@@ -75,6 +76,11 @@ class StageRecipe:
     # dmd / dmd-long
     critic_lr: float = 0.0
     critic_steps: int = 5
+    # critic-only updates on the student's rollouts before the first generator step of a run. A fresh critic is
+    # the teacher at guidance 1, so the first generator steps would follow the guidance direction (fake - real is
+    # the unguided minus the guided prediction), which through the earlier chunks' keys grows every chunk's spread
+    # over the one before it; a critic that has seen the student first turns that gradient around.
+    critic_warmup: int = 0
     shots: int = 3  # dmd-long: shots per story rolled out
     # both: the teacher's guidance (trajectories and DMD's real score)
     guidance: float = 2.0
@@ -396,6 +402,7 @@ class State:
     init: str | None = None  # the weights the stage started from (None: the teacher's)
     init_sha256: str | None = None
     teacher_sha256: str | None = None  # the teacher it distils, the same in every call
+    critic_warmed: int = 0  # critic warm-up updates done (`StageRecipe.critic_warmup`)
     calls: list = field(default_factory=list)  # a line per call (`CallRecord`): where and when each ran
 
 
@@ -466,6 +473,11 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
         pairs = _resident_pairs(pairs, device)
     peak = td.peak_tflops()
     log_path = out / "loss.jsonl"
+    if critic is not None and state.step == 0 and state.critic_warmed < sr.critic_warmup:
+        warm_inputs = (lambda: pool.draw(sr.batch, gen)) if pool is not None else (
+            lambda: _story_inputs(samples, vae, geo, sr, pick))
+        state.seconds += _warm_critic(student, critic, copt, geo, warm_inputs, sr, state, gen, pick)
+        _checkpoint(ckpt_path, student, critic, opt, copt, state, gen, pick)
     started = time.perf_counter() - state.seconds
     call_steps, losses, rates = 0, LossMeter(), Throughput(**state.throughput)
     tokens = geo.ns.frames * geo.tpf  # a sample's [context ; shot] tokens
@@ -572,33 +584,72 @@ def _ode_step(student, opt, geo: Geometry, pairs: dict, sr: StageRecipe, gen) ->
     return {"ode_loss": loss}
 
 
+def _critic_update(student, critic, copt, geo, inputs, gen, pick) -> torch.Tensor:
+    """One critic update by flow matching on a fresh rollout of the student (exit step drawn); its loss."""
+    exit_step = int(torch.randint(geo.cfg.shot.num_steps, (), generator=pick))
+    with torch.no_grad():
+        x_hat = rollout(student, geo, *inputs, exit_step, gen, grad=False)
+    loss = critic_loss(critic, geo, x_hat, *inputs, gen)
+    _update(copt, critic, loss, 10.0)
+    return loss.detach()
+
+
+def _warm_critic(student, critic, copt, geo, draw, sr: StageRecipe, state: State, gen, pick) -> float:
+    """`sr.critic_warmup` critic updates before the first generator step (learning rate ramped over the first
+    tenth); counts them in `state`, returns the seconds spent."""
+    started, ramp = time.perf_counter(), max(1, sr.critic_warmup // 10)
+    with progress(sr.critic_warmup, "critic warm-up", unit="step") as bar:
+        bar.update(state.critic_warmed)
+        while state.critic_warmed < sr.critic_warmup:
+            for g in copt.param_groups:
+                g["lr"] = sr.critic_lr * min(1.0, (state.critic_warmed + 1) / ramp)
+            inputs = draw()
+            loss = _critic_update(student, critic, copt, geo, inputs[1:] if len(inputs) == 5 else inputs, gen, pick)
+            state.critic_warmed += 1
+            bar.update(1)
+            if state.critic_warmed % 10 == 0:
+                bar.set_postfix(critic_loss=f"{float(loss):.4f}")
+    log.info("critic warm-up: %d updates in %.0f s", sr.critic_warmup, time.perf_counter() - started)
+    return time.perf_counter() - started
+
+
+def chunk_growth(x_hat: torch.Tensor, fc: int) -> torch.Tensor:
+    """The spread of a rollout's last chunk over its first's, averaged over the batch (B, F, ...): about 1 for the
+    data; above 1 when every chunk comes out stronger than the one it reads (the probe reads that as a zoom)."""
+    spread = x_hat.detach().float().flatten(2).std(2)  # (B, F)
+    return (spread[:, -fc:].mean(1) / spread[:, :fc].mean(1).clamp_min(1e-6)).mean()
+
+
 def _dmd_update(student, critic, teacher, opt, copt, geo, inputs, sr: StageRecipe, gen, pick) -> dict:
     """`critic_steps` critic updates on fresh rollouts, then one generator update; losses stay on the device.
     `inputs`: (context, text, cos, sin), or a resident pool's batch (x0 first, unused here)."""
     inputs = inputs[1:] if len(inputs) == 5 else inputs
-    closs = []
-    for _ in range(sr.critic_steps):
-        exit_step = int(torch.randint(geo.cfg.shot.num_steps, (), generator=pick))
-        with torch.no_grad():
-            x_hat = rollout(student, geo, *inputs, exit_step, gen, grad=False)
-        loss = critic_loss(critic, geo, x_hat, *inputs, gen)
-        _update(copt, critic, loss, 10.0)
-        closs.append(loss.detach())
+    closs = [_critic_update(student, critic, copt, geo, inputs, gen, pick) for _ in range(sr.critic_steps)]
     exit_step = int(torch.randint(geo.cfg.shot.num_steps, (), generator=pick))
     x_hat = rollout(student, geo, *inputs, exit_step, gen, grad=True)
     loss = dmd_generator_loss(x_hat, teacher, critic, geo, *inputs, sr.guidance, gen)
     _update(opt, student, loss, 1.0)
     return {"dmd_loss": loss, "critic_loss": torch.stack(closs).mean() if closs else torch.zeros((), device=loss.device),
-            "x_hat_std": x_hat.detach().float().std()}
+            "x_hat_std": x_hat.detach().float().std(), "x_hat_growth": chunk_growth(x_hat, geo.fc)}
+
+
+def _story_inputs(samples: ShotSamples, vae, geo: Geometry, sr: StageRecipe, pick):
+    """The first shot's inputs of `sr.batch` stories drawn as `dmd-long` draws them (the critic's warm-up)."""
+    return SelfHistory(vae, geo, samples, _draw_stories(samples, sr, pick)).inputs(0)
+
+
+def _draw_stories(samples: ShotSamples, sr: StageRecipe, pick) -> np.ndarray:
+    """`sr.batch` stories with at least `sr.shots` shots, drawn on the host."""
+    counts = np.bincount(samples.story.astype(np.int64))
+    eligible = np.flatnonzero(counts >= sr.shots)
+    stories = eligible[torch.randint(len(eligible), (sr.batch,), generator=pick).numpy()]
+    return stories
 
 
 def _dmd_long_step(student, critic, teacher, opt, copt, geo: Geometry, samples: ShotSamples, vae, sr: StageRecipe,
                    gen, pick) -> dict:
     """One story batch: shot after shot, each from the student's own earlier shots; one update per shot."""
-    counts = np.bincount(samples.story.astype(np.int64))
-    eligible = np.flatnonzero(counts >= sr.shots)
-    stories = eligible[torch.randint(len(eligible), (sr.batch,), generator=pick).numpy()]
-    history = SelfHistory(vae, geo, samples, stories)
+    history = SelfHistory(vae, geo, samples, _draw_stories(samples, sr, pick))
     rows = []
     for k in range(sr.shots):
         inputs = history.inputs(k)

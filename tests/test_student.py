@@ -3,6 +3,7 @@ student's steps, DMD's gradient is the spec's, and each stage trains, resumes an
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from distill import shards
 from distill.nextshot import FrameText
 from distill.runs import device_noise
 from distill.sampling import euler_sigmas
-from distill.student import (Geometry, StageRecipe, StudentRecipe, dmd_generator_loss, rollout, student_x0,
-                             teacher_x0, train)
+from distill.student import (Geometry, StageRecipe, StudentRecipe, chunk_growth, dmd_generator_loss, rollout,
+                             student_x0, teacher_x0, train)
 from runtime.config import get_preset
 from runtime.dit import init_weights, timestep_frequencies
 from runtime.model import build_dit
@@ -240,6 +241,57 @@ def test_the_dmd_stages_update_the_student_from_its_own_rollouts(run, tmp_path):
 
     with Image.open(student_loss_curve(tmp_path / "long" / "loss.jsonl", tmp_path / "loss.png")) as image:
         assert image.size == (720, 360)
+
+
+@pytest.mark.parametrize("stage", ["dmd", "dmd-long"])
+def test_the_critic_warms_up_alone_once_before_the_first_generator_step(run, tmp_path, stage):
+    """`critic_warmup` updates move the critic and leave the student as it started; they are counted in the
+    checkpoint, so the run that goes on from it trains the generator without warming the critic again."""
+    from safetensors.torch import load_file
+
+    root, shots, teacher = run
+    sr = StageRecipe(steps=1, batch=1, lr=1e-3, warmup=1, critic_lr=1e-3, critic_steps=1, critic_warmup=2, shots=2)
+    recipe = _recipe(**{stage: sr})
+    out = tmp_path / stage
+    train(recipe, stage, shots, teacher, out, max_steps=0)
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    started = {k[len(DIT_PREFIX):]: v for k, v in load_file(teacher).items()}
+    assert ckpt["state"]["critic_warmed"] == 2 and ckpt["state"]["step"] == 0 and ckpt["state"]["seconds"] > 0
+    assert all(torch.equal(ckpt["student"][k], started[k].to(ckpt["student"][k].dtype)) for k in started)
+    assert any(not torch.equal(ckpt["critic"][k], started[k].to(ckpt["critic"][k].dtype)) for k in started)
+    critic = ckpt["critic"]
+    entry = train(recipe, stage, shots, teacher, out)
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert entry["complete"] and ckpt["state"]["critic_warmed"] == 2 and ckpt["state"]["step"] == 1
+    assert any(not torch.equal(ckpt["critic"][k], critic[k]) for k in critic)  # the generator step's own critic update
+    row = json.loads((out / "loss.jsonl").read_text().splitlines()[0])
+    assert np.isfinite(row["x_hat_growth"]) and row["x_hat_growth"] > 0
+
+
+def test_chunk_growth_is_the_last_chunks_spread_over_the_firsts(geo):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn((2, 21, *CFG.latent_shape), generator=g)
+    assert chunk_growth(x, geo.fc).item() == pytest.approx(1.0, abs=0.05)  # the same spread throughout
+    grown = x * torch.linspace(1.0, 1.5, 21).view(1, 21, 1, 1, 1)
+    assert chunk_growth(grown, geo.fc).item() == pytest.approx(1.475 / 1.025, rel=0.03)  # frames 18-20 over 0-2
+
+
+def test_the_chunk_spread_script_reads_the_data_a_student_and_a_teacher_on_the_same_shots(run, tmp_path):
+    import cli_runner
+
+    root, shots, teacher = run
+    script = Path(__file__).resolve().parents[1] / "build" / "chunk_spread.py"
+    out = cli_runner.run([sys.executable, script, "--data", root, "--student", teacher, "--teacher", teacher,
+                          "--preset", PRESET, "--shots", 2, "--json", tmp_path / "s.json"], timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = json.loads((tmp_path / "s.json").read_text())["lines"]
+    assert [line["source"].split()[0] for line in lines] == ["data", "student", "teacher"]
+    assert all(len(line["spread"]) == CFG.shot.chunks_per_shot and line["growth"] > 0 for line in lines)
+    data = shards.load(root / "shots")["latents"]  # the data's line is its own latents' spread
+    first_chunk = [data[i, f].astype(np.float32).std() for i in (0, len(data) - 1) for f in range(3)]
+    assert lines[0]["spread"][0] == pytest.approx(float(np.mean(first_chunk)), abs=2e-3)
+    missing = cli_runner.run([sys.executable, script, "--data", tmp_path], timeout=120)
+    assert missing.returncode != 0 and "no shots data" in missing.stderr
 
 
 def test_a_recipe_without_the_stage_is_refused(tmp_path):

@@ -1,0 +1,90 @@
+"""How the spread of a student's latents moves chunk by chunk over a shot, beside the data's and a teacher's.
+
+A causal student makes a shot 3 latent frames at a time, each chunk reading the ones before it. If each comes out a
+little stronger than what it read, the spread (std of a frame's latents) climbs over the shot: the frames brighten
+and their figures swell, and the probe reads a static shot as a zoom. This reads that directly on the training
+shots: the data's own latents, each student's rollout (the runtime's 4-step chunk loop, `distill.student.rollout`)
+and each teacher's Euler samples (20 steps, guidance 2), all from the same shots' context and captions.
+
+    python build/chunk_spread.py --data artifacts/data --student runtime/assets/tiny/dit.safetensors \
+        --teacher distill/weights/teacher-tiny-p1d.safetensors [--shots 16] [--json out.json]
+
+Prints one line per source: the mean spread of each chunk, and the growth (last chunk over first, mean over shots).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from distill import shards  # noqa: E402
+from distill.resident import ResidentShots  # noqa: E402
+from distill.student import Geometry, chunk_growth, rollout, teacher_trajectories  # noqa: E402
+from distill.teacher import CaptionBank, _read_dit  # noqa: E402
+from runtime.config import get_preset  # noqa: E402
+from runtime.model import build_dit, load_bundle  # noqa: E402
+
+
+def chunk_spreads(x: torch.Tensor, fc: int) -> list[float]:
+    """Mean over the batch of each chunk's latent spread, (B, F, ...) -> F / fc values."""
+    spread = x.float().flatten(2).std(2).mean(0)  # (F,)
+    return [round(float(spread[i:i + fc].mean()), 3) for i in range(0, len(spread), fc)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True, help="a data folder with shots/ (`shotstream train data`)")
+    ap.add_argument("--student", action="append", default=[], help="student DiT weights (repeatable)")
+    ap.add_argument("--teacher", action="append", default=[], help="teacher DiT weights (repeatable)")
+    ap.add_argument("--preset", default="tiny-p1")
+    ap.add_argument("--shots", type=int, default=16, help="shots read, spread evenly over the data")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, help="also write the lines here")
+    args = ap.parse_args(argv)
+    if not (args.data / "shots" / "index.json").exists():
+        raise SystemExit(f"no shots data in {args.data}: make it with `shotstream train data --recipe R`")
+    for path in args.student + args.teacher:
+        if not Path(path).exists():
+            raise SystemExit(f"no weights at {path}")
+    cfg = get_preset(args.preset)
+    data = shards.load(args.data / "shots")
+    bundle = load_bundle(cfg.shares or cfg.name)
+    geo = Geometry(cfg, cfg.shot.shift, "cpu", autocast=True)
+    bank = CaptionBank(data["prompt"], bundle.text_encoder.float().eval(), bundle.tokenizer, device="cpu")
+    pool = ResidentShots(data, bank, geo.ns, "cpu")
+    rows = torch.linspace(0, len(pool) - 1, args.shots).long()
+    x0, *inputs = pool.batch(rows)
+    lines = [{"source": "data", "spread": chunk_spreads(x0, geo.fc), "growth": float(chunk_growth(x0, geo.fc))}]
+
+    def model(path):
+        m = build_dit(cfg)
+        m.load_state_dict(_read_dit(path))
+        return m.eval()
+
+    with torch.no_grad():
+        for path in args.student:
+            x = rollout(model(path), geo, *inputs, cfg.shot.num_steps - 1, torch.Generator().manual_seed(args.seed),
+                        grad=False)
+            lines.append({"source": f"student {path}", "spread": chunk_spreads(x, geo.fc),
+                          "growth": float(chunk_growth(x, geo.fc))})
+        for path in args.teacher:
+            x = teacher_trajectories(model(path), geo, *inputs, steps=20, guidance=2.0,
+                                     gen=torch.Generator().manual_seed(args.seed))[:, -1]
+            lines.append({"source": f"teacher {path}", "spread": chunk_spreads(x, geo.fc),
+                          "growth": float(chunk_growth(x, geo.fc))})
+    for line in lines:
+        line["growth"] = round(line["growth"], 3)
+        print(f"{line['source']}: spread per chunk {line['spread']}, growth {line['growth']:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps({"shots": args.shots, "preset": args.preset, "lines": lines}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
