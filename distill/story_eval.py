@@ -48,8 +48,8 @@ import numpy as np
 from runtime.progress import progress
 from storyworld.captions import story_captions
 from storyworld.probe import Probe, frechet_distance, intra_shot_smoothness, probe_features, read_shots
-from storyworld.probe.metrics import (adherence_intervals, adherence_scores, constant_guess_adherence, hit_totals,
-                                      identity_consistency, identity_pairs, shot_hits)
+from storyworld.probe.metrics import (adherence_intervals, adherence_scores, confusion, constant_guess_adherence,
+                                      hit_totals, identity_consistency, identity_pairs, shot_hits)
 from storyworld.render import render_shot
 from storyworld.sampling import sample_story
 from storyworld.story import Story
@@ -277,9 +277,10 @@ def _nan_mean(values) -> float:
 def score_row(stories: list[EvalStory], shots: list[list[np.ndarray]], truth_features: np.ndarray,
               probe: Probe) -> dict:
     hits, pairs, consistency = [], [], []  # hits: (shot index, hits); pairs: (i, j, agreement)
-    totals = []  # per story and attribute: [hits, readings]
+    totals, labelled = [], []  # per story and attribute: [hits, readings]; (shot, reading) pairs
     for s, frames in zip(stories, shots):
         readings = read_shots(frames, probe)
+        labelled += list(zip(s.story.shots, readings))
         story_hits = [shot_hits(s.story, k, r) for k, r in enumerate(readings)]
         hits += list(enumerate(story_hits))
         totals.append(hit_totals(story_hits))
@@ -303,6 +304,7 @@ def score_row(stories: list[EvalStory], shots: list[list[np.ndarray]], truth_fea
         "drift": {"shot_1": first, "shots_6_8": late,
                   "adherence_ratio": late["adherence"] / first["adherence"] if first["adherence"] else float("nan")},
         "per_shot": [{"shot": k + 1, **at({k})} for k in range(max(len(s.truth) for s in stories))],
+        "confusion": confusion(labelled),
         "story_totals": totals,
     }
 

@@ -96,6 +96,13 @@ def test_drift_compares_shot_1_with_shots_6_to_8(probe):
     assert drifting["drift"]["shot_1"]["adherence"] == steady["drift"]["shot_1"]["adherence"]
     assert drifting["drift"]["shots_6_8"]["consistency"] < steady["drift"]["shots_6_8"]["consistency"] - 0.5
     assert [p["shots"] for p in steady["per_shot"]] == [3] * 8
+    for row in (steady, drifting):  # each shot's label against its reading; the diagonal is the adherence
+        for name, table in row["confusion"].items():
+            counts = np.asarray(table["counts"])
+            assert counts.shape == (len(table["classes"]),) * 2 and counts.sum() == 24, name
+            assert np.trace(counts) / 24 == pytest.approx(row["adherence"][name]), name
+    labelled = np.asarray(steady["confusion"]["camera"]["counts"]).sum(1)  # the labels are the same in both rows
+    assert labelled.tolist() == np.asarray(drifting["confusion"]["camera"]["counts"]).sum(1).tolist()
 
 
 def test_intervals_pair_the_rows_story_by_story(probe):

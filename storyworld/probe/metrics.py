@@ -9,6 +9,7 @@ All functions take frames as a sequence of shots, each (T, 64, 64, 3) uint8 (T >
   - intra_shot_smoothness: mean cosine similarity of probe features of overlapping clips that
     follow each other within a shot (flicker and jumps lower it).
   - frechet_distance / probe_frechet_distance: Frechet distance between probe feature sets.
+  - confusion: per class attribute (place, framing, camera, ...), how often each label was read as each class.
 """
 from __future__ import annotations
 
@@ -56,6 +57,18 @@ def shot_hits(story: Story, shot_index: int, reading: dict[str, np.ndarray]) -> 
     hits["characters"] = [float(set(np.flatnonzero(reading["characters"] > 0)) == set(kinds))]
     hits["identity"] = [float(reading["variant"][k].argmax() == v) for k, v in kinds.items()]
     return hits
+
+
+def confusion(labelled: Sequence[tuple[Shot, dict[str, np.ndarray]]]) -> dict[str, dict]:
+    """Per class attribute, counts[i][j]: shots labelled class i that the probe read as class j, over (shot,
+    reading) pairs; the diagonal is what `shot_hits` counts as hits."""
+    out = {}
+    for name, classes in CLASS_HEADS.items():
+        counts = np.zeros((len(classes), len(classes)), np.int64)
+        for shot, reading in labelled:
+            counts[classes.index(scene_labels(shot)[name]), int(reading[name].argmax())] += 1
+        out[name] = {"classes": list(classes), "counts": counts.tolist()}
+    return out
 
 
 def adherence_scores(hits: Sequence[dict[str, list[float]]]) -> dict[str, float]:
