@@ -109,6 +109,8 @@ def _kinds(recipe_path: Path, kind: str, what: str = "teacher") -> list[str]:
         return ["shots"]
     if what == "compare":
         return ["frames"]
+    if "teacher" not in tomllib.loads(recipe_path.read_text()):  # a student-only recipe: its stages read shots
+        return ["shots"] if kind == "all" else [kind]
     recipe = TeacherRecipe.from_toml(recipe_path)
     # a "stream" phase renders its own frames while it trains; a seeded one starts from the frames shards
     stream = ["frames"] if recipe.stream is not None and recipe.stream.seeded else []
