@@ -84,9 +84,13 @@ def loss_curve(log_path: str | Path, png: str | Path, *, window: int = 20) -> Pa
 
 
 def student_loss_curve(log_path: str | Path, png: str | Path, *, window: int = 5) -> Path:
-    """A student stage's loss log (`loss.jsonl` of `shotstream train ode|dmd|dmd-long`): each loss it logs,
-    smoothed, against training minutes."""
+    """A student stage's loss log (`loss.jsonl` of `shotstream train ode|dmd|dmd-long`): each loss it logs and,
+    where the log has it, the rollouts' chunk growth (last chunk's spread over the first's), smoothed, against
+    training minutes."""
     rows = loss_records(log_path, step="step")
     minutes = np.array([r["seconds"] / 60 for r in rows])
-    series = {key: (minutes, smoothed([r[key] for r in rows], window)) for key in rows[0] if key.endswith("_loss")}
-    return line_chart(series, png, title="student: losses (smoothed)", xlabel="minutes", ylabel="loss", log_y=True)
+    keys = [key for key in rows[0] if key.endswith("_loss") or key == "x_hat_growth"]
+    series = {key: (minutes, smoothed([r[key] for r in rows], window)) for key in keys}
+    growth = " and chunk growth" if "x_hat_growth" in keys else ""
+    return line_chart(series, png, title=f"student: losses{growth} (smoothed)", xlabel="minutes", ylabel="value",
+                      log_y=True)
