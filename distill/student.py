@@ -474,7 +474,7 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
     peak = td.peak_tflops()
     log_path = out / "loss.jsonl"
     if critic is not None and state.step == 0 and state.critic_warmed < sr.critic_warmup:
-        warm_inputs = (lambda: pool.draw(sr.batch, gen)) if pool is not None else (
+        warm_inputs = (lambda: pool.draw(sr.batch, gen)[1:]) if pool is not None else (
             lambda: _story_inputs(samples, vae, geo, sr, pick))
         state.seconds += _warm_critic(student, critic, copt, geo, warm_inputs, sr, state, gen, pick)
         _checkpoint(ckpt_path, student, critic, opt, copt, state, gen, pick)
@@ -595,22 +595,23 @@ def _critic_update(student, critic, copt, geo, inputs, gen, pick) -> torch.Tenso
 
 
 def _warm_critic(student, critic, copt, geo, draw, sr: StageRecipe, state: State, gen, pick) -> float:
-    """`sr.critic_warmup` critic updates before the first generator step (learning rate ramped over the first
-    tenth); counts them in `state`, returns the seconds spent."""
+    """`sr.critic_warmup` critic updates on the inputs `draw()` returns, (context, text, cos, sin), before the
+    first generator step (learning rate ramped over the first tenth); counts them in `state`, returns the seconds
+    spent."""
     started, ramp = time.perf_counter(), max(1, sr.critic_warmup // 10)
     with progress(sr.critic_warmup, "critic warm-up", unit="step") as bar:
         bar.update(state.critic_warmed)
         while state.critic_warmed < sr.critic_warmup:
             for g in copt.param_groups:
                 g["lr"] = sr.critic_lr * min(1.0, (state.critic_warmed + 1) / ramp)
-            inputs = draw()
-            loss = _critic_update(student, critic, copt, geo, inputs[1:] if len(inputs) == 5 else inputs, gen, pick)
+            loss = _critic_update(student, critic, copt, geo, draw(), gen, pick)
             state.critic_warmed += 1
             bar.update(1)
             if state.critic_warmed % 10 == 0:
                 bar.set_postfix(critic_loss=f"{float(loss):.4f}")
-    log.info("critic warm-up: %d updates in %.0f s", sr.critic_warmup, time.perf_counter() - started)
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    log.info("critic warm-up: %d updates in %.0f s", sr.critic_warmup, seconds)
+    return seconds
 
 
 def chunk_growth(x_hat: torch.Tensor, fc: int) -> torch.Tensor:
@@ -642,8 +643,7 @@ def _draw_stories(samples: ShotSamples, sr: StageRecipe, pick) -> np.ndarray:
     """`sr.batch` stories with at least `sr.shots` shots, drawn on the host."""
     counts = np.bincount(samples.story.astype(np.int64))
     eligible = np.flatnonzero(counts >= sr.shots)
-    stories = eligible[torch.randint(len(eligible), (sr.batch,), generator=pick).numpy()]
-    return stories
+    return eligible[torch.randint(len(eligible), (sr.batch,), generator=pick).numpy()]
 
 
 def _dmd_long_step(student, critic, teacher, opt, copt, geo: Geometry, samples: ShotSamples, vae, sr: StageRecipe,
