@@ -73,6 +73,11 @@ class StageRecipe:
     pairs: int = 0  # teacher trajectories to sample
     teacher_steps: int = 50
     pair_batch: int = 64
+    # the share of ODE samples whose blocks before a drawn chunk are clean (the teacher's x0), as the runtime's
+    # cache holds them, that chunk noisy; the rest draw every block's level alone (the official init). With every
+    # earlier block noisy, the best x0 leans on the context shots and not on the chunk before: the student's
+    # chunks then jump where a new one starts (a still shot reads as moving). 0: the official draw only.
+    clean_prefix: float = 0.0
     # dmd / dmd-long
     critic_lr: float = 0.0
     critic_steps: int = 5
@@ -245,13 +250,28 @@ def _x0(dit: CausalDiT, geo: Geometry, seq, t_freq, sigma, text, cos, sin, mask)
     return seq - sigma[..., None, None, None] * v
 
 
-def ode_loss(dit: CausalDiT, geo: Geometry, traj, context, text, cos, sin, gen: torch.Generator):
-    """Each 3-frame block at one of the 5 levels (drawn on the device); MSE of the x0 of the noisy frames
-    against the teacher's x0."""
+def ode_levels(geo: Geometry, b: int, gen: torch.Generator, clean_prefix: float = 0.0) -> torch.Tensor:
+    """(B, chunks) level indices into the 5 ODE levels (4: clean), drawn on the generator's device: each block's
+    alone; then, for a `clean_prefix` share of the samples, the blocks before a drawn chunk clean and that chunk
+    at one of the 4 noisy levels."""
+    levels = torch.randint(0, 5, (b, geo.chunks), generator=gen, device=gen.device)
+    if clean_prefix <= 0:
+        return levels
+    chosen = torch.rand((b, 1), generator=gen, device=gen.device) < clean_prefix
+    start = torch.randint(0, geo.chunks, (b, 1), generator=gen, device=gen.device)
+    noisy = torch.randint(0, 4, (b, 1), generator=gen, device=gen.device)
+    block = torch.arange(geo.chunks, device=gen.device)[None]
+    levels = torch.where(chosen & (block < start), 4, levels)
+    return torch.where(chosen & (block == start), noisy, levels)
+
+
+def ode_loss(dit: CausalDiT, geo: Geometry, traj, context, text, cos, sin, gen: torch.Generator,
+             clean_prefix: float = 0.0):
+    """Each 3-frame block at one of the 5 levels (`ode_levels`); MSE of the x0 of the noisy frames against the
+    teacher's x0."""
     b, _, f = traj.shape[:3]
     dev = traj.device
-    levels = torch.randint(0, 5, (b, geo.chunks), generator=gen, device=gen.device).to(dev)
-    levels = levels.repeat_interleave(geo.fc, 1)  # (B, F)
+    levels = ode_levels(geo, b, gen, clean_prefix).to(dev).repeat_interleave(geo.fc, 1)  # (B, F)
     x_in = traj[torch.arange(b, device=dev)[:, None], levels, torch.arange(f, device=dev)[None, :]]
     t_freq = torch.cat([geo.level_freq[-1].expand(b, geo.n_ctx, -1), geo.level_freq[levels]], 1)
     sigma = torch.cat([geo.level_sigma.new_zeros(b, geo.n_ctx), geo.level_sigma[levels]], 1)
@@ -579,7 +599,7 @@ def _ode_step(student, opt, geo: Geometry, pairs: dict, sr: StageRecipe, gen) ->
     index = torch.arange(sr.batch, device=geo.device).view(-1, 1) * width + pairs["frame_slot"][i]
     text = FrameText(pairs["text_table"][pairs["slots"][i].flatten()].float(), index)
     loss = ode_loss(student, geo, pairs["traj"][i].float(), pairs["context"][i].float(), text,
-                    pairs["cos"][i], pairs["sin"][i], gen)
+                    pairs["cos"][i], pairs["sin"][i], gen, sr.clean_prefix)
     _update(opt, student, loss, 1.0)
     return {"ode_loss": loss}
 

@@ -15,8 +15,8 @@ from distill import shards
 from distill.nextshot import FrameText
 from distill.runs import device_noise
 from distill.sampling import euler_sigmas
-from distill.student import (Geometry, StageRecipe, StudentRecipe, chunk_growth, dmd_generator_loss, rollout,
-                             student_x0, teacher_x0, train)
+from distill.student import (Geometry, StageRecipe, StudentRecipe, chunk_growth, dmd_generator_loss, ode_levels,
+                             rollout, student_x0, teacher_x0, train)
 from runtime.config import get_preset
 from runtime.dit import init_weights, timestep_frequencies
 from runtime.model import build_dit
@@ -183,6 +183,23 @@ def run(tmp_path_factory):
 
 def _recipe(**stages) -> StudentRecipe:
     return StudentRecipe(seed=2, stages=stages, preset=PRESET)
+
+
+def test_the_ode_draw_with_a_clean_prefix_gives_one_noisy_chunk_the_runtimes_clean_past(geo):
+    official = ode_levels(geo, 4000, torch.Generator().manual_seed(0))
+    assert official.shape == (4000, geo.chunks) and set(official.unique().tolist()) == {0, 1, 2, 3, 4}
+    # the same stream as before the option existed: a share of 0 draws nothing more
+    again = ode_levels(geo, 4000, torch.Generator().manual_seed(0), 0.0)
+    assert torch.equal(official, again)
+    clean_past = lambda lv: [bool((row[:c] == 4).all()) for row in lv.numpy() for c in range(geo.chunks) if row[c] < 4]
+    every = ode_levels(geo, 4000, torch.Generator().manual_seed(0), 1.0)
+    # every sample has a noisy chunk whose earlier blocks are all clean, and that chunk starts anywhere
+    firsts = [next(c for c in range(geo.chunks) if row[c] < 4 and (row[:c] == 4).all()) for row in every.numpy()]
+    assert np.bincount(firsts, minlength=geo.chunks).min() > 4000 / geo.chunks * 0.8
+    # far more noisy chunks read an all-clean past than under the official draw
+    assert np.mean(clean_past(every)) > 1.5 * np.mean(clean_past(official))
+    half = ode_levels(geo, 4000, torch.Generator().manual_seed(1), 0.5)
+    assert np.mean(clean_past(official)) < np.mean(clean_past(half)) < np.mean(clean_past(every))
 
 
 def test_the_ode_stage_fits_the_teachers_trajectories_and_resumes(run, tmp_path):
