@@ -9,7 +9,12 @@ and each teacher's Euler samples (20 steps, guidance 2), all from the same shots
     python build/chunk_spread.py --data artifacts/data --student runtime/assets/tiny/dit.safetensors \
         --teacher distill/weights/teacher-tiny-p1d.safetensors [--shots 16] [--json out.json]
 
-Prints one line per source: the mean spread of each chunk, and the growth (last chunk over first, mean over shots).
+Prints one line per source: the mean spread of each chunk, the growth (last chunk over first, mean over shots), and
+where the latents change: `seam`, the mean absolute difference between the last latent frame of a chunk and the
+first of the next, `group`, the same between neighbours inside a chunk (the data's are equal). A student's line
+also has `forced_seam` and `forced_group`: the same with every chunk made from the data's own earlier chunks
+(teacher forcing), the seam taken from the data's last frame to the made chunk's first. A student that continues
+what it reads has a forced seam near the data's; one that starts each chunk afresh jumps there even from the truth.
 """
 from __future__ import annotations
 
@@ -37,6 +42,24 @@ def chunk_spreads(x: torch.Tensor, fc: int) -> list[float]:
     return [round(float(spread[i:i + fc].mean()), 3) for i in range(0, len(spread), fc)]
 
 
+def seam_group(x: torch.Tensor, fc: int, before: torch.Tensor | None = None) -> tuple[float, float]:
+    """(seam, group): mean |x[f+1] - x[f]| over boundaries between chunks and inside them, (B, F, ...); with
+    `before`, the seams run from before's last frame of each chunk to x's next chunk (forced rollouts)."""
+    d = (x[:, 1:] - x[:, :-1]).abs().float().mean(dim=(0, *range(2, x.dim())))  # (F - 1,)
+    group = [f for f in range(len(d)) if (f + 1) % fc]
+    if before is None:
+        seam = d[[f for f in range(len(d)) if (f + 1) % fc == 0]].mean()
+    else:
+        seam = torch.stack([(x[:, f + 1] - before[:, f]).abs().float().mean() for f in range(fc - 1, len(d), fc)]).mean()
+    return round(float(seam), 3), round(float(d[group].mean()), 3)
+
+
+def _line(source: str, x: torch.Tensor, fc: int, **extra) -> dict:
+    seam, group = seam_group(x, fc)
+    return {"source": source, "spread": chunk_spreads(x, fc), "growth": float(chunk_growth(x, fc)), "seam": seam,
+            "group": group, **extra}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True, help="a data folder with shots/ (`shotstream train data`)")
@@ -60,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     pool = ResidentShots(data, bank, geo.ns, "cpu")
     rows = torch.linspace(0, len(pool) - 1, args.shots).long()
     x0, *inputs = pool.batch(rows)
-    lines = [{"source": "data", "spread": chunk_spreads(x0, geo.fc), "growth": float(chunk_growth(x0, geo.fc))}]
+    lines = [_line("data", x0, geo.fc)]
 
     def model(path):
         m = build_dit(cfg)
@@ -69,18 +92,20 @@ def main(argv: list[str] | None = None) -> int:
 
     with torch.no_grad():
         for path in args.student:
-            x = rollout(model(path), geo, *inputs, cfg.shot.num_steps - 1, torch.Generator().manual_seed(args.seed),
-                        grad=False)
-            lines.append({"source": f"student {path}", "spread": chunk_spreads(x, geo.fc),
-                          "growth": float(chunk_growth(x, geo.fc))})
+            student, last = model(path), cfg.shot.num_steps - 1
+            x = rollout(student, geo, *inputs, last, torch.Generator().manual_seed(args.seed), grad=False)
+            forced = rollout(student, geo, *inputs, last, torch.Generator().manual_seed(args.seed), grad=False, past=x0)
+            seam, group = seam_group(forced, geo.fc, before=x0)
+            lines.append(_line(f"student {path}", x, geo.fc, forced_seam=seam, forced_group=group))
         for path in args.teacher:
             x = teacher_trajectories(model(path), geo, *inputs, steps=20, guidance=2.0,
                                      gen=torch.Generator().manual_seed(args.seed))[:, -1]
-            lines.append({"source": f"teacher {path}", "spread": chunk_spreads(x, geo.fc),
-                          "growth": float(chunk_growth(x, geo.fc))})
+            lines.append(_line(f"teacher {path}", x, geo.fc))
     for line in lines:
         line["growth"] = round(line["growth"], 3)
-        print(f"{line['source']}: spread per chunk {line['spread']}, growth {line['growth']:.3f}")
+        forced = f", forced seam {line['forced_seam']} / group {line['forced_group']}" if "forced_seam" in line else ""
+        print(f"{line['source']}: spread per chunk {line['spread']}, growth {line['growth']:.3f}, seam {line['seam']} / "
+              f"group {line['group']}{forced}")
     if args.json:
         args.json.write_text(json.dumps({"shots": args.shots, "preset": args.preset, "lines": lines}, indent=2) + "\n")
     return 0

@@ -319,7 +319,7 @@ def _grown_kv(dit: CausalDiT, geo: Geometry, chunk, j: int, text, cos, sin, past
 
 
 def rollout(dit: CausalDiT, geo: Geometry, context, text, cos, sin, exit_step: int, gen: torch.Generator,
-            grad: bool) -> torch.Tensor:
+            grad: bool, past: torch.Tensor | None = None) -> torch.Tensor:
     """A shot generated chunk by chunk: steps before `exit_step` without gradient (renoised as the runtime
     renoises), the exit step's x0 is the chunk's output (with gradient when `grad`); later chunks read it clean.
 
@@ -327,7 +327,8 @@ def rollout(dit: CausalDiT, geo: Geometry, context, text, cos, sin, exit_step: i
     runtime's cache, `CausalDiT.extend_kv`): the numbers of the whole sequence under the block mask, with each
     frame's keys computed once per rollout instead of once per step. With `grad` those keys carry gradient,
     so the exit steps' gradient reaches the network through the earlier frames' keys as it would through the
-    whole masked sequence; the steps without gradient read them detached."""
+    whole masked sequence; the steps without gradient read them detached. `past` (B, F, ...): latents whose chunks
+    the cache holds instead of the student's own outputs (teacher forcing: each chunk made from the true past)."""
     b = context.shape[0]
     outs = []
     with torch.set_grad_enabled(grad):
@@ -337,7 +338,8 @@ def rollout(dit: CausalDiT, geo: Geometry, context, text, cos, sin, exit_step: i
         tx, ts, tc = text.frames(n), _rows(sin, n * geo.tpf), _rows(cos, n * geo.tpf)
         if c:
             with torch.set_grad_enabled(grad):
-                keys = _grown_kv(dit, geo, outs[-1].detach(), c - 1, tx, tc, ts, keys)
+                done = outs[-1] if past is None else past[:, (c - 1) * geo.fc:c * geo.fc]
+                keys = _grown_kv(dit, geo, done.detach(), c - 1, tx, tc, ts, keys)
         frozen = tuple([kv.detach() for kv in part] for part in keys)
         x = device_noise((b, geo.fc, *context.shape[2:]), gen, geo.device)
         for i in range(exit_step + 1):

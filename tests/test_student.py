@@ -101,6 +101,21 @@ def test_the_rollout_is_the_runtimes_chunk_loop(geo, model):
     torch.testing.assert_close(x_hat, torch.cat(outs, 1), atol=1e-4, rtol=1e-4)
 
 
+def test_a_rollout_from_a_given_past_reads_those_chunks_instead_of_its_own(geo, model):
+    context, text, cos, sin = _shot_inputs(geo)
+    with torch.no_grad():
+        own = rollout(model, geo, context, text, cos, sin, 3, torch.Generator().manual_seed(7), grad=False)
+        # its own outputs as the given past: the same rollout, chunk for chunk
+        again = rollout(model, geo, context, text, cos, sin, 3, torch.Generator().manual_seed(7), grad=False,
+                        past=own)
+        other = rollout(model, geo, context, text, cos, sin, 3, torch.Generator().manual_seed(7), grad=False,
+                        past=torch.randn_like(own))
+    torch.testing.assert_close(again, own)
+    fc = geo.fc
+    torch.testing.assert_close(other[:, :fc], own[:, :fc])  # the first chunk reads only the context
+    assert (other[:, fc:] - own[:, fc:]).abs().mean() > 1e-3
+
+
 def test_only_the_exit_step_carries_gradient(geo, model):
     context, text, cos, sin = _shot_inputs(geo, k=0)
     m = init_weights(build_dit(CFG), 4).train()
@@ -293,6 +308,18 @@ def test_chunk_growth_is_the_last_chunks_spread_over_the_firsts(geo):
     assert chunk_growth(grown, geo.fc).item() == pytest.approx(1.475 / 1.025, rel=0.03)  # frames 18-20 over 0-2
 
 
+def test_seams_are_read_between_chunks_and_groups_inside_them():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build"))
+    from chunk_spread import seam_group
+
+    steps = torch.tensor([2.0 if (f + 1) % 3 == 0 else 0.5 for f in range(20)])  # a jump after every third frame
+    x = torch.cat([torch.zeros(1), steps.cumsum(0)]).view(1, 21, 1, 1, 1).expand(2, 21, 2, 2, 2)
+    assert seam_group(x, 3) == (2.0, 0.5)
+    # forced: each chunk's first frame against the given past's frame before it
+    before = x + 1.0
+    assert seam_group(x, 3, before=before) == (1.0, 0.5)
+
+
 def test_the_chunk_spread_script_reads_the_data_a_student_and_a_teacher_on_the_same_shots(run, tmp_path):
     import cli_runner
 
@@ -304,6 +331,8 @@ def test_the_chunk_spread_script_reads_the_data_a_student_and_a_teacher_on_the_s
     lines = json.loads((tmp_path / "s.json").read_text())["lines"]
     assert [line["source"].split()[0] for line in lines] == ["data", "student", "teacher"]
     assert all(len(line["spread"]) == CFG.shot.chunks_per_shot and line["growth"] > 0 for line in lines)
+    assert all(line["seam"] > 0 and line["group"] > 0 for line in lines)
+    assert lines[1]["forced_seam"] > 0 and "forced_seam" not in lines[0] and "forced_seam" not in lines[2]
     data = shards.load(root / "shots")["latents"]  # the data's line is its own latents' spread
     first_chunk = [data[i, f].astype(np.float32).std() for i in (0, len(data) - 1) for f in range(3)]
     assert lines[0]["spread"][0] == pytest.approx(float(np.mean(first_chunk)), abs=2e-3)
