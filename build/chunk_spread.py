@@ -28,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import still_shots  # noqa: E402  (beside this script)
 from distill import shards  # noqa: E402
 from distill.resident import ResidentShots  # noqa: E402
 from distill.student import Geometry, chunk_growth, rollout, teacher_trajectories  # noqa: E402
@@ -46,11 +47,11 @@ def seam_group(x: torch.Tensor, fc: int, before: torch.Tensor | None = None) -> 
     """(seam, group): mean |x[f+1] - x[f]| over boundaries between chunks and inside them, (B, F, ...); with
     `before`, the seams run from before's last frame of each chunk to x's next chunk (forced rollouts)."""
     d = (x[:, 1:] - x[:, :-1]).abs().float().mean(dim=(0, *range(2, x.dim())))  # (F - 1,)
-    group = [f for f in range(len(d)) if (f + 1) % fc]
+    seams, group = still_shots.seams(x.shape[1], 1, fc)  # the same split, one latent frame a frame
     if before is None:
-        seam = d[[f for f in range(len(d)) if (f + 1) % fc == 0]].mean()
+        seam = d[seams].mean()
     else:
-        seam = torch.stack([(x[:, f + 1] - before[:, f]).abs().float().mean() for f in range(fc - 1, len(d), fc)]).mean()
+        seam = torch.stack([(x[:, f + 1] - before[:, f]).abs().float().mean() for f in seams]).mean()
     return round(float(seam), 3), round(float(d[group].mean()), 3)
 
 
