@@ -20,6 +20,7 @@ weights through the earlier frames' keys and values, which the official rollout 
   level, normalised by mean |x_hat - real|; real = the teacher with guidance, fake = a critic (the teacher's
   copy) trained `critic_steps` times per generator step, and `critic_warmup` times alone before a run's first, by
   flow matching on fresh rollouts. The log's `x_hat_growth` is the rollouts' last chunk's spread over the first's.
+  With `ode_weight`, the ODE stage's regression on teacher trajectories is added to the generator's loss.
 - **Inter-shot self-forcing** (`dmd-long`): the same losses over whole stories the student generates itself:
   shot i's context is picked by the runtime's rule from the student's own earlier shots, decoded to pixels
   (uint8 levels) and re-encoded one frame at a time as the runtime does; one optimiser step per shot.
@@ -86,6 +87,10 @@ class StageRecipe:
     # the unguided minus the guided prediction), which through the earlier chunks' keys grows every chunk's spread
     # over the one before it; a critic that has seen the student first turns that gradient around.
     critic_warmup: int = 0
+    # the weight of a regression term beside DMD's generator loss: the ODE stage's loss on teacher trajectories
+    # (`pairs`, `teacher_steps`, `clean_prefix` as there; `batch` pairs a step), as the first DMD paper paired its
+    # distribution matching with a regression on noise-image pairs. 0: DMD alone (the official self-forcing).
+    ode_weight: float = 0.0
     shots: int = 3  # dmd-long: shots per story rolled out
     # both: the teacher's guidance (trajectories and DMD's real score)
     guidance: float = 2.0
@@ -483,16 +488,9 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
     record = CallRecord(state.calls, td, state.step, state.samples, state.seconds, out)
 
     pairs = None
-    if stage == "ode":  # the trajectories are kept beside the checkpoint: a resumed run does not sample them again
-        pairs_path = out / "pairs.pt"
-        if pairs_path.exists():
-            pairs = torch.load(pairs_path, map_location=device, weights_only=False)
-        else:
-            pairs = _ode_pairs(teacher, geo, samples, sr, recipe.seed, device)
-            torch.save(pairs, pairs_path.with_suffix(".tmp"))
-            pairs_path.with_suffix(".tmp").replace(pairs_path)
-        state.pairs_seconds = pairs["seconds"]
-        pairs = _resident_pairs(pairs, device)
+    if stage == "ode" or sr.ode_weight > 0:
+        pairs = _kept_pairs(out / "pairs.pt", teacher, geo, samples, sr, recipe.seed, device)
+        state.pairs_seconds = pairs.pop("seconds")
     peak = td.peak_tflops()
     log_path = out / "loss.jsonl"
     if critic is not None and state.step == 0 and state.critic_warmed < sr.critic_warmup:
@@ -519,9 +517,10 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
                 losses.add(**_ode_step(student, opt, geo, pairs, sr, gen))
             elif stage == "dmd":
                 losses.add(**_dmd_update(student, critic, teacher, opt, copt, geo, pool.draw(sr.batch, gen), sr, gen,
-                                         pick))
+                                         pick, pairs))
             else:
-                losses.add(**_dmd_long_step(student, critic, teacher, opt, copt, geo, samples, vae, sr, gen, pick))
+                losses.add(**_dmd_long_step(student, critic, teacher, opt, copt, geo, samples, vae, sr, gen, pick,
+                                            pairs))
             state.step, state.samples, call_steps = state.step + 1, state.samples + sr.batch, call_steps + 1
             clock.tick()
             state.seconds = time.perf_counter() - started
@@ -549,6 +548,20 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
     if stage != "ode":  # a DMD step's work (rollouts, teacher and critic calls) is not counted in FLOPs here
         report.update(model_tflops=None, of_peak=None)
     return _finish(recipe, stage, student, out, state, td, complete, teacher_path, report)
+
+
+def _kept_pairs(path: Path, teacher, geo: Geometry, samples: ShotSamples, sr: StageRecipe, seed: int,
+                device) -> dict:
+    """The stage's trajectories, resident (`_resident_pairs`, with `seconds`: the time sampling them took): read
+    from `path` when a call before sampled them (a resumed run does not sample them again), else sampled and kept
+    there."""
+    if path.exists():
+        pairs = torch.load(path, map_location=device, weights_only=False)
+    else:
+        pairs = _ode_pairs(teacher, geo, samples, sr, seed, device)
+        torch.save(pairs, path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").replace(path)
+    return {**_resident_pairs(pairs, device), "seconds": pairs["seconds"]}
 
 
 def _ode_pairs(teacher, geo: Geometry, samples: ShotSamples, sr: StageRecipe, seed: int, device) -> dict:
@@ -595,13 +608,18 @@ def _resident_pairs(pairs: dict, device) -> dict:
     return out
 
 
-def _ode_step(student, opt, geo: Geometry, pairs: dict, sr: StageRecipe, gen) -> dict:
+def _pairs_loss(student, geo: Geometry, pairs: dict, sr: StageRecipe, gen) -> torch.Tensor:
+    """`ode_loss` on `sr.batch` trajectories drawn from the resident pairs."""
     i = torch.randint(len(pairs["traj"]), (sr.batch,), generator=gen, device=gen.device).to(geo.device)
     width = pairs["slots"].shape[1]
     index = torch.arange(sr.batch, device=geo.device).view(-1, 1) * width + pairs["frame_slot"][i]
     text = FrameText(pairs["text_table"][pairs["slots"][i].flatten()].float(), index)
-    loss = ode_loss(student, geo, pairs["traj"][i].float(), pairs["context"][i].float(), text,
+    return ode_loss(student, geo, pairs["traj"][i].float(), pairs["context"][i].float(), text,
                     pairs["cos"][i], pairs["sin"][i], gen, sr.clean_prefix)
+
+
+def _ode_step(student, opt, geo: Geometry, pairs: dict, sr: StageRecipe, gen) -> dict:
+    loss = _pairs_loss(student, geo, pairs, sr, gen)
     _update(opt, student, loss, 1.0)
     return {"ode_loss": loss}
 
@@ -643,17 +661,23 @@ def chunk_growth(x_hat: torch.Tensor, fc: int) -> torch.Tensor:
     return (spread[:, -fc:].mean(1) / spread[:, :fc].mean(1).clamp_min(1e-6)).mean()
 
 
-def _dmd_update(student, critic, teacher, opt, copt, geo, inputs, sr: StageRecipe, gen, pick) -> dict:
+def _dmd_update(student, critic, teacher, opt, copt, geo, inputs, sr: StageRecipe, gen, pick,
+                pairs: dict | None = None) -> dict:
     """`critic_steps` critic updates on fresh rollouts, then one generator update; losses stay on the device.
-    `inputs`: (context, text, cos, sin), or a resident pool's batch (x0 first, unused here)."""
+    `inputs`: (context, text, cos, sin), or a resident pool's batch (x0 first, unused here). With `sr.ode_weight`,
+    the generator's loss adds that weight times `ode_loss` on `pairs` (the trajectories of `_kept_pairs`)."""
     inputs = inputs[1:] if len(inputs) == 5 else inputs
     closs = [_critic_update(student, critic, copt, geo, inputs, gen, pick) for _ in range(sr.critic_steps)]
     exit_step = int(torch.randint(geo.cfg.shot.num_steps, (), generator=pick))
     x_hat = rollout(student, geo, *inputs, exit_step, gen, grad=True)
     loss = dmd_generator_loss(x_hat, teacher, critic, geo, *inputs, sr.guidance, gen)
-    _update(opt, student, loss, 1.0)
+    row, total = {}, loss
+    if sr.ode_weight > 0:
+        row["ode_loss"] = _pairs_loss(student, geo, pairs, sr, gen)
+        total = loss + sr.ode_weight * row["ode_loss"]
+    _update(opt, student, total, 1.0)
     return {"dmd_loss": loss, "critic_loss": torch.stack(closs).mean() if closs else torch.zeros((), device=loss.device),
-            "x_hat_std": x_hat.detach().float().std(), "x_hat_growth": chunk_growth(x_hat, geo.fc)}
+            "x_hat_std": x_hat.detach().float().std(), "x_hat_growth": chunk_growth(x_hat, geo.fc), **row}
 
 
 def _story_inputs(samples: ShotSamples, vae, geo: Geometry, sr: StageRecipe, pick):
@@ -669,13 +693,13 @@ def _draw_stories(samples: ShotSamples, sr: StageRecipe, pick) -> np.ndarray:
 
 
 def _dmd_long_step(student, critic, teacher, opt, copt, geo: Geometry, samples: ShotSamples, vae, sr: StageRecipe,
-                   gen, pick) -> dict:
+                   gen, pick, pairs: dict | None = None) -> dict:
     """One story batch: shot after shot, each from the student's own earlier shots; one update per shot."""
     history = SelfHistory(vae, geo, samples, _draw_stories(samples, sr, pick))
     rows = []
     for k in range(sr.shots):
         inputs = history.inputs(k)
-        row = _dmd_update(student, critic, teacher, opt, copt, geo, inputs, sr, gen, pick)
+        row = _dmd_update(student, critic, teacher, opt, copt, geo, inputs, sr, gen, pick, pairs)
         rows.append(row)
         with torch.no_grad():  # the shot the story goes on from: a full 4-step rollout, as the runtime makes it
             history.append(rollout(student, geo, *inputs, geo.cfg.shot.num_steps - 1, gen, grad=False))

@@ -275,6 +275,36 @@ def test_the_dmd_stages_update_the_student_from_its_own_rollouts(run, tmp_path):
         assert image.size == (720, 360)
 
 
+def test_the_dmd_stage_adds_the_ode_regression_on_teacher_trajectories_with_its_weight(run, tmp_path):
+    """With guidance 1 and a critic that is still the teacher's copy, DMD's gradient is 0: without the regression
+    the student only decays (its weights a multiple of the start's); with `ode_weight` the trajectories, sampled
+    once and kept beside the checkpoint, move it."""
+    root, shots, teacher = run
+    sr = StageRecipe(steps=2, batch=2, lr=1e-3, warmup=1, critic_lr=1e-3, critic_steps=0, guidance=1.0, pairs=3,
+                     pair_batch=3, teacher_steps=4, clean_prefix=1.0)
+    from safetensors.torch import load_file
+
+    began = torch.cat([v.double().flatten() for k, v in sorted(load_file(teacher).items())])
+
+    def moved(out):
+        ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+        return torch.cat([ckpt["student"][k[len(DIT_PREFIX):]].double().flatten()
+                          for k in sorted(load_file(teacher))])
+
+    def off_the_line(w):  # what is left of w after its best multiple of the start
+        return float((w - (w @ began) / (began @ began) * began).norm() / w.norm())
+
+    train(_recipe(dmd=sr), "dmd", shots, teacher, tmp_path / "plain")
+    assert not (tmp_path / "plain" / "pairs.pt").exists()
+    assert off_the_line(moved(tmp_path / "plain")) < 1e-6
+    entry = train(_recipe(dmd=replace(sr, ode_weight=0.5)), "dmd", shots, teacher, tmp_path / "reg")
+    assert off_the_line(moved(tmp_path / "reg")) > 1e-4
+    assert len(torch.load(tmp_path / "reg" / "pairs.pt", weights_only=False)["traj"]) == 3
+    assert entry["trajectory_seconds"] > 0 and entry["recipe"]["ode_weight"] == 0.5
+    row = json.loads((tmp_path / "reg" / "loss.jsonl").read_text().splitlines()[0])
+    assert np.isfinite(row["ode_loss"]) and row["ode_loss"] > 0 and row["dmd_loss"] == 0
+
+
 @pytest.mark.parametrize("stage", ["dmd", "dmd-long"])
 def test_the_critic_warms_up_alone_once_before_the_first_generator_step(run, tmp_path, stage):
     """`critic_warmup` updates move the critic and leave the student as it started; they are counted in the
