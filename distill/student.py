@@ -79,6 +79,10 @@ class StageRecipe:
     # earlier block noisy, the best x0 leans on the context shots and not on the chunk before: the student's
     # chunks then jump where a new one starts (a still shot reads as moving). 0: the official draw only.
     clean_prefix: float = 0.0
+    # the first of the student's 4 steps whose input the regression is asked about: 0, every step (the official
+    # init); 1 leaves out the first, from pure noise, where an x0 regressed by MSE is the blurred mean of the
+    # trajectories and the figures fade; blocks drawn below it are inputs only
+    regress_from: int = 0
     # dmd / dmd-long
     critic_lr: float = 0.0
     critic_steps: int = 5
@@ -255,33 +259,36 @@ def _x0(dit: CausalDiT, geo: Geometry, seq, t_freq, sigma, text, cos, sin, mask)
     return seq - sigma[..., None, None, None] * v
 
 
-def ode_levels(geo: Geometry, b: int, gen: torch.Generator, clean_prefix: float = 0.0) -> torch.Tensor:
+def ode_levels(geo: Geometry, b: int, gen: torch.Generator, clean_prefix: float = 0.0,
+               regress_from: int = 0) -> torch.Tensor:
     """(B, chunks) level indices into the 5 ODE levels (4: clean), drawn on the generator's device: each block's
     alone; then, for a `clean_prefix` share of the samples, the blocks before a drawn chunk clean and that chunk
-    at one of the 4 noisy levels."""
+    at one of the noisy levels from `regress_from` on."""
     levels = torch.randint(0, 5, (b, geo.chunks), generator=gen, device=gen.device)
     if clean_prefix <= 0:
         return levels
     chosen = torch.rand((b, 1), generator=gen, device=gen.device) < clean_prefix
     start = torch.randint(0, geo.chunks, (b, 1), generator=gen, device=gen.device)
-    noisy = torch.randint(0, 4, (b, 1), generator=gen, device=gen.device)
+    noisy = torch.randint(regress_from, 4, (b, 1), generator=gen, device=gen.device)
     block = torch.arange(geo.chunks, device=gen.device)[None]
     levels = torch.where(chosen & (block < start), 4, levels)
     return torch.where(chosen & (block == start), noisy, levels)
 
 
 def ode_loss(dit: CausalDiT, geo: Geometry, traj, context, text, cos, sin, gen: torch.Generator,
-             clean_prefix: float = 0.0):
-    """Each 3-frame block at one of the 5 levels (`ode_levels`); MSE of the x0 of the noisy frames against the
-    teacher's x0."""
+             clean_prefix: float = 0.0, regress_from: int = 0):
+    """Each 3-frame block at one of the 5 levels (`ode_levels`); MSE of the x0 of the frames at the noisy levels
+    from `regress_from` on against the teacher's x0."""
+    if not 0 <= regress_from < len(geo.step_t):
+        raise ValueError(f"regress_from must be one of the student's steps 0..{len(geo.step_t) - 1}, got {regress_from}")
     b, _, f = traj.shape[:3]
     dev = traj.device
-    levels = ode_levels(geo, b, gen, clean_prefix).to(dev).repeat_interleave(geo.fc, 1)  # (B, F)
+    levels = ode_levels(geo, b, gen, clean_prefix, regress_from).to(dev).repeat_interleave(geo.fc, 1)  # (B, F)
     x_in = traj[torch.arange(b, device=dev)[:, None], levels, torch.arange(f, device=dev)[None, :]]
     t_freq = torch.cat([geo.level_freq[-1].expand(b, geo.n_ctx, -1), geo.level_freq[levels]], 1)
     sigma = torch.cat([geo.level_sigma.new_zeros(b, geo.n_ctx), geo.level_sigma[levels]], 1)
     x0 = _x0(dit, geo, torch.cat([context, x_in], 1), t_freq, sigma, text, cos, sin, geo.masks[-1])[:, geo.n_ctx:]
-    noisy = (levels < 4)[..., None, None, None]  # level 4 is clean: nothing to regress
+    noisy = ((levels < 4) & (levels >= regress_from))[..., None, None, None]  # 4 is clean: nothing to regress
     err = ((x0 - traj[:, -1]) ** 2) * noisy
     return err.sum() / (noisy.sum() * np.prod(traj.shape[-3:])).clamp_min(1)
 
@@ -615,7 +622,7 @@ def _pairs_loss(student, geo: Geometry, pairs: dict, sr: StageRecipe, gen) -> to
     index = torch.arange(sr.batch, device=geo.device).view(-1, 1) * width + pairs["frame_slot"][i]
     text = FrameText(pairs["text_table"][pairs["slots"][i].flatten()].float(), index)
     return ode_loss(student, geo, pairs["traj"][i].float(), pairs["context"][i].float(), text,
-                    pairs["cos"][i], pairs["sin"][i], gen, sr.clean_prefix)
+                    pairs["cos"][i], pairs["sin"][i], gen, sr.clean_prefix, sr.regress_from)
 
 
 def _ode_step(student, opt, geo: Geometry, pairs: dict, sr: StageRecipe, gen) -> dict:
