@@ -264,6 +264,8 @@ def ode_levels(geo: Geometry, b: int, gen: torch.Generator, clean_prefix: float 
     """(B, chunks) level indices into the 5 ODE levels (4: clean), drawn on the generator's device: each block's
     alone; then, for a `clean_prefix` share of the samples, the blocks before a drawn chunk clean and that chunk
     at one of the noisy levels from `regress_from` on."""
+    if not 0 <= regress_from < len(geo.step_t):
+        raise ValueError(f"regress_from must be one of the student's steps 0..{len(geo.step_t) - 1}, got {regress_from}")
     levels = torch.randint(0, 5, (b, geo.chunks), generator=gen, device=gen.device)
     if clean_prefix <= 0:
         return levels
@@ -279,8 +281,6 @@ def ode_loss(dit: CausalDiT, geo: Geometry, traj, context, text, cos, sin, gen: 
              clean_prefix: float = 0.0, regress_from: int = 0):
     """Each 3-frame block at one of the 5 levels (`ode_levels`); MSE of the x0 of the frames at the noisy levels
     from `regress_from` on against the teacher's x0."""
-    if not 0 <= regress_from < len(geo.step_t):
-        raise ValueError(f"regress_from must be one of the student's steps 0..{len(geo.step_t) - 1}, got {regress_from}")
     b, _, f = traj.shape[:3]
     dev = traj.device
     levels = ode_levels(geo, b, gen, clean_prefix, regress_from).to(dev).repeat_interleave(geo.fc, 1)  # (B, F)
@@ -496,8 +496,7 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
 
     pairs = None
     if stage == "ode" or sr.ode_weight > 0:
-        pairs = _kept_pairs(out / "pairs.pt", teacher, geo, samples, sr, recipe.seed, device)
-        state.pairs_seconds = pairs.pop("seconds")
+        pairs, state.pairs_seconds = _kept_pairs(out / "pairs.pt", teacher, geo, samples, sr, recipe.seed, device)
     peak = td.peak_tflops()
     log_path = out / "loss.jsonl"
     if critic is not None and state.step == 0 and state.critic_warmed < sr.critic_warmup:
@@ -558,17 +557,16 @@ def train(recipe: StudentRecipe, stage: str, shots: dict, teacher_path: str | Pa
 
 
 def _kept_pairs(path: Path, teacher, geo: Geometry, samples: ShotSamples, sr: StageRecipe, seed: int,
-                device) -> dict:
-    """The stage's trajectories, resident (`_resident_pairs`, with `seconds`: the time sampling them took): read
-    from `path` when a call before sampled them (a resumed run does not sample them again), else sampled and kept
-    there."""
+                device) -> tuple[dict, float]:
+    """The stage's trajectories, resident (`_resident_pairs`), and the seconds sampling them took: read from
+    `path` when a call before sampled them (a resumed run does not sample them again), else sampled and kept there."""
     if path.exists():
         pairs = torch.load(path, map_location=device, weights_only=False)
     else:
         pairs = _ode_pairs(teacher, geo, samples, sr, seed, device)
         torch.save(pairs, path.with_suffix(".tmp"))
         path.with_suffix(".tmp").replace(path)
-    return {**_resident_pairs(pairs, device), "seconds": pairs["seconds"]}
+    return _resident_pairs(pairs, device), pairs["seconds"]
 
 
 def _ode_pairs(teacher, geo: Geometry, samples: ShotSamples, sr: StageRecipe, seed: int, device) -> dict:
