@@ -99,6 +99,11 @@ class StageRecipe:
     # both: the teacher's guidance (trajectories and DMD's real score)
     guidance: float = 2.0
 
+    def __post_init__(self):
+        if self.ode_weight < 0 or (self.ode_weight > 0 and self.pairs < 1):
+            raise ValueError(f"[student.*]: ode_weight must be at least 0, and a regression (ode_weight "
+                             f"{self.ode_weight}) needs pairs >= 1 (got {self.pairs})")
+
     def progress(self, step: int, seconds: float) -> float:
         return budget_progress(step, self.steps, seconds, self.minutes)
 

@@ -399,6 +399,14 @@ def test_the_chunk_spread_script_reads_the_data_a_student_and_a_teacher_on_the_s
     assert missing.returncode != 0 and "no shots data" in missing.stderr
 
 
+def test_a_regression_without_trajectories_is_refused_when_the_recipe_is_read():
+    with pytest.raises(ValueError, match="needs pairs >= 1"):
+        StageRecipe(steps=1, batch=1, lr=1e-3, ode_weight=0.5)
+    with pytest.raises(ValueError, match="ode_weight must be at least 0"):
+        StageRecipe(steps=1, batch=1, lr=1e-3, ode_weight=-0.5, pairs=4)
+    assert StageRecipe(steps=1, batch=1, lr=1e-3, ode_weight=0.5, pairs=4).ode_weight == 0.5
+
+
 def test_a_recipe_without_the_stage_is_refused(tmp_path):
     path = tmp_path / "r.toml"
     path.write_text("[student]\nseed = 1\n[student.ode]\nsteps = 1\nbatch = 1\nlr = 1e-4\n")
