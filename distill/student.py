@@ -127,6 +127,13 @@ class StudentRecipe:
                   if name.replace("-", "_") in data}
         return StudentRecipe(stages=stages, **data)
 
+    def __post_init__(self):
+        steps = self.config().shot.num_steps  # an unknown preset is refused here too, before any data work
+        for name, sr in self.stages.items():
+            if not 0 <= sr.regress_from < steps:
+                raise ValueError(f"[student.{name.replace('-', '_')}]: regress_from must be one of the student's "
+                                 f"steps 0..{steps - 1} ({self.preset}), got {sr.regress_from}")
+
     def config(self) -> ModelConfig:
         return get_preset(self.preset)
 

@@ -407,6 +407,19 @@ def test_a_regression_without_trajectories_is_refused_when_the_recipe_is_read():
     assert StageRecipe(steps=1, batch=1, lr=1e-3, ode_weight=0.5, pairs=4).ode_weight == 0.5
 
 
+def test_a_regression_step_the_preset_does_not_have_is_refused_when_the_recipe_is_read(tmp_path):
+    def recipe(first: int):
+        path = tmp_path / f"r{first}.toml"
+        path.write_text(f'[student]\npreset = "{PRESET}"\n[student.dmd]\nsteps = 1\nbatch = 1\nlr = 1e-4\n'
+                        f"regress_from = {first}\n")
+        return StudentRecipe.from_toml(path)
+    with pytest.raises(ValueError, match=r"student.dmd\]: regress_from must be one of the student's steps 0..3"):
+        recipe(4)
+    with pytest.raises(ValueError, match="regress_from"):
+        recipe(-1)
+    assert recipe(3).stage("dmd").regress_from == 3
+
+
 def test_a_recipe_without_the_stage_is_refused(tmp_path):
     path = tmp_path / "r.toml"
     path.write_text("[student]\nseed = 1\n[student.ode]\nsteps = 1\nbatch = 1\nlr = 1e-4\n")
