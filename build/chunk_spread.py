@@ -15,6 +15,9 @@ first of the next, `group`, the same between neighbours inside a chunk (the data
 also has `forced_seam` and `forced_group`: the same with every chunk made from the data's own earlier chunks
 (teacher forcing), the seam taken from the data's last frame to the made chunk's first. A student that continues
 what it reads has a forced seam near the data's; one that starts each chunk afresh jumps there even from the truth.
+Two more say why: `draw_spread`, how far apart two forced rollouts with other noise land (chunks after the first),
+and `other_seam`: each shot given another shot's past (its own context and caption), the seam from that past's last
+frame (`other_from_own`: from its own past's). A student that reads its cache continues the past it is given.
 """
 from __future__ import annotations
 
@@ -97,14 +100,24 @@ def main(argv: list[str] | None = None) -> int:
             x = rollout(student, geo, *inputs, last, torch.Generator().manual_seed(args.seed), grad=False)
             forced = rollout(student, geo, *inputs, last, torch.Generator().manual_seed(args.seed), grad=False, past=x0)
             seam, group = seam_group(forced, geo.fc, before=x0)
-            lines.append(_line(f"student {path}", x, geo.fc, forced_seam=seam, forced_group=group))
+            again = rollout(student, geo, *inputs, last, torch.Generator().manual_seed(args.seed + 1), grad=False,
+                            past=x0)
+            other = x0.roll(1, 0)  # each shot given the next one's past, with its own context and caption
+            crossed = rollout(student, geo, *inputs, last, torch.Generator().manual_seed(args.seed), grad=False,
+                              past=other)
+            lines.append(_line(f"student {path}", x, geo.fc, forced_seam=seam, forced_group=group,
+                               draw_spread=round(float((forced - again)[:, geo.fc:].abs().float().mean()), 3),
+                               other_seam=seam_group(crossed, geo.fc, before=other)[0],
+                               other_from_own=seam_group(crossed, geo.fc, before=x0)[0]))
         for path in args.teacher:
             x = teacher_trajectories(model(path), geo, *inputs, steps=20, guidance=2.0,
                                      gen=torch.Generator().manual_seed(args.seed))[:, -1]
             lines.append(_line(f"teacher {path}", x, geo.fc))
     for line in lines:
         line["growth"] = round(line["growth"], 3)
-        forced = f", forced seam {line['forced_seam']} / group {line['forced_group']}" if "forced_seam" in line else ""
+        forced = (f", forced seam {line['forced_seam']} / group {line['forced_group']}, two draws apart "
+                  f"{line['draw_spread']}, from another shot's past {line['other_seam']} (from its own "
+                  f"{line['other_from_own']})") if "forced_seam" in line else ""
         print(f"{line['source']}: spread per chunk {line['spread']}, growth {line['growth']:.3f}, seam {line['seam']} / "
               f"group {line['group']}{forced}")
     if args.json:

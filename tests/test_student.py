@@ -392,6 +392,8 @@ def test_the_chunk_spread_script_reads_the_data_a_student_and_a_teacher_on_the_s
     assert all(len(line["spread"]) == CFG.shot.chunks_per_shot and line["growth"] > 0 for line in lines)
     assert all(line["seam"] > 0 and line["group"] > 0 for line in lines)
     assert lines[1]["forced_seam"] > 0 and "forced_seam" not in lines[0] and "forced_seam" not in lines[2]
+    # other noise moves a forced rollout; another shot's past is measured from that past and from the shot's own
+    assert all(lines[1][k] > 0 for k in ("draw_spread", "other_seam", "other_from_own"))
     data = shards.load(root / "shots")["latents"]  # the data's line is its own latents' spread
     first_chunk = [data[i, f].astype(np.float32).std() for i in (0, len(data) - 1) for f in range(3)]
     assert lines[0]["spread"][0] == pytest.approx(float(np.mean(first_chunk)), abs=2e-3)
