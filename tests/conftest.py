@@ -60,11 +60,13 @@ SMOKE_RECIPE = Path(__file__).parent / "data" / "teacher_smoke.toml"
 
 
 def streamed_smoke_recipe(folder: Path, stream_seed: int = 5) -> Path:
-    """The smoke recipe with its image phase on a seeded stream, as the GPU recipe trains it (the frames shards'
-    seed is 5; another `stream_seed` is the slip the command refuses); written into `folder`."""
+    """The smoke recipe with its image phase on a seeded stream and its ODE stage on the clean-prefix draw, as the
+    GPU recipe trains them (the frames shards' seed is 5; another `stream_seed` is the slip the command refuses);
+    written into `folder`."""
     text = SMOKE_RECIPE.read_text().replace('data = "frames"', 'data = "stream"').replace(
         "[teacher]\n", f"[teacher]\nstream = {{ seed = {stream_seed}, capacity = 64, refresh_every = 0, "
-                       "stories_per_chunk = 1, workers = 1, seeded = true }\n")
+                       "stories_per_chunk = 1, workers = 1, seeded = true }\n").replace(
+        "[student.ode]\n", "[student.ode]\nclean_prefix = 0.5\n")
     path = folder / "teacher_smoke_streamed.toml"
     path.write_text(text)
     return path

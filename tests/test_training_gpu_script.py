@@ -56,6 +56,7 @@ def test_the_gpu_script_runs_every_stage_on_the_patch_1_grid_and_records_through
         assert manifest["complete"] and manifest["stage"] == stage and manifest["throughput"]["samples_per_s"] > 0
         assert manifest["preset"] == "tiny-p1"
         assert (run / stage / "student.safetensors").stat().st_size > 1_000_000
+    assert json.loads((run / "ode" / "manifest.json").read_text())["recipe"]["clean_prefix"] == 0.5  # as the GPU's
     log = (run / "run.log").read_text()
     assert "gpu_check exit 0" in log
     samples = (run / "resources.log").read_text().splitlines()  # memory and load, every 10 s of both calls
