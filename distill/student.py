@@ -111,6 +111,13 @@ class StageRecipe:
         return warmup_cosine(self.lr if peak is None else peak, step, self.warmup, done)
 
 
+def check_regress_from(first: int, steps: int, where: str = "", preset: str = "") -> None:
+    """`regress_from` names one of the student's `steps` (0..steps-1); a ValueError, prefixed by `where`, if not."""
+    if not 0 <= first < steps:
+        of = f" ({preset})" if preset else ""
+        raise ValueError(f"{where}regress_from must be one of the student's steps 0..{steps - 1}{of}, got {first}")
+
+
 @dataclass(frozen=True)
 class StudentRecipe:
     preset: str = "tiny"
@@ -130,9 +137,7 @@ class StudentRecipe:
     def __post_init__(self):
         steps = self.config().shot.num_steps  # an unknown preset is refused here too, before any data work
         for name, sr in self.stages.items():
-            if not 0 <= sr.regress_from < steps:
-                raise ValueError(f"[student.{name.replace('-', '_')}]: regress_from must be one of the student's "
-                                 f"steps 0..{steps - 1} ({self.preset}), got {sr.regress_from}")
+            check_regress_from(sr.regress_from, steps, f"[student.{name.replace('-', '_')}]: ", self.preset)
 
     def config(self) -> ModelConfig:
         return get_preset(self.preset)
@@ -276,8 +281,7 @@ def ode_levels(geo: Geometry, b: int, gen: torch.Generator, clean_prefix: float 
     """(B, chunks) level indices into the 5 ODE levels (4: clean), drawn on the generator's device: each block's
     alone; then, for a `clean_prefix` share of the samples, the blocks before a drawn chunk clean and that chunk
     at one of the noisy levels from `regress_from` on."""
-    if not 0 <= regress_from < len(geo.step_t):
-        raise ValueError(f"regress_from must be one of the student's steps 0..{len(geo.step_t) - 1}, got {regress_from}")
+    check_regress_from(regress_from, len(geo.step_t))
     levels = torch.randint(0, 5, (b, geo.chunks), generator=gen, device=gen.device)
     if clean_prefix <= 0:
         return levels
